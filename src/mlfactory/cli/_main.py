@@ -1,0 +1,90 @@
+"""Entry point: global options, ``info`` and the command groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlfactory import __version__
+from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
+from mlfactory.cli._demo import demo
+from mlfactory.db import check_database
+from mlfactory.exceptions import ConfigError
+from mlfactory.logs import configure_logging
+from mlfactory.settings import LOG_LEVELS, Settings, apply_telemetry_policy, load_settings
+
+app = typer.Typer(
+    name="mlfactory",
+    cls=MlfactoryGroup,
+    help="A factory of machine-learning models for tabular data: ingest, featurize, train, "
+    "track, serve, explain and monitor, on one machine or a cluster.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"mlfactory {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help=f"Override MLFACTORY_LOG_LEVEL ({', '.join(LOG_LEVELS)}).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Resolve settings once and configure logging for the whole invocation."""
+    overrides = {"log_level": log_level} if log_level else {}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    apply_telemetry_policy(settings)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_level, settings.logs_dir)
+    ctx.obj = settings
+
+
+@app.command()
+def info(ctx: typer.Context) -> None:
+    """Show the resolved settings (secrets masked), paths and whether the database answers.
+
+    Exits with 1 when the database cannot be reached.
+    """
+    settings: Settings = current_settings(ctx)
+    table = Table(title=f"mlfactory {__version__}", show_header=True)
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    for key, value in settings.public_dict().items():
+        table.add_row(key, value)
+    status = check_database(settings.database_url)
+    verdict = "[green]reachable[/]" if status.reachable else "[red]unreachable[/]"
+    table.add_row("database", f"{verdict} ({status.detail})")
+    console.print(table)
+    if not status.reachable:
+        raise typer.Exit(1)
+
+
+app.command()(demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,78 @@
+"""SQL database access shared by tracking, results tables, the prediction log and reports.
+
+SQLite (the embedded default) is opened in WAL mode with a busy timeout so that several
+processes can write at once; PostgreSQL is used as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from mlfactory.settings import mask_url, mask_urls_in_text
+
+__all__ = ["DatabaseStatus", "check_database", "get_engine"]
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """A pooled engine for ``url`` (cached per URL); SQLite files get WAL and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    url: str  # masked
+    reachable: bool
+    detail: str  # server version when reachable, the reason otherwise
+
+
+def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
+    """Try to connect and say why not; never raises, never shows the password."""
+    masked = mask_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.exists():
+            return DatabaseStatus(masked, True, f"SQLite file {path} is created on first use")
+    connect_args: dict[str, object] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = max(1, int(timeout_s))
+    try:
+        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
+        try:
+            with engine.connect() as connection:
+                if parsed.get_backend_name() == "sqlite":
+                    found = connection.exec_driver_sql("select sqlite_version()").scalar()
+                    version = f"SQLite {found}"
+                else:
+                    version = str(connection.exec_driver_sql("select version()").scalar())
+        finally:
+            engine.dispose()
+    except Exception as exc:  # report any failure as the reason
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return DatabaseStatus(masked, False, mask_urls_in_text(reason))
+    return DatabaseStatus(masked, True, version.split(",")[0])

@@ -1,0 +1,235 @@
+"""Settings: one object read from ``MLFACTORY_*`` variables, ``.env`` and ``mlfactory.toml``.
+
+Precedence, highest first: explicit arguments, environment variables, ``.env`` in the working
+directory, ``mlfactory.toml`` in the working directory, defaults. With no configuration at all the
+home folder ``./.mlfactory`` holds the data, artifacts, logs and the SQLite database.
+
+Nothing is read at import time: call :func:`get_settings` (cached) or build :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from mlfactory.exceptions import ConfigError
+
+__all__ = [
+    "LOG_LEVELS",
+    "Settings",
+    "apply_telemetry_policy",
+    "get_settings",
+    "load_settings",
+    "mask_url",
+    "mask_urls_in_text",
+]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+SUPPORTED_DB_BACKENDS = ("sqlite", "postgresql")
+ENV_PREFIX = "MLFACTORY_"
+TOML_FILE = "mlfactory.toml"
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
+
+
+def mask_url(url: str | URL) -> str:
+    """Return the URL with its password replaced by ``***``."""
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return mask_urls_in_text(str(url))
+
+
+def mask_urls_in_text(text: str) -> str:
+    """Mask the password of every ``scheme://user:password@host`` URL inside free text."""
+    return _URL_PASSWORD.sub(r"\g<head>***", text)
+
+
+class Settings(BaseSettings):
+    """Resolved configuration of mlfactory."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        toml_file=TOML_FILE,
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default=Path(".mlfactory"),
+        description="Folder holding data/, artifacts/, logs/ and the default SQLite database.",
+    )
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the tracking and results database "
+        "(default: SQLite file in the home; e.g. postgresql+psycopg://user:pass@host/db).",
+    )
+    artifact_root: Path | None = Field(
+        default=None, description="Where MLflow stores artifacts (default: HOME/artifacts)."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Console and file log level.")
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "MLFACTORY_DASK_SCHEDULER_ADDRESS", "DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"
+        ),
+        description="Address of a Dask scheduler (tcp://host:8786); local threads when unset.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the prediction service requires when set."
+    )
+    telemetry: bool = Field(
+        default=False,
+        description="Allow MLflow's usage telemetry (off by default: mlfactory never phones home).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("db_url", mode="after")
+    @classmethod
+    def _check_db_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = value.get_secret_value().strip()
+        try:
+            url = make_url(raw)
+        except ArgumentError:
+            raise ValueError(
+                f"malformed database URL {mask_urls_in_text(raw)!r}; expected "
+                "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/dbname"
+            ) from None
+        if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
+            raise ValueError(
+                f"unsupported database {url.get_backend_name()!r} in {mask_url(url)!r}; "
+                f"expected one of: {', '.join(SUPPORTED_DB_BACKENDS)}"
+            )
+        return SecretStr(raw)
+
+    # Derived locations -------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.artifact_root if self.artifact_root is not None else self.home / "artifacts"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def database_url(self) -> str:
+        """The real database URL (with password): pass it to engines, never print it."""
+        if self.db_url is not None:
+            return self.db_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'mlfactory.db').resolve()}"
+
+    @property
+    def masked_database_url(self) -> str:
+        return mask_url(self.database_url)
+
+    @property
+    def database_backend(self) -> str:
+        return make_url(self.database_url).get_backend_name()
+
+    def ensure_dirs(self) -> None:
+        """Create the home and its sub-folders (idempotent)."""
+        for folder in (self.home, self.data_dir, self.artifacts_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def public_dict(self) -> dict[str, str]:
+        """Every setting as display text, secrets masked."""
+        return {
+            "home": str(self.home.resolve()),
+            "data_dir": str(self.data_dir.resolve()),
+            "artifacts_dir": str(self.artifacts_dir.resolve()),
+            "logs_dir": str(self.logs_dir.resolve()),
+            "db_url": self.masked_database_url,
+            "log_level": self.log_level,
+            "dask_scheduler_address": self.dask_scheduler_address or "(local threads)",
+            "api_key": "***" if self.api_key is not None else "(not set)",
+            "telemetry": "on" if self.telemetry else "off",
+        }
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _describe_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one line naming the variable and what was expected."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    value = first.get("input")
+    if field == "log_level":
+        expected = f"one of {', '.join(LOG_LEVELS)}"
+        return f"invalid setting {_env_name(field)}={value!r}: expected {expected}"
+    message = first["msg"].removeprefix("Value error, ")
+    shown = mask_urls_in_text(str(value)) if isinstance(value, str) else value
+    if field == "db_url":
+        return f"invalid setting {_env_name(field)}: {message}"
+    return f"invalid setting {_env_name(field)}={shown!r}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from all sources; raise :class:`ConfigError` with a one-line message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(exc)) from None
+    except (ValueError, OSError) as exc:  # e.g. a malformed mlfactory.toml
+        raise ConfigError(f"cannot read configuration: {mask_urls_in_text(str(exc))}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return load_settings()
+
+
+def apply_telemetry_policy(settings: Settings) -> None:
+    """Turn MLflow's usage telemetry off unless the user opted in."""
+    if settings.telemetry:
+        return
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
