@@ -9,6 +9,7 @@ from rich.table import Table
 
 from mlfactory import __version__
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
+from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
 from mlfactory.db import check_database
 from mlfactory.exceptions import ConfigError
@@ -83,6 +84,7 @@ def info(ctx: typer.Context) -> None:
 
 
 app.command()(demo)
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:
