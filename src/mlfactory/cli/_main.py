@@ -8,9 +8,11 @@ import typer
 from rich.table import Table
 
 from mlfactory import __version__
+from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register data commands)
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
+from mlfactory.cli._spec import spec_app
 from mlfactory.db import check_database
 from mlfactory.exceptions import ConfigError
 from mlfactory.logs import configure_logging
@@ -85,6 +87,7 @@ def info(ctx: typer.Context) -> None:
 
 app.command()(demo)
 app.add_typer(data_app, name="data")
+app.add_typer(spec_app, name="spec")
 
 
 def main() -> None:

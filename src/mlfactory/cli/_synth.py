@@ -1,0 +1,5 @@
+"""``mlfactory data …`` commands: synth."""
+
+from __future__ import annotations
+
+from mlfactory.cli._data import data_app  # noqa: F401  (commands register on it)
