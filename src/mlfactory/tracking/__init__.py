@@ -1,0 +1,29 @@
+"""Experiment tracking: MLflow on the settings' database, plus plain SQL results tables."""
+
+from mlfactory.tracking._provenance import dataset_fingerprint, environment_info, git_info
+from mlfactory.tracking._results import (
+    CV_FOLD_RESULTS,
+    TUNING_RESULTS,
+    append_rows,
+    create_results_tables,
+    read_table,
+)
+from mlfactory.tracking._runs import RunTerminated, tracked_run
+from mlfactory.tracking._store import experiment_for, open_tracking, retry_on_locked, tracking_uri
+
+__all__ = [
+    "CV_FOLD_RESULTS",
+    "TUNING_RESULTS",
+    "RunTerminated",
+    "append_rows",
+    "create_results_tables",
+    "dataset_fingerprint",
+    "environment_info",
+    "experiment_for",
+    "git_info",
+    "open_tracking",
+    "read_table",
+    "retry_on_locked",
+    "tracked_run",
+    "tracking_uri",
+]

@@ -1,0 +1,66 @@
+"""Run lifecycle: a run always ends FINISHED, FAILED or KILLED, never stuck in RUNNING."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from mlfactory.logs import get_logger
+
+__all__ = ["RunTerminated", "tracked_run"]
+
+logger = get_logger(__name__)
+
+
+class RunTerminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
+    """Raised in the main thread when the process receives SIGTERM during a run."""
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise RunTerminated(f"received signal {signum}")
+
+
+@contextmanager
+def tracked_run(
+    client: MlflowClient,
+    experiment_id: str,
+    run_name: str,
+    tags: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Create a run, make it MLflow's active run, and always give it a final status.
+
+    Ctrl-C and SIGTERM end it KILLED, any other exception FAILED; the exception propagates.
+    """
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+    run_id = run.info.run_id
+    previous_handler = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    mlflow.set_tracking_uri(client.tracking_uri)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            try:
+                yield run_id
+                status = RunStatus.to_string(RunStatus.FINISHED)
+            except (KeyboardInterrupt, RunTerminated):
+                status = RunStatus.to_string(RunStatus.KILLED)
+                raise
+            finally:
+                # end_run inside the context sets our status instead of MLflow's default
+                mlflow.end_run(status=status)
+    finally:
+        if in_main_thread and previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+        current = client.get_run(run_id).info.status
+        if current == RunStatus.to_string(RunStatus.RUNNING):  # belt and braces
+            client.set_terminated(run_id, status=status)
+        logger.info("run %s ended %s", run_id, status)
