@@ -1,0 +1,192 @@
+"""Preprocessing recipes: named builders of a ``ColumnTransformer`` for given column roles.
+
+Every recipe keeps feature names: ``get_feature_names_out`` works end to end. Output names are
+*not* prefixed with the transformer name (``verbose_feature_names_out=False``), so explanations
+show ``age`` and ``sex_male`` rather than ``num__age`` and ``cat__sex_male``; this is safe because
+each input column belongs to exactly one role group. Columns with no role are dropped and empty
+role groups are omitted. Output is dense (one-hot columns included) so every model in the zoo,
+GaussianNB included, accepts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    PowerTransformer,
+    RobustScaler,
+    StandardScaler,
+)
+
+from mlfactory.datasets._base import ColumnRoles
+from mlfactory.exceptions import SpecError
+from mlfactory.logs import get_logger
+
+__all__ = [
+    "RECIPES",
+    "SKEW_THRESHOLD",
+    "build_recipe",
+    "detect_skewed",
+    "list_recipes",
+    "to_float",
+]
+
+logger = get_logger(__name__)
+
+SKEW_THRESHOLD = 1.0
+"""``power`` straightens numeric columns whose absolute sample skewness exceeds this."""
+
+RecipeBuilder = Callable[[ColumnRoles, pd.DataFrame | None], ColumnTransformer]
+
+
+def to_float(X):
+    """Cast booleans (``True``/``False``, pandas ``boolean``, 0/1) to float64; missing -> NaN."""
+    if isinstance(X, pd.DataFrame):
+        return X.astype("float64").to_numpy()
+    return np.asarray(X, dtype="float64")
+
+
+def _numeric_columns(roles: ColumnRoles) -> list[str]:
+    """Numeric columns, including skewed ones the roles list only under ``skewed``."""
+    return list(dict.fromkeys([*roles.numeric, *roles.skewed]))
+
+
+def detect_skewed(X: pd.DataFrame, columns: Sequence[str], threshold: float = SKEW_THRESHOLD):
+    """Columns of ``X`` with absolute sample skewness (pandas ``skew``) above ``threshold``."""
+    skewed = []
+    for column in columns:
+        value = pd.to_numeric(X[column], errors="coerce").skew()
+        if pd.notna(value) and abs(value) > threshold:
+            skewed.append(column)
+    return skewed
+
+
+def _boolean_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            ("to_float", FunctionTransformer(to_float, feature_names_out="one-to-one")),
+            ("imputer", SimpleImputer(strategy="most_frequent")),
+        ]
+    )
+
+
+def _onehot(drop: str | None = None) -> OneHotEncoder:
+    return OneHotEncoder(handle_unknown="ignore", drop=drop, sparse_output=False)
+
+
+def _categorical_pipeline(drop: str | None = None) -> Pipeline:
+    return Pipeline(
+        [("imputer", SimpleImputer(strategy="most_frequent")), ("onehot", _onehot(drop))]
+    )
+
+
+def _standard_numeric() -> Pipeline:
+    return Pipeline([("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())])
+
+
+def _assemble(groups: list[tuple[str, object, list[str]]]) -> ColumnTransformer:
+    transformers = [(name, step, cols) for name, step, cols in groups if cols]
+    if not transformers:
+        raise SpecError(
+            "the column roles name no feature columns: expected at least one numeric, "
+            "categorical, boolean or skewed column"
+        )
+    return ColumnTransformer(
+        transformers, remainder="drop", verbose_feature_names_out=False, sparse_threshold=0.0
+    )
+
+
+def basic(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """Median impute + standardise numerics; booleans as 0/1; most-frequent impute + one-hot."""
+    return _assemble(
+        [
+            ("num", _standard_numeric(), _numeric_columns(roles)),
+            ("bool", _boolean_pipeline(), list(roles.boolean)),
+            ("cat", _categorical_pipeline(), list(roles.categorical)),
+        ]
+    )
+
+
+def power(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """As ``basic``, but skewed numerics get a Yeo-Johnson power transform (standardised).
+
+    Skewed columns are ``roles.skewed``; when that is empty and ``X`` is given, numeric columns with
+    ``|skewness| > 1`` on ``X`` (pass training rows only, so nothing leaks from the test set).
+    """
+    numeric = _numeric_columns(roles)
+    if roles.skewed:
+        skewed = list(roles.skewed)
+    elif X is not None:
+        skewed = detect_skewed(X, numeric)
+        logger.debug("power recipe: detected skewed columns %s", skewed)
+    else:
+        skewed = []
+    straight = [c for c in numeric if c not in skewed]
+    yeo_johnson = Pipeline(
+        [
+            ("imputer", SimpleImputer(strategy="median")),
+            ("power", PowerTransformer(method="yeo-johnson", standardize=True)),
+        ]
+    )
+    return _assemble(
+        [
+            ("num", _standard_numeric(), straight),
+            ("skewed", yeo_johnson, skewed),
+            ("bool", _boolean_pipeline(), list(roles.boolean)),
+            ("cat", _categorical_pipeline(), list(roles.categorical)),
+        ]
+    )
+
+
+def robust_knn(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """KNN impute (7 neighbours, distance-weighted) + robust scaling; one-hot drops binary twins."""
+    numeric = Pipeline(
+        [
+            ("imputer", KNNImputer(n_neighbors=7, weights="distance")),
+            ("scaler", RobustScaler()),
+        ]
+    )
+    return _assemble(
+        [
+            ("num", numeric, _numeric_columns(roles)),
+            ("bool", _boolean_pipeline(), list(roles.boolean)),
+            ("cat", _categorical_pipeline(drop="if_binary"), list(roles.categorical)),
+        ]
+    )
+
+
+RECIPES: dict[str, RecipeBuilder] = {
+    "basic": basic,
+    "power": power,
+    "robust_knn": robust_knn,
+}
+
+
+def list_recipes() -> dict[str, str]:
+    """Recipe name -> one-line description."""
+    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in RECIPES.items()}
+
+
+def build_recipe(name: str, roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """Build the named recipe's (unfitted) ``ColumnTransformer`` for these column roles."""
+    try:
+        builder = RECIPES[name]
+    except KeyError:
+        raise SpecError(
+            f"unknown preprocessing recipe {name!r}; valid recipes: {', '.join(RECIPES)}"
+        ) from None
+    if X is not None:
+        missing = [c for c in roles.all + roles.skewed if c not in X.columns]
+        if missing:
+            raise SpecError(
+                f"recipe {name!r}: columns {missing} named in the column roles are not in the "
+                f"data; available columns: {', '.join(map(str, X.columns))}"
+            )
+    return builder(roles, X)
