@@ -1,0 +1,339 @@
+"""Cross-validation and hyperparameter search: pure compute, no tracking.
+
+Every kind of search returns the same :class:`SearchOutcome`: one row per candidate with the mean
+and std of every metric, the fold-level scores, the failed candidates with their error, and the best
+pipeline refitted on the whole training set.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import check_scoring, get_scorer
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_validate,
+)
+
+from mlfactory.exceptions import SpecError
+from mlfactory.logs import get_logger
+
+__all__ = [
+    "SearchConfig",
+    "SearchOutcome",
+    "parallel_context",
+    "run_search",
+    "score_on",
+]
+
+logger = get_logger(__name__)
+SearchKind = Literal["none", "grid", "random", "optuna"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What to search: ``param_grid`` for grid/random, ``distributions`` for optuna."""
+
+    kind: SearchKind = "none"
+    scoring: tuple[str, ...] = ("accuracy",)
+    refit: str | None = None
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] | None = None
+    distributions: Mapping[str, Any] | None = None  # optuna distributions by parameter
+    n_iter: int = 20
+    seed: int = 0
+
+    @property
+    def refit_metric(self) -> str:
+        return self.refit or self.scoring[0]
+
+
+@dataclass
+class SearchOutcome:
+    candidates: (
+        pd.DataFrame
+    )  # candidate, params, status, error, mean_/std_ test/train per metric, rank
+    folds: pd.DataFrame  # candidate, fold, metric, train_score, test_score
+    best_index: int
+    best_params: dict[str, Any]
+    best_estimator: BaseEstimator
+    refit_metric: str
+    elapsed_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_scores(self) -> dict[str, float]:
+        row = self.candidates.loc[self.candidates["candidate"] == self.best_index].iloc[0]
+        return {
+            column.removeprefix("mean_test_"): float(row[column])
+            for column in self.candidates.columns
+            if column.startswith("mean_test_")
+        }
+
+
+@contextmanager
+def parallel_context(scheduler: str | None, scatter: Sequence[Any] = ()) -> Iterator[None]:
+    """Run joblib work locally, or on the Dask cluster at ``scheduler`` with the data pre-scattered.
+
+    Scattering the training data once (broadcast to every worker) is what keeps the cluster from
+    shipping it again with every fit.
+    """
+    if scheduler is None:
+        yield
+        return
+    from dask.distributed import Client
+
+    with (
+        Client(scheduler, set_as_default=False) as client,
+        joblib.parallel_backend("dask", client=client, scatter=list(scatter)),
+    ):
+        yield
+
+
+def _multimetric(scoring: Sequence[str]) -> dict[str, Any]:
+    return {name: get_scorer(name) for name in scoring}
+
+
+def run_search(
+    pipeline: BaseEstimator,
+    X: pd.DataFrame,
+    y: pd.Series,
+    cv: Any,
+    config: SearchConfig,
+    *,
+    n_jobs: int | None = None,
+    groups: Any = None,
+) -> SearchOutcome:
+    """Evaluate candidates with cross-validation, pick the best by ``config.refit``, refit it."""
+    if config.refit_metric not in config.scoring:
+        raise SpecError(
+            f"refit metric {config.refit_metric!r} is not among the scoring metrics "
+            f"{list(config.scoring)}"
+        )
+    started = time.perf_counter()
+    if config.kind == "none":
+        candidates, folds = _cross_validate_one(pipeline, X, y, cv, config, n_jobs, groups)
+    elif config.kind in ("grid", "random"):
+        candidates, folds = _sklearn_search(pipeline, X, y, cv, config, n_jobs, groups)
+    elif config.kind == "optuna":
+        candidates, folds = _optuna_search(pipeline, X, y, cv, config, n_jobs, groups)
+    else:
+        raise SpecError(f"unknown search kind {config.kind!r}; expected none, grid, random, optuna")
+
+    candidates = _attach_errors(pipeline, X, y, cv, candidates, groups)
+    refit_column = f"mean_test_{config.refit_metric}"
+    valid = candidates[candidates["status"] == "ok"]
+    if valid.empty:
+        first_error = (
+            candidates["error"].dropna().iloc[0] if candidates["error"].notna().any() else ""
+        )
+        raise SpecError(f"every candidate failed to fit; first error: {first_error}")
+    # ties go to the first candidate, as in scikit-learn
+    best_row = valid.sort_values([refit_column, "candidate"], ascending=[False, True]).iloc[0]
+    best_index = int(best_row["candidate"])
+    best_params = dict(best_row["params"])
+    best_estimator = clone(pipeline).set_params(**best_params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        best_estimator.fit(X, y)
+    return SearchOutcome(
+        candidates=candidates,
+        folds=folds,
+        best_index=best_index,
+        best_params=best_params,
+        best_estimator=best_estimator,
+        refit_metric=config.refit_metric,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def score_on(
+    estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series, scoring: Sequence[str]
+) -> dict[str, float]:
+    """Every metric of ``scoring`` for a fitted estimator on held-out data."""
+    return {name: float(check_scoring(estimator, name)(estimator, X, y)) for name in scoring}
+
+
+# Search kinds ----------------------------------------------------------------------------------
+
+
+def _cross_validate_one(pipeline, X, y, cv, config, n_jobs, groups):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FitFailedWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        result = cross_validate(
+            pipeline,
+            X,
+            y,
+            groups=groups,
+            cv=cv,
+            scoring=_multimetric(config.scoring),
+            return_train_score=True,
+            n_jobs=n_jobs,
+            error_score=np.nan,
+        )
+    row: dict[str, Any] = {"candidate": 0, "params": {}}
+    fold_rows = []
+    for metric in config.scoring:
+        test, train = result[f"test_{metric}"], result[f"train_{metric}"]
+        row[f"mean_test_{metric}"], row[f"std_test_{metric}"] = np.mean(test), np.std(test)
+        row[f"mean_train_{metric}"], row[f"std_train_{metric}"] = np.mean(train), np.std(train)
+        for fold, (tr, te) in enumerate(zip(train, test, strict=True)):
+            fold_rows.append(_fold_row(0, fold, metric, tr, te))
+    row["mean_fit_time"] = float(np.mean(result["fit_time"]))
+    row[f"rank_test_{config.refit_metric}"] = 1
+    return pd.DataFrame([row]), pd.DataFrame(fold_rows)
+
+
+def _sklearn_search(pipeline, X, y, cv, config, n_jobs, groups):
+    if not config.param_grid:
+        raise SpecError(f"search.kind = {config.kind!r} needs a param_grid")
+    common = dict(
+        scoring=_multimetric(config.scoring),
+        refit=False,
+        cv=cv,
+        n_jobs=n_jobs,
+        return_train_score=True,
+        error_score=np.nan,
+    )
+    if config.kind == "grid":
+        search = GridSearchCV(pipeline, config.param_grid, **common)
+    else:
+        search = RandomizedSearchCV(
+            pipeline,
+            config.param_grid,
+            n_iter=config.n_iter,
+            random_state=config.seed,
+            **common,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FitFailedWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        search.fit(X, y, groups=groups)
+    return _from_cv_results(search.cv_results_, config.scoring, search.n_splits_)
+
+
+def _from_cv_results(cv_results: Mapping[str, Any], scoring: Sequence[str], n_splits: int):
+    n_candidates = len(cv_results["params"])
+    rows, fold_rows = [], []
+    for index in range(n_candidates):
+        row: dict[str, Any] = {"candidate": index, "params": dict(cv_results["params"][index])}
+        for metric in scoring:
+            for stat in ("mean", "std"):
+                for part in ("test", "train"):
+                    key = f"{stat}_{part}_{metric}"
+                    row[key] = float(cv_results[key][index])
+            row[f"rank_test_{metric}"] = int(cv_results[f"rank_test_{metric}"][index])
+            for fold in range(n_splits):
+                fold_rows.append(
+                    _fold_row(
+                        index,
+                        fold,
+                        metric,
+                        cv_results[f"split{fold}_train_{metric}"][index],
+                        cv_results[f"split{fold}_test_{metric}"][index],
+                    )
+                )
+        row["mean_fit_time"] = float(cv_results["mean_fit_time"][index])
+        rows.append(row)
+    return pd.DataFrame(rows), pd.DataFrame(fold_rows)
+
+
+def _optuna_search(pipeline, X, y, cv, config, n_jobs, groups):
+    import optuna
+
+    if not config.distributions:
+        raise SpecError("search.kind = 'optuna' needs distributions")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=config.seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    results: dict[str, list[Any]] = {"params": [], "mean_fit_time": []}
+    n_splits = None
+
+    for _ in range(config.n_iter):
+        trial = study.ask(dict(config.distributions))
+        params = dict(trial.params)
+        candidate = clone(pipeline).set_params(**params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FitFailedWarning)
+            warnings.simplefilter("ignore", category=UserWarning)
+            scores = cross_validate(
+                candidate,
+                X,
+                y,
+                groups=groups,
+                cv=cv,
+                scoring=_multimetric(config.scoring),
+                return_train_score=True,
+                n_jobs=n_jobs,
+                error_score=np.nan,
+            )
+        n_splits = len(scores["fit_time"])
+        results["params"].append(params)
+        results["mean_fit_time"].append(float(np.mean(scores["fit_time"])))
+        for metric in config.scoring:
+            for part in ("test", "train"):
+                values = np.asarray(scores[f"{part}_{metric}"], dtype=float)
+                results.setdefault(f"mean_{part}_{metric}", []).append(values.mean())
+                results.setdefault(f"std_{part}_{metric}", []).append(values.std())
+                for fold, value in enumerate(values):
+                    results.setdefault(f"split{fold}_{part}_{metric}", []).append(value)
+        value = float(np.mean(scores[f"test_{config.refit_metric}"]))
+        if np.isfinite(value):
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    for metric in config.scoring:
+        means = np.asarray(results[f"mean_test_{metric}"], dtype=float)
+        order = np.argsort(-np.nan_to_num(means, nan=-np.inf), kind="stable")
+        ranks = np.empty(len(means), dtype=int)
+        ranks[order] = np.arange(1, len(means) + 1)
+        results[f"rank_test_{metric}"] = ranks
+    return _from_cv_results(results, config.scoring, n_splits or 0)
+
+
+# Failed candidates -------------------------------------------------------------------------------
+
+
+def _fold_row(candidate: int, fold: int, metric: str, train: float, test: float) -> dict[str, Any]:
+    return {
+        "candidate": candidate,
+        "fold": fold,
+        "metric": metric,
+        "train_score": float(train),
+        "test_score": float(test),
+    }
+
+
+def _attach_errors(pipeline, X, y, cv, candidates: pd.DataFrame, groups) -> pd.DataFrame:
+    """Mark candidates whose folds failed, with the error of one failing fit (re-run once)."""
+    test_columns = [c for c in candidates.columns if c.startswith("mean_test_")]
+    failed = candidates[test_columns].isna().any(axis=1)
+    candidates = candidates.assign(status=np.where(failed, "failed", "ok"), error=None)
+    if not failed.any():
+        return candidates
+    train_index, _ = next(iter(cv.split(X, y, groups)))
+    X_fold, y_fold = X.iloc[train_index], y.iloc[train_index]
+    for position in np.flatnonzero(failed.to_numpy()):
+        params = candidates.iloc[position]["params"]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clone(pipeline).set_params(**params).fit(X_fold, y_fold)
+            error = "fit failed on some folds (not reproduced on the first fold)"
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()
+        candidates.iloc[position, candidates.columns.get_loc("error")] = error
+        logger.warning("candidate %s failed: %s", params, error)
+    return candidates
