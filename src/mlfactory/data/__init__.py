@@ -1,12 +1,48 @@
 """Data engineering: the medallion store, features and sampling."""
 
+from mlfactory.data._bronze import BronzeStore, StoreStatus, TickerStatus, WriteResult
+from mlfactory.data._feature_store import load_features
 from mlfactory.data._features import compute_features, feature_columns
 from mlfactory.data._featurize import FeaturizeReport, TickerResult, featurize
+from mlfactory.data._ingest import IngestReport, TickerOutcome, ingest
+from mlfactory.data._sources import (
+    SOURCES,
+    CsvSource,
+    NoData,
+    PriceSource,
+    SourceName,
+    SyntheticSource,
+    YFinanceSource,
+    make_source,
+    normalise_yfinance_frame,
+    with_retries,
+)
+from mlfactory.data._tickers import default_tickers_path, load_tickers
 
 __all__ = [
+    "SOURCES",
+    "BronzeStore",
+    "CsvSource",
     "FeaturizeReport",
+    "IngestReport",
+    "NoData",
+    "PriceSource",
+    "SourceName",
+    "StoreStatus",
+    "SyntheticSource",
+    "TickerOutcome",
     "TickerResult",
+    "TickerStatus",
+    "WriteResult",
+    "YFinanceSource",
     "compute_features",
+    "default_tickers_path",
     "feature_columns",
     "featurize",
+    "ingest",
+    "load_features",
+    "load_tickers",
+    "make_source",
+    "normalise_yfinance_frame",
+    "with_retries",
 ]

@@ -1,0 +1,179 @@
+"""Reading the silver feature store, with filters pushed down to parquet.
+
+Only the ``ticker=T`` folders asked for are opened; date bounds become a pyarrow dataset filter, so
+row groups outside them are skipped from their statistics; only the requested columns are
+decoded. The result is pandas (or, with ``lazy=True``, a Dask DataFrame with one partition per
+ticker), always with ``ticker`` and ``date`` columns and sorted by ticker then date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from mlfactory.data._featurize import SILVER_FILE
+from mlfactory.data._layout import silver_features_dir
+from mlfactory.exceptions import DataError
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings, get_settings
+
+__all__ = ["DateLike", "feature_store_tickers", "load_features"]
+
+logger = get_logger(__name__)
+
+DateLike = str | dt.date | dt.datetime | pd.Timestamp
+KEY_COLUMNS = ("ticker", "date")
+# 0/1 flags with nulls stay integers (pandas nullable Int8) instead of turning into floats.
+_TYPES = {pa.int8(): pd.Int8Dtype()}
+
+
+def feature_store_tickers(silver_dir: Path) -> list[str]:
+    """Tickers that have a silver features file, sorted."""
+    if not silver_dir.is_dir():
+        return []
+    return sorted(
+        entry.name.removeprefix("ticker=")
+        for entry in os.scandir(silver_dir)
+        if entry.name.startswith("ticker=")
+        and os.path.isfile(os.path.join(entry.path, SILVER_FILE))
+    )
+
+
+def _as_date(value: DateLike | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).date()
+    except (TypeError, ValueError):
+        raise DataError(f"invalid {name} date {value!r}: expected YYYY-MM-DD") from None
+
+
+def _choose_tickers(available: list[str], tickers: Iterable[str] | None, silver: Path):
+    if not available:
+        raise DataError(
+            f"the feature store {silver} is empty; run `mlfactory data ingest` and then "
+            "`mlfactory data featurize` first"
+        )
+    if tickers is None:
+        return available
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    chosen = sorted({t.strip() for t in tickers if t.strip()})
+    known = set(available)
+    unknown = [t for t in chosen if t not in known]
+    if unknown or not chosen:
+        shown = ", ".join(available[:20]) + (" …" if len(available) > 20 else "")
+        raise DataError(
+            f"unknown ticker(s) {', '.join(unknown) or '(none given)'}: the feature store "
+            f"{silver} holds {len(available)} ticker(s): {shown}"
+        )
+    return chosen
+
+
+def _choose_columns(schema: pa.Schema, columns: Sequence[str] | None) -> list[str]:
+    stored = [name for name in schema.names if name not in KEY_COLUMNS]
+    if columns is None:
+        return stored
+    if isinstance(columns, str):
+        columns = [columns]
+    unknown = [c for c in columns if c not in stored and c not in KEY_COLUMNS]
+    if unknown:
+        raise DataError(
+            f"unknown feature column(s) {', '.join(unknown)}; available: "
+            f"{', '.join([*KEY_COLUMNS, *stored])}"
+        )
+    return [c for c in dict.fromkeys(columns) if c not in KEY_COLUMNS]
+
+
+def _date_filter(start: dt.date | None, end: dt.date | None) -> ds.Expression | None:
+    expression = None
+    if start is not None:
+        expression = ds.field("date") >= pa.scalar(start, pa.date32())
+    if end is not None:
+        upper = ds.field("date") <= pa.scalar(end, pa.date32())
+        expression = upper if expression is None else expression & upper
+    return expression
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper=_TYPES.get, date_as_object=False)
+    return frame.reset_index(drop=True)
+
+
+def _read_ticker(
+    path: str, ticker: str, columns: list[str], start: dt.date | None, end: dt.date | None
+) -> pd.DataFrame:
+    """One ticker's rows as pandas (a Dask partition)."""
+    table = ds.dataset(path, format="parquet").to_table(
+        columns=["date", *columns], filter=_date_filter(start, end)
+    )
+    table = table.add_column(0, "ticker", pa.array([ticker] * table.num_rows, pa.string()))
+    return _to_pandas(table.sort_by("date"))
+
+
+def load_features(
+    tickers: Iterable[str] | str | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    columns: Sequence[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    silver_dir: Path | str | None = None,
+    lazy: bool = False,
+) -> Any:
+    """Features of the given tickers between ``start`` and ``end`` (both inclusive).
+
+    Returns a pandas DataFrame (or a Dask DataFrame with ``lazy=True``, one partition per ticker)
+    with ``ticker`` and ``date`` first, then ``columns`` (all stored columns by default), sorted by
+    ticker and date. Raises :class:`DataError` for an empty store, unknown tickers or columns.
+    """
+    silver = (
+        Path(silver_dir)
+        if silver_dir is not None
+        else silver_features_dir(settings or get_settings())
+    )
+    chosen = _choose_tickers(feature_store_tickers(silver), tickers, silver)
+    first, last = _as_date(start, "start"), _as_date(end, "end")
+    if first is not None and last is not None and first > last:
+        raise DataError(f"start {first} is after end {last}; expected start <= end")
+    paths = [str(silver / f"ticker={t}" / SILVER_FILE) for t in chosen]
+    wanted = _choose_columns(pq.read_schema(paths[0]), columns)
+
+    if lazy:
+        import dask.dataframe as dd
+
+        meta_table = pq.read_schema(paths[0]).empty_table().select(["date", *wanted])
+        meta_table = meta_table.add_column(0, "ticker", pa.array([], pa.string()))
+        return dd.from_map(
+            _read_ticker,
+            paths,
+            chosen,
+            columns=wanted,
+            start=first,
+            end=last,
+            meta=_to_pandas(meta_table),
+            divisions=None,
+            enforce_metadata=False,
+        )
+
+    partitioning = ds.partitioning(pa.schema([("ticker", pa.string())]), flavor="hive")
+    try:
+        dataset = ds.dataset(
+            paths, format="parquet", partitioning=partitioning, partition_base_dir=str(silver)
+        )
+        table = dataset.to_table(
+            columns=["ticker", "date", *wanted], filter=_date_filter(first, last)
+        )
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read the feature store {silver}: {exc}") from exc
+    table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
+    logger.debug("loaded %d rows of %d ticker(s) from %s", table.num_rows, len(chosen), silver)
+    return _to_pandas(table)
