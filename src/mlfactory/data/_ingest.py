@@ -1,0 +1,181 @@
+"""Incremental ingestion: fetch what is new for each ticker and merge it into the bronze store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from mlfactory.data._bronze import BronzeStore
+from mlfactory.data._sources import NoData, PriceSource
+from mlfactory.exceptions import ConfigError, DataError
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings
+
+__all__ = ["IngestReport", "TickerOutcome", "ingest"]
+
+logger = get_logger(__name__)
+
+Status = Literal["added", "updated", "unchanged", "failed"]
+STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "failed")
+
+
+@dataclass(frozen=True)
+class TickerOutcome:
+    """What happened to one ticker: ``added`` (new), ``updated``, ``unchanged`` or ``failed``."""
+
+    ticker: str
+    status: Status
+    rows_added: int = 0
+    years_written: tuple[int, ...] = ()
+    first: date | None = None
+    last: date | None = None
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """Outcome of one :func:`ingest` run."""
+
+    root: Path
+    start: date
+    end: date
+    outcomes: list[TickerOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    temp_files_removed: int = 0
+
+    def count(self, status: Status) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status: self.count(status) for status in STATUSES}
+
+    @property
+    def rows_added(self) -> int:
+        return sum(outcome.rows_added for outcome in self.outcomes)
+
+    @property
+    def partitions_written(self) -> int:
+        return sum(len(outcome.years_written) for outcome in self.outcomes)
+
+    @property
+    def failures(self) -> list[TickerOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "failed"]
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.outcomes) and self.count("failed") == len(self.outcomes)
+
+    @property
+    def first(self) -> date | None:
+        return min((o.first for o in self.outcomes if o.first), default=None)
+
+    @property
+    def last(self) -> date | None:
+        return max((o.last for o in self.outcomes if o.last), default=None)
+
+
+def _ingest_one(
+    store: BronzeStore,
+    source: PriceSource,
+    ticker: str,
+    sector: str,
+    subsector: str,
+    start: date,
+    end: date,
+) -> TickerOutcome:
+    last = store.last_date(ticker)
+    first_stored = store.first_date(ticker)
+    fetch_from = max(start, last + timedelta(days=1)) if last is not None else start
+    if fetch_from > end or (last is not None and not len(pd.bdate_range(fetch_from, end))):
+        return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
+    try:
+        frame = source.fetch(ticker, fetch_from, end)
+    except NoData:
+        if last is None:
+            raise
+        logger.info("%s: no new rows after %s", ticker, last)
+        return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
+    frame = frame[
+        (frame["Date"] >= pd.Timestamp(fetch_from)) & (frame["Date"] <= pd.Timestamp(end))
+    ]
+    if frame.empty and last is None:
+        raise NoData(f"source returned no rows for {ticker} between {fetch_from} and {end}")
+    result = store.write_ticker(ticker, frame, sector, subsector)
+    status: Status = "added" if result.created else "updated" if result.changed else "unchanged"
+    return TickerOutcome(
+        ticker,
+        status,
+        result.rows_added,
+        result.years_written,
+        store.first_date(ticker),
+        store.last_date(ticker),
+    )
+
+
+def ingest(
+    target: Settings | BronzeStore | Path | str,
+    tickers: pd.DataFrame,
+    source: PriceSource,
+    start: date,
+    end: date,
+    progress: Callable[[TickerOutcome], None] | None = None,
+    *,
+    source_name: str | None = None,
+) -> IngestReport:
+    """Bring every ticker of ``tickers`` (columns ``ticker, sector, subsector``) up to ``end``.
+
+    Per ticker only the days after its newest stored date are fetched (from ``start`` for a new
+    ticker) and merged into the year partitions they fall in; nothing new means nothing written.
+    A failing ticker (source error, empty answer, unreadable file) is recorded in the report and
+    the run goes on. ``progress`` is called after each ticker. Stale temp files of a killed run
+    are removed first, and the ingest time is recorded in the store's manifest.
+    """
+    if start > end:
+        raise ConfigError(f"ingest start {start} is after end {end}; expected start <= end")
+    if "ticker" not in tickers.columns:
+        raise DataError(
+            f"tickers frame has columns {list(tickers.columns)}; expected ticker, sector, subsector"
+        )
+    if isinstance(target, BronzeStore):
+        store = target
+    elif isinstance(target, Settings):
+        store = BronzeStore.from_settings(target)
+    else:
+        store = BronzeStore(target)
+    report = IngestReport(store.root, start, end)
+    started = time.perf_counter()
+    with store.writer_lock():
+        report.temp_files_removed = store.clean_temp_files()
+        for row in tickers.itertuples(index=False):
+            ticker = str(row.ticker)
+            sector = str(getattr(row, "sector", "") or "")
+            subsector = str(getattr(row, "subsector", "") or "")
+            try:
+                outcome = _ingest_one(store, source, ticker, sector, subsector, start, end)
+            except Exception as exc:  # one bad ticker never stops the run
+                message = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+                logger.warning("%s failed: %s", ticker, message)
+                outcome = TickerOutcome(ticker, "failed", error=message)
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+        report.seconds = time.perf_counter() - started
+        store.record_ingest(
+            {
+                "source": source_name or type(source).__name__,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "tickers": len(report.outcomes),
+                **report.counts,
+                "rows_added": report.rows_added,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    return report
