@@ -18,6 +18,7 @@ from mlfactory.data._sources import (
     with_retries,
 )
 from mlfactory.data._tickers import default_tickers_path, load_tickers
+from mlfactory.data.sampling import random_sample, stratified_sample, time_split
 
 __all__ = [
     "SOURCES",
@@ -44,5 +45,8 @@ __all__ = [
     "load_tickers",
     "make_source",
     "normalise_yfinance_frame",
+    "random_sample",
+    "stratified_sample",
+    "time_split",
     "with_retries",
 ]
