@@ -1,0 +1,287 @@
+"""Resolving a spec: load the dataset, split it, and assemble what the runner needs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from mlfactory.datasets._base import Dataset, Task
+from mlfactory.exceptions import SpecError
+from mlfactory.logs import get_logger
+from mlfactory.models import (
+    ParamGrid,
+    get_model_entry,
+    to_optuna_distributions,
+    to_scipy_distributions,
+)
+from mlfactory.settings import Settings, get_settings
+from mlfactory.spec._load import _fail, check_param_names, grid_for, space_for, validate_spec
+from mlfactory.spec._metrics import (
+    BINARY_ONLY_METRICS,
+    DEFAULT_SCORING,
+    MULTICLASS_DEFAULT_SCORING,
+    check_metrics,
+)
+from mlfactory.spec._schema import ExperimentSpec, make_pipeline
+
+__all__ = ["ResolvedCell", "ResolvedSpec", "make_cv", "resolve_spec", "scoring_for"]
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class ResolvedCell:
+    """One (recipe, model) cell: its unfitted pipeline and what to search."""
+
+    recipe: str
+    model: str
+    pipeline: Pipeline
+    param_grid: ParamGrid | None = None  # grid / random search (lists)
+    space: dict[str, Any] | None = None  # declarative space (optuna / random)
+    search_source: str = ""  # file or "inline" the grid/space came from
+
+    @property
+    def label(self) -> str:
+        return f"{self.recipe}+{self.model}"
+
+    def optuna_distributions(self) -> dict[str, Any]:
+        """Optuna distributions of the declarative space (``SpecError`` without one)."""
+        if self.space is None:
+            raise SpecError(f"cell {self.label} has no search space (search.distributions)")
+        return to_optuna_distributions(self.space)
+
+    def random_distributions(self) -> ParamGrid | dict[str, Any]:
+        """What ``RandomizedSearchCV`` samples: the space as scipy distributions, else the grid."""
+        if self.space is not None:
+            return to_scipy_distributions(self.space)
+        if self.param_grid is None:
+            raise SpecError(f"cell {self.label} has neither a grid nor a search space")
+        return self.param_grid
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "model": self.model,
+            "pipeline": repr(self.pipeline),
+            "param_grid": self.param_grid,
+            "distributions": self.space,
+            "search_source": self.search_source,
+        }
+
+
+@dataclass
+class ResolvedSpec:
+    """Everything an experiment runner needs, decided and checked up front."""
+
+    spec: ExperimentSpec
+    dataset: Dataset
+    task: Task
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    split: Any  # mlfactory.datasets.splits.SplitRecord
+    cv: Any  # a scikit-learn CV splitter
+    cells: list[ResolvedCell]
+    scoring: list[str]
+    refit: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def X_train(self) -> pd.DataFrame:
+        return self.dataset.X.iloc[self.train_idx]
+
+    @property
+    def y_train(self) -> pd.Series:
+        return self.dataset.y.iloc[self.train_idx]
+
+    @property
+    def X_test(self) -> pd.DataFrame:
+        return self.dataset.X.iloc[self.test_idx]
+
+    @property
+    def y_test(self) -> pd.Series:
+        return self.dataset.y.iloc[self.test_idx]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable summary (for run parameters and an artifact)."""
+        ds = self.dataset
+        return _jsonable(
+            {
+                "name": self.spec.name,
+                "source": str(self.spec.source) if self.spec.source else None,
+                "spec": self.spec.model_dump(mode="json"),
+                "task": self.task.value,
+                "dataset": {
+                    "name": ds.name,
+                    "source": ds.source,
+                    "rows": len(ds.X),
+                    "features": len(ds.roles.all),
+                    "roles": dataclasses.asdict(ds.roles),
+                    "time_column": ds.time_column,
+                    "horizon": ds.horizon,
+                },
+                "split": self.split,
+                "cv": {"splitter": repr(self.cv), "folds": self.spec.cv.folds},
+                "scoring": self.scoring,
+                "refit": self.refit,
+                "search": {
+                    "kind": self.spec.search.kind,
+                    "n_iter": self.spec.search.n_iter,
+                    "timeout": self.spec.search.timeout,
+                },
+                "cells": [cell.to_dict() for cell in self.cells],
+            }
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types only: dataclasses, paths, numpy scalars, timestamps become text/numbers."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if hasattr(value, "model_dump"):
+        return _jsonable(value.model_dump(mode="json"))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def scoring_for(spec: ExperimentSpec, task: Task, y: pd.Series | None = None) -> list[str]:
+    """The metrics to score: the spec's, or the task default (multiclass variants if >2 classes)."""
+    multiclass = task == Task.CLASSIFICATION and y is not None and y.nunique(dropna=True) > 2
+    if spec.cv.scoring is None:
+        if multiclass:
+            return list(MULTICLASS_DEFAULT_SCORING)
+        return list(DEFAULT_SCORING[task])
+    try:
+        check_metrics(spec.cv.scoring, task)
+    except SpecError as exc:
+        raise _fail(spec, "cv.scoring", str(exc)) from None
+    if multiclass:
+        binary = [m for m in spec.cv.scoring if m in BINARY_ONLY_METRICS]
+        if binary:
+            raise _fail(
+                spec,
+                "cv.scoring",
+                f"{binary} score two classes only and the target has {y.nunique()}; use e.g. "
+                "f1_macro, precision_macro, recall_macro, roc_auc_ovr",
+            )
+    return list(spec.cv.scoring)
+
+
+def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
+    """The CV splitter for the training rows (see ``[cv] kind``)."""
+    kind, folds, seed = spec.cv.kind, spec.cv.folds, spec.seed
+    if dataset.is_time_ordered:
+        if kind in ("stratified", "kfold"):
+            raise _fail(
+                spec,
+                "cv.kind",
+                f"dataset {dataset.name!r} is time-ordered (by {dataset.time_column!r}) and is "
+                f"never split at random; expected auto or walk_forward, got {kind!r}",
+            )
+        from mlfactory.datasets.splits import WalkForwardSplit
+
+        purge = spec.cv.purge if spec.cv.purge is not None else dataset.horizon
+        return WalkForwardSplit(n_splits=folds, purge=purge, embargo=spec.cv.embargo)
+    if kind == "walk_forward":
+        raise _fail(
+            spec,
+            "cv.kind",
+            f"dataset {dataset.name!r} has no time column; expected auto, stratified or kfold",
+        )
+    if dataset.task == Task.CLASSIFICATION and kind in ("auto", "stratified"):
+        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    if kind == "stratified":
+        raise _fail(
+            spec, "cv.kind", "stratified folds need a classification target; expected auto or kfold"
+        )
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> list[ResolvedCell]:
+    cells = []
+    kind = spec.search.kind
+    for recipe, model in spec.cells():
+        try:
+            get_model_entry(model, dataset.task)
+        except SpecError as exc:
+            raise _fail(spec, "model", str(exc)) from None
+        pipeline = make_pipeline(recipe, model, dataset.task, dataset.roles, X_train, spec.seed)
+        cell = ResolvedCell(recipe, model, pipeline)
+        label = f"cell ({recipe}, {model})"
+        try:
+            if kind == "grid" or (
+                kind == "random"
+                and spec.search.distributions is None
+                and spec.search.param_grid is not None
+            ):
+                cell.param_grid, cell.search_source = grid_for(spec, model, dataset.task)
+                check_param_names(cell.param_grid, pipeline, f"grid for {label}")
+            elif kind in ("random", "optuna"):
+                cell.space, cell.search_source = space_for(spec, model, dataset.task)
+                check_param_names(cell.space, pipeline, f"search space for {label}")
+        except SpecError as exc:
+            field_name = "search.param_grid" if cell.space is None else "search.distributions"
+            raise _fail(spec, field_name, str(exc)) from None
+        cells.append(cell)
+    return cells
+
+
+def resolve_spec(
+    spec: ExperimentSpec, settings: Settings | None = None, dataset: Dataset | None = None
+) -> ResolvedSpec:
+    """Load the dataset (unless given), split it, and build CV, pipelines, grids and scorers."""
+    validate_spec(spec)
+    if dataset is None:
+        from mlfactory.datasets import load_dataset
+
+        dataset = load_dataset(spec.dataset, settings or get_settings(), **spec.dataset_options)
+    if spec.task is not None and spec.task != dataset.task:
+        raise _fail(
+            spec, "task", f"dataset {dataset.name!r} is {dataset.task.value}, not {spec.task.value}"
+        )
+    from mlfactory.datasets.splits import train_test_split_for
+
+    train_idx, test_idx, record = train_test_split_for(dataset, spec.test_size, spec.seed)
+    train_idx, test_idx = np.asarray(train_idx), np.asarray(test_idx)
+    X_train = dataset.X.iloc[train_idx]
+    scoring = scoring_for(spec, dataset.task, dataset.y.iloc[train_idx])
+    refit = spec.search.refit or scoring[0]
+    if refit not in scoring:
+        raise _fail(spec, "search.refit", f"{refit!r} is not scored; expected one of {scoring}")
+    resolved = ResolvedSpec(
+        spec=spec,
+        dataset=dataset,
+        task=dataset.task,
+        train_idx=train_idx,
+        test_idx=test_idx,
+        split=record,
+        cv=make_cv(spec, dataset),
+        cells=_cells(spec, dataset, X_train),
+        scoring=scoring,
+        refit=refit,
+    )
+    logger.debug(
+        "resolved spec %s: %d cells, %d train / %d test rows",
+        spec.name,
+        len(resolved.cells),
+        len(train_idx),
+        len(test_idx),
+    )
+    return resolved
