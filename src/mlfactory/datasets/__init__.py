@@ -1,0 +1,62 @@
+"""Modelling datasets: named loaders, the user's own tables, synthetic raw files and safe splits."""
+
+from mlfactory.datasets._adult import ADULT_TRUE_COEFFICIENTS, load_adult, synth_adult
+from mlfactory.datasets._base import ColumnRoles, Dataset, Task
+from mlfactory.datasets._bundled import load_breast_cancer, load_diabetes
+from mlfactory.datasets._credit import CREDIT_TRUE_COEFFICIENTS, load_credit, synth_credit
+from mlfactory.datasets._fires import FIRES_TRUE_COEFFICIENTS, load_fires, synth_fires
+from mlfactory.datasets._registry import (
+    DATASETS,
+    SYNTHETIC,
+    DatasetLoader,
+    SyntheticName,
+    list_datasets,
+    load_dataset,
+    write_synthetic,
+)
+from mlfactory.datasets._roles import infer_roles, infer_task
+from mlfactory.datasets._stocks import load_stocks
+from mlfactory.datasets._user import USER_TABLE_KEYS, load_user_table
+from mlfactory.datasets.splits import (
+    DatasetSplit,
+    SplitRecord,
+    WalkForwardSplit,
+    time_train_test_split,
+    train_test_split_for,
+    walk_forward_for,
+)
+
+__all__ = [
+    "ADULT_TRUE_COEFFICIENTS",
+    "CREDIT_TRUE_COEFFICIENTS",
+    "DATASETS",
+    "FIRES_TRUE_COEFFICIENTS",
+    "SYNTHETIC",
+    "USER_TABLE_KEYS",
+    "ColumnRoles",
+    "Dataset",
+    "DatasetLoader",
+    "DatasetSplit",
+    "SplitRecord",
+    "SyntheticName",
+    "Task",
+    "WalkForwardSplit",
+    "infer_roles",
+    "infer_task",
+    "list_datasets",
+    "load_adult",
+    "load_breast_cancer",
+    "load_credit",
+    "load_dataset",
+    "load_diabetes",
+    "load_fires",
+    "load_stocks",
+    "load_user_table",
+    "synth_adult",
+    "synth_credit",
+    "synth_fires",
+    "time_train_test_split",
+    "train_test_split_for",
+    "walk_forward_for",
+    "write_synthetic",
+]

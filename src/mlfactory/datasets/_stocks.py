@@ -1,0 +1,84 @@
+"""``stocks``: the feature store (silver) as a time-ordered modelling dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from mlfactory.datasets._base import Dataset
+from mlfactory.datasets._roles import infer_roles, infer_task, to_plain_floats
+from mlfactory.exceptions import DataError
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings, get_settings
+
+__all__ = ["load_stocks"]
+
+logger = get_logger(__name__)
+
+TARGET = "target"
+TIME_COLUMN = "date"
+GROUP_COLUMN = "ticker"
+
+
+def load_stocks(
+    tickers: Sequence[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    horizon: int = 1,
+    settings: Settings | None = None,
+) -> Dataset:
+    """Features of the silver store; rows whose ``target`` is not known yet are dropped.
+
+    Rows are ordered by date then ticker; ``date`` stays in ``X`` as the time column and the
+    ticker labels ``groups``. ``horizon`` is how many days the target looks ahead (the purge gap).
+    """
+    from mlfactory.data import load_features  # lazy: the data layer pulls in Dask
+
+    settings = settings or get_settings()
+    frame = load_features(tickers, start, end, settings=settings)
+    for column in (GROUP_COLUMN, TIME_COLUMN, TARGET):
+        if column not in frame.columns:
+            raise DataError(
+                f"feature store {settings.data_dir / 'silver' / 'features'} has no {column!r} "
+                f"column; found: {', '.join(map(str, frame.columns))}"
+            )
+    known = frame[frame[TARGET].notna()]
+    if known.empty:
+        raise DataError(
+            f"no feature rows with a known target in {settings.data_dir / 'silver' / 'features'}; "
+            "ingest prices and build features first "
+            "(mlfactory data ingest, then mlfactory data features)"
+        )
+    known = known.sort_values([TIME_COLUMN, GROUP_COLUMN], kind="stable").reset_index(drop=True)
+    known[TIME_COLUMN] = pd.to_datetime(known[TIME_COLUMN])
+    y = known[TARGET]
+    y = y.astype(int) if pd.api.types.is_integer_dtype(y.dtype) else y.astype(float)
+    features = to_plain_floats(known.drop(columns=[TARGET, GROUP_COLUMN, TIME_COLUMN]))
+    roles, unassigned = infer_roles(features)
+    if unassigned:
+        logger.info("stocks: columns without a role left out: %s", ", ".join(unassigned))
+        features = features.drop(columns=unassigned)
+    X = pd.concat([known[[TIME_COLUMN]], features], axis=1)
+    groups = known[GROUP_COLUMN].astype(str).rename(GROUP_COLUMN)
+    logger.info(
+        "loaded stocks: %d rows, %d tickers, %s to %s",
+        len(X),
+        groups.nunique(),
+        X[TIME_COLUMN].min().date(),
+        X[TIME_COLUMN].max().date(),
+    )
+    return Dataset(
+        name="stocks",
+        X=X,
+        y=y.rename(TARGET),
+        task=infer_task(y),
+        roles=roles,
+        time_column=TIME_COLUMN,
+        groups=groups,
+        horizon=horizon,
+        description=f"Daily stock features; target looks {horizon} trading day(s) ahead.",
+        source=str(settings.data_dir / "silver" / "features"),
+        metadata={"tickers": ",".join(sorted(groups.unique()))},
+    )

@@ -1,0 +1,167 @@
+"""The user's own table: a CSV/parquet file or an SQL query, described by a small dict.
+
+``{"path": "loans.csv", "target": "default"}`` or
+``{"sql": "select * from loans", "url": "postgresql+psycopg://...", "target": "default"}``
+(``url`` defaults to the settings' database), plus optional ``name``, ``task``, ``time_column``,
+``groups`` and role overrides ``numeric``, ``categorical``, ``boolean``, ``skewed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlfactory.datasets._base import Dataset, Task
+from mlfactory.datasets._roles import infer_roles, infer_task, to_plain_floats
+from mlfactory.exceptions import DataError, SpecError
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings, get_settings, mask_url, mask_urls_in_text
+
+__all__ = ["USER_TABLE_KEYS", "load_user_table"]
+
+logger = get_logger(__name__)
+
+USER_TABLE_KEYS = (
+    "path",
+    "sql",
+    "url",
+    "target",
+    "name",
+    "task",
+    "time_column",
+    "groups",
+    "numeric",
+    "categorical",
+    "boolean",
+    "skewed",
+    "horizon",
+)
+ROLE_KEYS = ("numeric", "categorical", "boolean", "skewed")
+FILE_READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+
+
+def _as_list(spec: Mapping[str, Any], key: str) -> list[str]:
+    value = spec.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"table field {key!r} must be a list of column names, got {value!r}")
+    return list(value)
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    reader = FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(
+            f"cannot read {path}: unsupported file type {path.suffix or '(none)'!r}; "
+            f"expected one of {', '.join(FILE_READERS)}"
+        )
+    if not path.is_file():
+        raise DataError(f"data file {path} not found")
+    try:
+        return reader(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {path}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _read_sql(sql: str, url: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    from mlfactory.db import get_engine
+
+    try:
+        with get_engine(url).connect() as connection:
+            return pd.read_sql_query(sa.text(sql), connection)
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DataError(
+            f"query failed on {mask_url(url)}: {mask_urls_in_text(reason)} (query: {sql})"
+        ) from exc
+
+
+def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None) -> Dataset:
+    """Load a user table described by ``spec``; roles come from dtypes unless overridden."""
+    unknown = sorted(set(spec) - set(USER_TABLE_KEYS))
+    if unknown:
+        raise SpecError(
+            f"unknown table field(s) {', '.join(unknown)}; "
+            f"valid fields: {', '.join(USER_TABLE_KEYS)}"
+        )
+    if ("path" in spec) == ("sql" in spec):
+        raise SpecError(
+            "a table needs exactly one of 'path' (CSV or parquet file) or 'sql' (a query)"
+        )
+    target = spec.get("target")
+    if not isinstance(target, str) or not target:
+        raise SpecError("a table needs 'target': the name of the column to predict")
+    if "path" in spec:
+        path = Path(spec["path"])
+        frame = _read_file(path)
+        where, default_name = f"file {path}", path.stem
+    else:
+        settings = settings or get_settings()
+        url = spec.get("url") or settings.database_url
+        frame = _read_sql(str(spec["sql"]), str(url))
+        where, default_name = f"query {spec['sql']!r} on {mask_url(str(url))}", "sql"
+    columns = ", ".join(map(str, frame.columns))
+    time_column, group_column = spec.get("time_column"), spec.get("groups")
+    overrides = {key: _as_list(spec, key) for key in ROLE_KEYS}
+    named = [target, time_column, group_column, *(c for v in overrides.values() for c in v)]
+    missing = [c for c in named if c is not None and c not in frame.columns]
+    if missing:
+        raise DataError(f"{where} has no column(s) {', '.join(missing)}; columns: {columns}")
+
+    dropped = int(frame[target].isna().sum())
+    if dropped:
+        logger.warning("%s: dropping %d rows whose target %r is missing", where, dropped, target)
+        frame = frame[frame[target].notna()]
+    frame = frame.reset_index(drop=True)
+    y = frame[target]
+    if spec.get("task") is not None:
+        try:
+            task = Task(str(spec["task"]))
+        except ValueError:
+            raise SpecError(
+                f"invalid task {spec['task']!r}; expected one of {', '.join(t.value for t in Task)}"
+            ) from None
+    else:
+        task = infer_task(y)
+    if task is Task.REGRESSION and not pd.api.types.is_numeric_dtype(y.dtype):
+        raise DataError(f"{where}: regression target {target!r} must be numeric, got {y.dtype}")
+
+    special = [c for c in (target, time_column, group_column) if c is not None]
+    features = to_plain_floats(frame.drop(columns=special))
+    roles, unassigned = infer_roles(features, **overrides)
+    if unassigned:
+        logger.warning("%s: columns without a role left out: %s", where, ", ".join(unassigned))
+    X = features[list(roles.all)]
+    if time_column is not None:
+        times = frame[time_column]
+        kind = times.dtype
+        if not (pd.api.types.is_datetime64_any_dtype(kind) or pd.api.types.is_numeric_dtype(kind)):
+            try:
+                times = pd.to_datetime(times)
+            except (ValueError, TypeError) as exc:
+                raise DataError(
+                    f"{where}: time column {time_column!r} is neither dates nor numbers"
+                ) from exc
+        X = pd.concat([times.rename(time_column), X], axis=1)
+    groups = frame[group_column].rename(group_column) if group_column is not None else None
+    name = str(spec.get("name") or default_name)
+    logger.info("loaded table %s: %d rows, task %s", name, len(X), task.value)
+    return Dataset(
+        name=name,
+        X=X,
+        y=y.rename(target),
+        task=task,
+        roles=roles,
+        time_column=time_column,
+        groups=groups,
+        horizon=int(spec.get("horizon", 0)),
+        description=f"User table from {where}",
+        source=where,
+        metadata={"rows_dropped_missing_target": str(dropped)},
+    )
