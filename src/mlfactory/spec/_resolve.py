@@ -198,7 +198,9 @@ def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
         from mlfactory.datasets.splits import WalkForwardSplit
 
         purge = spec.cv.purge if spec.cv.purge is not None else dataset.horizon
-        return WalkForwardSplit(n_splits=folds, purge=purge, embargo=spec.cv.embargo)
+        return WalkForwardSplit(
+            n_splits=folds, purge=purge, embargo=spec.cv.embargo, dates=dataset.time_column
+        )
     if kind == "walk_forward":
         raise _fail(
             spec,
