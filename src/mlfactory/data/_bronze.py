@@ -310,24 +310,27 @@ class BronzeStore:
         rows = normalise_source_frame(frame, f"rows for {ticker}").rename(columns=SOURCE_TO_STORE)
         rows["sector"] = sector
         rows["subsector"] = subsector
+        table = _to_table(rows)  # sorted by date, so each year is one contiguous slice
         year_of = rows["date"].dt.year.to_numpy()
+        years, offsets = np.unique(year_of, return_index=True)
+        bounds = [*offsets.tolist(), len(rows)]
         added = 0
         written: list[int] = []
-        for year in np.unique(year_of):
-            year = int(year)
-            part = rows[year_of == year]
+        for i, year in enumerate(years.tolist()):
+            part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
             path = self.partition_path(ticker, year)
             if path.is_file():
                 old = _to_frame(self.read_partition(ticker, year))
-                kept = old[~old["date"].isin(part["date"])]
-                merged = pd.concat([kept, part], ignore_index=True)
+                new = _to_frame(part)
+                kept = old[~old["date"].isin(new["date"])]
+                merged = pd.concat([kept, new], ignore_index=True)
                 merged = merged.sort_values("date", kind="stable").reset_index(drop=True)
                 if merged.equals(old):
                     continue
-                rows_added = len(merged) - len(old)
+                part, rows_added = _to_table(merged), len(merged) - len(old)
             else:
-                merged, rows_added = part.reset_index(drop=True), len(part)
-            self._write_atomic(_to_table(merged), path)
+                rows_added = part.num_rows
+            self._write_atomic(part, path)
             added += rows_added
             written.append(year)
         if written:
