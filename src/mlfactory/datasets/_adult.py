@@ -213,7 +213,7 @@ def _read_uci(file: Path, test: bool) -> pd.DataFrame:
         skip_blank_lines=True,
         index_col=False,
     )
-    if frame[TARGET].isna().any():
+    if frame[TARGET].isna().any() or (frame[TARGET].astype(str).str.strip() == "").any():
         raise DataError(
             f"adult file {file}: expected 15 comma-separated fields per row "
             f"({', '.join(ADULT_COLUMNS)}, income); some rows have fewer"
