@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlfactory.data import compute_features, featurize, load_features
+from mlfactory.data._feature_store import sample_features
 from mlfactory.data._layout import BRONZE_SCHEMA, bronze_prices_dir
-from mlfactory.exceptions import DataError
+from mlfactory.exceptions import DataError, SpecError
 from mlfactory.settings import get_settings
 
 
@@ -103,3 +104,40 @@ def test_errors(store):
 def test_empty_store_says_what_to_run():
     with pytest.raises(DataError, match=r"data ingest.*data featurize"):
         load_features()
+
+
+def test_sample_features_to_csv_and_parquet(store, tmp_path):
+    out = tmp_path / "s.parquet"
+    result = sample_features(out, frac=0.5, stratify="sector", seed=1, tickers=["MSFT", "ZM"])
+    assert (result.rows, result.selected, result.tickers) == (45, 90, 2)
+    again = pd.read_parquet(out)
+    assert len(again) == 45 and list(again.columns[:2]) == ["ticker", "date"]
+    csv = tmp_path / "s.csv"
+    sample_features(csv, frac=0.5, stratify="sector", seed=1, tickers=["MSFT", "ZM"])
+    assert pd.read_csv(csv)["returns"].tolist() == pytest.approx(
+        again["returns"].tolist(), nan_ok=True
+    )
+    with pytest.raises(SpecError, match=r"unknown extension '\.txt'"):
+        sample_features(tmp_path / "s.txt", n=3)
+    with pytest.raises(SpecError, match="exactly one of n"):
+        sample_features(tmp_path / "t.csv")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_cli_sample(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlfactory.cli import app
+
+    out = tmp_path / "sample.csv"
+    args = ["data", "sample", "--out", str(out), "--n", "10", "--stratify", "target", "--seed", "4"]
+    result = CliRunner().invoke(app, [*args, "--tickers", "AAPL", "--start", "2023-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 10 of" in result.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 10 and set(frame["ticker"]) == {"AAPL"}
+    assert (frame["date"] >= "2023-01-01").all()
+    bad = CliRunner().invoke(
+        app, ["data", "sample", "--out", str(out), "--n", "1", "--frac", "0.1"]
+    )
+    assert bad.exit_code == 2 and "exactly one of n" in bad.output

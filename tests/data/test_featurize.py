@@ -142,3 +142,24 @@ def test_errors(bronze):
         featurize(tickers=["ZZZ"])
     with pytest.raises(ConfigError, match="threads, processes, synchronous"):
         featurize(scheduler="fastest")
+
+
+def test_cli_featurize_summary_and_failure_exit_code(bronze):
+    from typer.testing import CliRunner
+
+    from mlfactory.cli import app
+
+    write_bronze(bronze, "AAA", "2023-01-02", 40, 1)
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "featurize", "--windows", "5,10", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    assert "tickers written" in result.output and "40" in result.output
+    assert {"returns_mean_5", "returns_mean_10"} <= set(_silver("AAA").columns)
+    again = runner.invoke(app, ["data", "featurize", "--windows", "5,10", "--horizon", "2"])
+    assert again.exit_code == 0 and "unchanged" in again.output
+    write_bronze(bronze, "BAD", "2023-01-02", 10, 2)
+    (bronze / "ticker=BAD" / "year=2023" / "part-0.parquet").write_bytes(b"junk")
+    failed = runner.invoke(app, ["data", "featurize"])
+    assert failed.exit_code == 1 and "failed tickers" in failed.output and "BAD" in failed.output
+    bad_windows = runner.invoke(app, ["data", "featurize", "--windows", "ten"])
+    assert bad_windows.exit_code == 2 and "--windows" in bad_windows.output

@@ -1,5 +1,192 @@
-"""``mlfactory data …`` commands: features."""
+"""``mlfactory data …`` commands: featurize the bronze store, sample the feature store."""
 
 from __future__ import annotations
 
-from mlfactory.cli._data import data_app  # noqa: F401  (commands register on it)
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._data import data_app
+from mlfactory.data._feature_store import SAMPLE_FORMATS, sample_features
+from mlfactory.data._featurize import LOCAL_SCHEDULERS, TickerResult, featurize
+from mlfactory.exceptions import SpecError
+
+
+def _split(text: str | None, what: str) -> list[str] | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise SpecError(f"empty {what} list {text!r}: expected comma-separated values")
+    return items
+
+
+def _windows(text: str) -> list[int]:
+    try:
+        return [int(item) for item in _split(text, "--windows") or []]
+    except ValueError:
+        raise SpecError(
+            f"invalid --windows {text!r}: expected comma-separated positive integers like 10,20"
+        ) from None
+
+
+@data_app.command("featurize")
+def featurize_command(
+    ctx: typer.Context,
+    tickers: Annotated[
+        str | None,
+        typer.Option(
+            "--tickers",
+            help="Comma-separated tickers to featurize (default: every ticker in bronze).",
+            show_default=False,
+        ),
+    ] = None,
+    windows: Annotated[
+        str,
+        typer.Option("--windows", help="Comma-separated rolling windows (days) of returns_mean_W."),
+    ] = "10",
+    horizon: Annotated[
+        int,
+        typer.Option("--horizon", min=1, help="Days ahead the target looks (target = up or not)."),
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help=f"Dask scheduler: {', '.join(LOCAL_SCHEDULERS)} or an address such as "
+            "tcp://10.0.0.5:8786 (default: MLFACTORY_DASK_SCHEDULER_ADDRESS, else threads).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild every ticker, even unchanged ones.")
+    ] = False,
+) -> None:
+    """Compute silver features from bronze prices, one Dask task per ticker.
+
+    Writes HOME/data/silver/features/ticker=T/part-0.parquet with lagged closes, returns, the
+    up-day flag, the high-low range, rolling mean returns and the target (next day up or not).
+    No feature looks at later days. Tickers whose bronze files did not change are skipped.
+    Exit code 1 when a ticker failed (the others are still written).
+    """
+    settings = current_settings(ctx)
+    progress = Progress(
+        TextColumn("[bold]featurize[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("", total=None)
+
+        def advance(result: TickerResult, done: int, total: int) -> None:
+            progress.update(
+                task, completed=done, total=total, description=f"{result.ticker} {result.status}"
+            )
+
+        report = featurize(
+            settings,
+            tickers=_split(tickers, "--tickers"),
+            windows=_windows(windows),
+            horizon=horizon,
+            scheduler=scheduler,
+            force=force,
+            progress=advance,
+        )
+
+    summary = Table(title="silver features")
+    summary.add_column("")
+    summary.add_column("value", justify="right")
+    summary.add_row("tickers written", str(len(report.written)))
+    summary.add_row("tickers unchanged (skipped)", str(len(report.skipped)))
+    summary.add_row("tickers failed", str(len(report.failures)))
+    summary.add_row("rows written", f"{report.rows_written:,}")
+    summary.add_row("windows / horizon", f"{','.join(map(str, report.windows))} / {report.horizon}")
+    summary.add_row("scheduler", escape(report.scheduler))
+    summary.add_row("seconds", f"{report.seconds:.1f}")
+    summary.add_row("store", escape(str(report.silver_dir)))
+    console.print(summary)
+    if report.failures:
+        failed = Table(title="failed tickers")
+        failed.add_column("ticker")
+        failed.add_column("error", overflow="fold")
+        for result in report.failures:
+            failed.add_row(result.ticker, escape(result.error or ""))
+        console.print(failed)
+        raise typer.Exit(1)
+
+
+@data_app.command("sample")
+def sample_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help=f"File to write; the extension picks the format ({', '.join(SAMPLE_FORMATS)}).",
+        ),
+    ],
+    n: Annotated[
+        int | None,
+        typer.Option("--n", min=0, help="Number of rows to draw.", show_default=False),
+    ] = None,
+    frac: Annotated[
+        float | None,
+        typer.Option("--frac", help="Fraction of rows to draw, in (0, 1].", show_default=False),
+    ] = None,
+    stratify: Annotated[
+        str | None,
+        typer.Option(
+            "--stratify",
+            help="Column whose class proportions the sample keeps (e.g. target or sector).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same rows).")] = 0,
+    tickers: Annotated[
+        str | None,
+        typer.Option(
+            "--tickers", help="Comma-separated tickers (default: all).", show_default=False
+        ),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--start", formats=["%Y-%m-%d"], help="First date (inclusive).", show_default=False
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--end", formats=["%Y-%m-%d"], help="Last date (inclusive).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Draw a seeded random (or stratified) sample of the feature store into CSV or parquet.
+
+    Give exactly one of --n or --frac. Filters on tickers and dates are applied while reading.
+    """
+    result = sample_features(
+        out,
+        n=n,
+        frac=frac,
+        stratify=stratify,
+        seed=seed,
+        tickers=_split(tickers, "--tickers"),
+        start=start,
+        end=end,
+        settings=current_settings(ctx),
+    )
+    console.print(
+        f"wrote [bold]{result.rows:,}[/] of {result.selected:,} rows "
+        f"({result.tickers} ticker(s), {result.columns} columns) to {escape(str(result.path))}"
+    )

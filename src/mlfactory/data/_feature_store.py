@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,19 @@ import pyarrow.parquet as pq
 
 from mlfactory.data._featurize import SILVER_FILE
 from mlfactory.data._layout import silver_features_dir
-from mlfactory.exceptions import DataError
+from mlfactory.data.sampling import random_sample, stratified_sample, validate_sample_args
+from mlfactory.exceptions import DataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings
 
-__all__ = ["DateLike", "feature_store_tickers", "load_features"]
+__all__ = [
+    "SAMPLE_FORMATS",
+    "DateLike",
+    "SampleResult",
+    "feature_store_tickers",
+    "load_features",
+    "sample_features",
+]
 
 logger = get_logger(__name__)
 
@@ -177,3 +187,74 @@ def load_features(
     table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
     logger.debug("loaded %d rows of %d ticker(s) from %s", table.num_rows, len(chosen), silver)
     return _to_pandas(table)
+
+
+SAMPLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """A sample written by :func:`sample_features`."""
+
+    path: Path
+    rows: int
+    selected: int
+    columns: int
+    tickers: int
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        if SAMPLE_FORMATS[path.suffix.lower()] == "csv":
+            frame.to_csv(temporary, index=False)
+        else:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def sample_features(
+    out: Path | str,
+    *,
+    n: int | None = None,
+    frac: float | None = None,
+    stratify: str | None = None,
+    seed: int = 0,
+    tickers: Iterable[str] | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    settings: Settings | None = None,
+    silver_dir: Path | str | None = None,
+) -> SampleResult:
+    """Sample rows of the feature store into a CSV or parquet file (chosen by extension).
+
+    Reads the selected tickers and dates, draws ``n`` rows or a fraction ``frac`` (stratified on
+    column ``stratify`` when given, so its class proportions are kept), seeded, and writes the
+    file atomically; nothing is written when an argument is wrong.
+    """
+    path = Path(out)
+    if path.suffix.lower() not in SAMPLE_FORMATS:
+        raise SpecError(
+            f"cannot write {path}: unknown extension {path.suffix or '(none)'!r}; "
+            f"expected one of {', '.join(SAMPLE_FORMATS)}"
+        )
+    validate_sample_args(n, frac)
+    frame = load_features(tickers, start, end, settings=settings, silver_dir=silver_dir)
+    if stratify is not None:
+        sample = stratified_sample(frame, stratify, n=n, frac=frac, seed=seed)
+    else:
+        sample = random_sample(frame, n=n, frac=frac, seed=seed)
+    sample = sample.reset_index(drop=True)
+    _write_frame(sample, path)
+    logger.info("wrote %d of %d feature rows to %s", len(sample), len(frame), path)
+    return SampleResult(
+        path=path,
+        rows=len(sample),
+        selected=len(frame),
+        columns=sample.shape[1],
+        tickers=int(sample["ticker"].nunique()),
+    )

@@ -19,21 +19,34 @@ import pandas as pd
 
 from mlfactory.exceptions import DataError, SpecError
 
-__all__ = ["random_sample", "sample_size", "stratified_sample", "time_split"]
+__all__ = [
+    "random_sample",
+    "sample_size",
+    "stratified_sample",
+    "time_split",
+    "validate_sample_args",
+]
+
+
+def validate_sample_args(n: int | None = None, frac: float | None = None) -> None:
+    """Check that exactly one of ``n`` (whole, >= 0) or ``frac`` (in (0, 1]) is given."""
+    if (n is None) == (frac is None):
+        raise SpecError("give exactly one of n (a row count) or frac (a fraction in (0, 1])")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+        raise SpecError(f"invalid n={n!r}: expected a non-negative whole number of rows")
+    if frac is not None and (
+        not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1
+    ):
+        raise SpecError(f"invalid frac={frac!r}: expected a fraction in (0, 1]")
 
 
 def sample_size(rows: int, n: int | None = None, frac: float | None = None) -> int:
     """How many of ``rows`` rows to draw for exactly one of ``n`` or ``frac`` (rounded)."""
-    if (n is None) == (frac is None):
-        raise SpecError("give exactly one of n (a row count) or frac (a fraction in (0, 1])")
+    validate_sample_args(n, frac)
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise SpecError(f"invalid n={n!r}: expected a non-negative whole number of rows")
         if n > rows:
             raise DataError(f"cannot sample n={n} rows without replacement from {rows} rows")
         return int(n)
-    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1:
-        raise SpecError(f"invalid frac={frac!r}: expected a fraction in (0, 1]")
     return round(rows * frac)
 
 
