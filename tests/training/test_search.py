@@ -95,7 +95,9 @@ def test_random_and_optuna_are_reproducible_by_seed(cancer):
 def test_regression_scores_on_held_out():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     pipeline = Pipeline([("preproc", StandardScaler()), ("clf", Ridge())])
-    config = SearchConfig("grid", ("r2", "neg_mean_absolute_error"), None, {"clf__alpha": [0.1, 10]})
+    config = SearchConfig(
+        "grid", ("r2", "neg_mean_absolute_error"), None, {"clf__alpha": [0.1, 10]}
+    )
     outcome = run_search(pipeline, X[:300], y[:300], KFold(3), config)
     scores = score_on(outcome.best_estimator, X[300:], y[300:], config.scoring)
     assert set(scores) == {"r2", "neg_mean_absolute_error"}
@@ -118,8 +120,9 @@ def test_same_results_sequential_parallel_and_on_a_cluster(cancer):
     sequential = run_search(_pipeline(), X, y, CV, config, n_jobs=1)
     parallel = run_search(_pipeline(), X, y, CV, config, n_jobs=2)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         parallel_context(cluster.scheduler_address, scatter=[X, y]),
     ):
         clustered = run_search(_pipeline(), X, y, CV, config, n_jobs=-1)

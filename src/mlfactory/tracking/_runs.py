@@ -19,7 +19,7 @@ __all__ = ["RunTerminated", "tracked_run"]
 logger = get_logger(__name__)
 
 
-class RunTerminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
+class RunTerminated(BaseException):
     """Raised in the main thread when the process receives SIGTERM during a run."""
 
 
@@ -33,12 +33,16 @@ def tracked_run(
     experiment_id: str,
     run_name: str,
     tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> Iterator[str]:
     """Create a run, make it MLflow's active run, and always give it a final status.
 
     Ctrl-C and SIGTERM end it KILLED, any other exception FAILED; the exception propagates.
     """
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+    tags = dict(tags or {})
+    if parent_run_id is not None:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     run_id = run.info.run_id
     previous_handler = None
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -47,7 +51,7 @@ def tracked_run(
     mlflow.set_tracking_uri(client.tracking_uri)
     status = RunStatus.to_string(RunStatus.FAILED)
     try:
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id, nested=parent_run_id is not None):
             try:
                 yield run_id
                 status = RunStatus.to_string(RunStatus.FINISHED)

@@ -1,0 +1,105 @@
+"""Read runs back: lists, one run's record, side-by-side comparisons (as DataFrames)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlfactory.exceptions import ModelNotFound
+
+__all__ = ["compare_runs", "get_run", "list_runs"]
+
+
+def _time(ms: int | None) -> str:
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def list_runs(
+    client: MlflowClient,
+    experiment: str | None = None,
+    max_results: int = 50,
+    include_children: bool = False,
+) -> pd.DataFrame:
+    """Newest runs first (top-level runs only unless ``include_children``)."""
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise ModelNotFound(
+                f"experiment {experiment!r} not found; known: {', '.join(names) or '(none)'}"
+            )
+        experiments = [found]
+    else:
+        experiments = client.search_experiments()
+    names = {e.experiment_id: e.name for e in experiments}
+    if not names:
+        return pd.DataFrame(columns=["run_id", "experiment", "name", "status", "started"])
+    runs = client.search_runs(
+        list(names), order_by=["attributes.start_time DESC"], max_results=max_results * 20
+    )
+    if not include_children:
+        runs = [r for r in runs if r.data.tags.get("mlfactory.role") != "candidate"]
+    rows = []
+    for run in runs[:max_results]:
+        metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
+        duration = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
+                "name": run.info.run_name,
+                "role": run.data.tags.get("mlfactory.role", ""),
+                "status": run.info.status,
+                "started": _time(run.info.start_time),
+                "seconds": duration,
+                **metrics,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def get_run(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    """A run's info, params, metrics, tags (without MLflow's internal ones) and artifact paths."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ModelNotFound(f"run {run_id!r} not found in the tracking store") from None
+    artifacts = [a.path for a in client.list_artifacts(run_id)]
+    return {
+        "run_id": run.info.run_id,
+        "name": run.info.run_name,
+        "experiment_id": run.info.experiment_id,
+        "status": run.info.status,
+        "started": _time(run.info.start_time),
+        "ended": _time(run.info.end_time),
+        "artifact_uri": run.info.artifact_uri,
+        "params": dict(sorted(run.data.params.items())),
+        "metrics": dict(sorted(run.data.metrics.items())),
+        "tags": {k: v for k, v in sorted(run.data.tags.items()) if not k.startswith("mlflow.")},
+        "artifacts": artifacts,
+    }
+
+
+def compare_runs(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
+    """Params and metrics of several runs side by side, one column per run."""
+    records = {run_id: get_run(client, run_id) for run_id in run_ids}
+    keys: list[tuple[str, str]] = []
+    for record in records.values():
+        for kind in ("params", "metrics"):
+            keys += [(kind, key) for key in record[kind] if (kind, key) not in keys]
+    table = pd.DataFrame(
+        {
+            run_id[:12]: [record[kind].get(key) for kind, key in keys]
+            for run_id, record in records.items()
+        },
+        index=pd.MultiIndex.from_tuples(keys, names=["kind", "key"]),
+    )
+    values = table.astype(str)
+    table["differs"] = values.nunique(axis=1) > 1
+    return table.sort_index()

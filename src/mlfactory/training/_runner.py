@@ -1,0 +1,451 @@
+"""Run an experiment plan and record everything in MLflow and the SQL results tables.
+
+One parent run per execution. A single (recipe, model) cell is recorded on the parent itself; a
+matrix gets one nested run per cell. Every search candidate gets a child run with its params and
+the mean/std of each metric, so the MLflow UI can compare them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, Param
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.base import BaseEstimator
+
+from mlfactory.datasets._base import Dataset
+from mlfactory.db import get_engine
+from mlfactory.logs import get_logger
+from mlfactory.serialization import file_sha256, skops_trusted_types
+from mlfactory.settings import Settings
+from mlfactory.tracking import (
+    CV_FOLD_RESULTS,
+    TUNING_RESULTS,
+    append_rows,
+    dataset_fingerprint,
+    environment_info,
+    experiment_for,
+    git_info,
+    open_tracking,
+    retry_on_locked,
+    tracked_run,
+)
+from mlfactory.tracking._results import params_json
+from mlfactory.training._plots import evaluation_figure
+from mlfactory.training._search import (
+    SearchConfig,
+    SearchOutcome,
+    parallel_context,
+    run_search,
+    score_on,
+)
+
+__all__ = ["CellPlan", "CellResult", "ExperimentPlan", "ExperimentResult", "run_experiment"]
+
+logger = get_logger(__name__)
+REFERENCE_SAMPLE_ROWS = 5_000
+_MAX_PARAM_LENGTH = 6_000
+
+
+@dataclass
+class CellPlan:
+    """One (recipe, model) pipeline and its search."""
+
+    name: str  # e.g. "power/LogisticRegression"
+    pipeline: BaseEstimator
+    search: SearchConfig
+
+
+@dataclass
+class ExperimentPlan:
+    """Everything the runner needs, already resolved and validated (see ``mlfactory.spec``)."""
+
+    name: str
+    seed: int
+    dataset: Dataset
+    train_index: np.ndarray
+    test_index: np.ndarray
+    cv: Any
+    cells: list[CellPlan]
+    resolved: dict[str, Any] = field(default_factory=dict)  # JSON-able resolved spec
+    split_record: dict[str, Any] = field(default_factory=dict)
+    spec_path: Path | None = None
+
+
+@dataclass
+class CellResult:
+    name: str
+    run_id: str
+    outcome: SearchOutcome
+    test_scores: dict[str, float]
+    model_uri: str
+
+
+@dataclass
+class ExperimentResult:
+    run_id: str
+    experiment: str
+    cells: list[CellResult]
+    best: CellResult
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per cell, best first by the refit metric's CV mean."""
+        rows = []
+        for cell in self.cells:
+            metric = cell.outcome.refit_metric
+            rows.append(
+                {
+                    "cell": cell.name,
+                    "run_id": cell.run_id,
+                    "best_params": json.dumps(cell.outcome.best_params, default=repr),
+                    f"cv_{metric}": cell.outcome.best_scores[metric],
+                    **{f"test_{k}": v for k, v in cell.test_scores.items()},
+                    "candidates": len(cell.outcome.candidates),
+                    "failed": int((cell.outcome.candidates["status"] == "failed").sum()),
+                    "seconds": round(cell.outcome.elapsed_s, 2),
+                }
+            )
+        metric = self.best.outcome.refit_metric
+        return pd.DataFrame(rows).sort_values(f"cv_{metric}", ascending=False, ignore_index=True)
+
+
+ProgressCallback = Callable[[str], None]
+
+
+def run_experiment(
+    plan: ExperimentPlan,
+    settings: Settings,
+    *,
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExperimentResult:
+    """Search every cell, refit the best, score it on the held-out test set, record it all."""
+    say = progress or (lambda _message: None)
+    client = open_tracking(settings)
+    experiment_id = experiment_for(client, plan.name, settings)
+    data = plan.dataset
+    X_train, y_train = data.X.iloc[plan.train_index], data.y.iloc[plan.train_index]
+    X_test, y_test = data.X.iloc[plan.test_index], data.y.iloc[plan.test_index]
+    groups = None if data.groups is None else data.groups.iloc[plan.train_index]
+    scheduler = scheduler or settings.dask_scheduler_address
+    if scheduler is not None and n_jobs is None:
+        n_jobs = -1  # every worker of the cluster
+    tags = {
+        "mlfactory.role": "parent",
+        "mlfactory.spec": plan.name,
+        "mlfactory.dataset": data.name,
+        "mlfactory.task": str(data.task),
+        "mlfactory.seed": str(plan.seed),
+        "mlfactory.split_sha256": str(plan.split_record.get("sha256", "")),
+        "mlfactory.scheduler": scheduler or "local",
+        "mlfactory.n_jobs": str(n_jobs),
+        **{f"mlfactory.{k}": v for k, v in git_info().items()},
+        **{f"mlfactory.{k}": v for k, v in environment_info().items()},
+        **{f"mlfactory.{k}": v for k, v in dataset_fingerprint(data.X, data.y).items()},
+    }
+    matrix = len(plan.cells) > 1
+    results: list[CellResult] = []
+    with tracked_run(client, experiment_id, plan.name, tags=tags) as parent_id:
+        _log_params(client, parent_id, _flatten(plan.resolved))
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder)
+            if plan.spec_path is not None and plan.spec_path.exists():
+                mlflow.log_artifact(str(plan.spec_path), "spec")
+            _write_json(out / "resolved_spec.json", plan.resolved)
+            _write_json(out / "split.json", plan.split_record)
+            mlflow.log_artifacts(str(out), "spec")
+        with parallel_context(scheduler, scatter=[X_train, y_train]):
+            for cell in plan.cells:
+                say(f"searching {cell.name} ({cell.search.kind})")
+                outcome = run_search(
+                    cell.pipeline,
+                    X_train,
+                    y_train,
+                    plan.cv,
+                    cell.search,
+                    n_jobs=n_jobs,
+                    groups=groups,
+                )
+                test_scores = score_on(outcome.best_estimator, X_test, y_test, cell.search.scoring)
+                say(f"recording {cell.name}")
+                if matrix:
+                    cell_tags = {**tags, "mlfactory.role": "cell", "mlfactory.cell": cell.name}
+                    with tracked_run(
+                        client, experiment_id, cell.name, tags=cell_tags, parent_run_id=parent_id
+                    ) as cell_id:
+                        model_uri = _record_cell(
+                            client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
+                            X_test, y_test, settings,
+                        )  # fmt: skip
+                else:
+                    cell_id = parent_id
+                    mlflow.set_tag("mlfactory.cell", cell.name)
+                    model_uri = _record_cell(
+                        client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
+                        X_test, y_test, settings,
+                    )  # fmt: skip
+                results.append(CellResult(cell.name, cell_id, outcome, test_scores, model_uri))
+        best = max(results, key=lambda r: r.outcome.best_scores[r.outcome.refit_metric])
+        result = ExperimentResult(parent_id, plan.name, results, best)
+        if matrix:
+            mlflow.log_metrics({f"test_{k}": v for k, v in best.test_scores.items()})
+            mlflow.set_tags(
+                {
+                    "mlfactory.best_cell": best.name,
+                    "mlfactory.best_run_id": best.run_id,
+                    "mlfactory.model_uri": best.model_uri,
+                }
+            )
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "leaderboard.csv"
+                result.leaderboard().to_csv(path, index=False)
+                mlflow.log_artifact(str(path))
+    return result
+
+
+def _record_cell(
+    client: MlflowClient,
+    plan: ExperimentPlan,
+    cell: CellPlan,
+    run_id: str,
+    outcome: SearchOutcome,
+    test_scores: dict[str, float],
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    settings: Settings,
+) -> str:
+    """Log one cell on the active run ``run_id``: params, metrics, tables, plot, model."""
+    best = outcome.best_estimator
+    metric = outcome.refit_metric
+    best_row = outcome.candidates.loc[outcome.candidates["candidate"] == outcome.best_index].iloc[0]
+    metrics = {f"test_{k}": v for k, v in test_scores.items()}
+    for name in cell.search.scoring:
+        metrics[f"cv_{name}_mean"] = float(best_row[f"mean_test_{name}"])
+        metrics[f"cv_{name}_std"] = float(best_row[f"std_test_{name}"])
+        metrics[f"cv_train_{name}_mean"] = float(best_row[f"mean_train_{name}"])
+    metrics["search_seconds"] = outcome.elapsed_s
+    metrics["candidates_failed"] = float((outcome.candidates["status"] == "failed").sum())
+    mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+    _log_params(
+        client,
+        run_id,
+        {
+            "cell": cell.name,
+            "search.kind": cell.search.kind,
+            "refit": metric,
+            **{f"best.{k}": v for k, v in outcome.best_params.items()},
+        },
+    )
+    children = _log_candidates(client, plan, cell, run_id, outcome)
+    _append_sql_tables(settings, plan.name, cell.name, run_id, outcome, children)
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        table = outcome.candidates.assign(params=outcome.candidates["params"].map(params_json))
+        table.to_csv(out / "cv_results.csv", index=False)
+        outcome.folds.to_csv(out / "cv_folds.csv", index=False)
+        figure = evaluation_figure(best, X_test, y_test, str(plan.dataset.task), cell.name)
+        figure.savefig(out / "evaluation.png", dpi=100)
+        sample = X_train.sample(
+            n=min(REFERENCE_SAMPLE_ROWS, len(X_train)), random_state=plan.seed
+        ).assign(**{str(y_train.name or "target"): y_train})
+        sample.to_parquet(out / "reference_sample.parquet")
+        mlflow.log_artifacts(str(out))
+
+    predictions = best.predict(X_test.head(50))
+    with warnings.catch_warnings():
+        # MLflow warns about its own pyfunc type hints, which says nothing about this model
+        warnings.simplefilter("ignore", category=UserWarning)
+        info = _log_sklearn_model(best, X_train, X_test, predictions)
+    sha = _model_file_sha256(info.artifact_path)
+    mlflow.set_tags(
+        {
+            "mlfactory.model_uri": info.model_uri,
+            "mlfactory.model_id": info.model_id or "",
+            "mlfactory.model_sha256": sha,
+        }
+    )
+    return info.model_uri
+
+
+def _log_sklearn_model(
+    model: BaseEstimator, X_train: pd.DataFrame, X_test: pd.DataFrame, predictions: np.ndarray
+) -> Any:
+    """Log ``model`` with skops, our checked allow-list, a signature and an input example."""
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=skops_trusted_types(model),
+        signature=infer_signature(X_test.head(50), predictions),
+        input_example=X_train.head(3),
+        pip_requirements=[
+            f"scikit-learn=={version('scikit-learn')}",
+            f"skops=={version('skops')}",
+            f"pandas=={version('pandas')}",
+        ],
+    )
+
+
+def _model_file_sha256(artifact_uri: str) -> str:
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("", "file"):
+        folder = Path(unquote(parsed.path))
+    else:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri))
+    return file_sha256(folder / "model.skops")
+
+
+def _log_candidates(
+    client: MlflowClient,
+    plan: ExperimentPlan,
+    cell: CellPlan,
+    parent_id: str,
+    outcome: SearchOutcome,
+) -> dict[int, str]:
+    """One finished (or failed) child run per candidate, written with one batch call each."""
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    rank_column = f"rank_test_{outcome.refit_metric}"
+    children: dict[int, str] = {}
+    for row in outcome.candidates.to_dict("records"):
+        index = int(row["candidate"])
+        tags = {
+            "mlflow.parentRunId": parent_id,
+            "mlfactory.role": "candidate",
+            "mlfactory.cell": cell.name,
+            "mlfactory.candidate": str(index),
+            "mlfactory.status": row["status"],
+            "mlfactory.rank": str(row.get(rank_column)),
+        }
+        if row["status"] == "failed" and row.get("error"):
+            tags["mlfactory.error"] = str(row["error"])[:4_000]
+        metrics = [
+            Metric(_candidate_metric_name(column), float(value), 0, 0)
+            for column, value in row.items()
+            if column.startswith(("mean_test_", "std_test_", "mean_train_", "mean_fit_time"))
+            and np.isfinite(float(value))
+        ]
+        params = [Param(k, _param_text(v)) for k, v in row["params"].items()]
+        status = "FINISHED" if row["status"] == "ok" else "FAILED"
+        children[index] = _log_one_candidate(
+            client, experiment_id, f"{cell.name}#{index}", tags, params, metrics, status
+        )
+    return children
+
+
+def _candidate_metric_name(column: str) -> str:
+    return column.replace("mean_test_", "cv_").replace("std_test_", "cv_std_")
+
+
+def _log_one_candidate(
+    client: MlflowClient,
+    experiment_id: str,
+    name: str,
+    tags: dict[str, str],
+    params: list[Param],
+    metrics: list[Metric],
+    status: str,
+) -> str:
+    run = retry_on_locked(lambda: client.create_run(experiment_id, run_name=name, tags=tags))
+    run_id = run.info.run_id
+    retry_on_locked(lambda: client.log_batch(run_id, metrics=metrics, params=params))
+    retry_on_locked(lambda: client.set_terminated(run_id, status))
+    return run_id
+
+
+def _append_sql_tables(
+    settings: Settings,
+    experiment: str,
+    cell: str,
+    run_id: str,
+    outcome: SearchOutcome,
+    children: dict[int, str],
+) -> None:
+    engine = get_engine(settings.database_url)
+    params_by_candidate = {
+        int(row["candidate"]): params_json(row["params"])
+        for _, row in outcome.candidates.iterrows()
+    }
+    fold_rows = [
+        {
+            "run_id": run_id,
+            "experiment": experiment,
+            "cell": cell,
+            "candidate": int(row.candidate),
+            "fold": int(row.fold),
+            "metric": row.metric,
+            "train_score": row.train_score,
+            "test_score": row.test_score,
+            "params": params_by_candidate[int(row.candidate)],
+        }
+        for row in outcome.folds.itertuples(index=False)
+    ]
+    tuning_rows = []
+    metrics = [
+        c.removeprefix("mean_test_") for c in outcome.candidates if c.startswith("mean_test_")
+    ]
+    for _, row in outcome.candidates.iterrows():
+        for metric in metrics:
+            tuning_rows.append(
+                {
+                    "run_id": run_id,
+                    "child_run_id": children.get(int(row["candidate"])),
+                    "experiment": experiment,
+                    "cell": cell,
+                    "candidate": int(row["candidate"]),
+                    "metric": metric,
+                    "mean_test_score": row[f"mean_test_{metric}"],
+                    "std_test_score": row[f"std_test_{metric}"],
+                    "mean_train_score": row[f"mean_train_{metric}"],
+                    "std_train_score": row[f"std_train_{metric}"],
+                    "rank": row.get(f"rank_test_{metric}"),
+                    "status": row["status"],
+                    "error": row["error"],
+                    "mean_fit_time": row["mean_fit_time"],
+                    "params": params_by_candidate[int(row["candidate"])],
+                }
+            )
+    retry_on_locked(lambda: append_rows(engine, CV_FOLD_RESULTS, fold_rows))
+    retry_on_locked(lambda: append_rows(engine, TUNING_RESULTS, tuning_rows))
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    return text[:_MAX_PARAM_LENGTH]
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = _param_text(value)
+    return flat
+
+
+def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    items = [Param(k[:250], _param_text(v)) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # MLflow's batch limit
+        batch = items[start : start + 100]
+        retry_on_locked(lambda batch=batch: client.log_batch(run_id, params=batch))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str))
