@@ -319,7 +319,7 @@ def _run_distributed(tasks, address: str, progress: ProgressCallback | None) -> 
     try:
         futures = [client.submit(featurize_ticker, *args, pure=False) for args in tasks]
         results = []
-        for done, future in enumerate(as_completed(futures), start=1):
+        for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
             result = future.result()
             results.append(result)
             if progress is not None:
