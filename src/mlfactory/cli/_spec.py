@@ -2,6 +2,150 @@
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated
 
-spec_app = typer.Typer(help="Experiment specs: validate and show the resolved spec and pipeline.")
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mlfactory.cli._common import console, current_settings
+from mlfactory.datasets._base import Task
+from mlfactory.exceptions import DataError
+from mlfactory.models import MODELS, default_distributions_path, default_grid_path, grids_dir
+from mlfactory.preprocessing import list_recipes
+
+spec_app = typer.Typer(
+    help="Experiment specs: validate and show the resolved spec and pipeline.",
+    no_args_is_help=True,
+)
+
+SpecFile = Annotated[
+    Path,
+    typer.Argument(help="Experiment spec TOML file.", exists=False, dir_okay=False),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a field, Sacred-style: model=RandomForest, cv.folds=10, "
+        'search.kind=none, cv.scoring=["roc_auc"] (values are TOML literals when they parse).',
+        show_default=False,
+    ),
+]
+
+
+def _spec_table(spec) -> Table:
+    table = Table(title=f"spec {spec.name}", show_header=True)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    data = spec.model_dump(mode="json")
+    for section in ("cv", "search"):
+        for key, value in data.pop(section).items():
+            data[f"{section}.{key}"] = value
+    for key, value in data.items():
+        table.add_row(key, escape(str(value)))
+    table.add_row("source", escape(str(spec.source)))
+    return table
+
+
+@spec_app.command()
+def validate(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
+    """Check a spec without loading data: schema, names, metrics and grid keys.
+
+    Exits 0 when valid; prints the problem (file, field, allowed values) and exits 2 otherwise.
+    """
+    from mlfactory.spec import load_spec
+
+    spec = load_spec(file, set_ or [])
+    console.print(
+        f"[green]valid:[/] {escape(str(file))} — {escape(spec.name)}, "
+        f"{len(spec.cells())} pipeline(s): "
+        + ", ".join(escape(f"{r}+{m}") for r, m in spec.cells())
+    )
+
+
+@spec_app.command()
+def show(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
+    """Print the spec with defaults filled in, its pipelines, and the split when data exists.
+
+    With the dataset available: the train/test split record, CV splitter, metrics and each
+    cell's full pipeline. Otherwise says why and shows each cell's recipe and model.
+    """
+    from mlfactory.spec import load_spec
+    from mlfactory.spec._load import dataset_catalog
+
+    spec = load_spec(file, set_ or [])
+    console.print(_spec_table(spec))
+    try:
+        resolved = spec.resolve(current_settings(ctx))
+    except DataError as exc:
+        console.print(f"[yellow]dataset not available:[/] {escape(str(exc))}")
+        catalog = dataset_catalog() or {}
+        task = spec.task or (catalog.get(spec.dataset) if isinstance(spec.dataset, str) else None)
+        for recipe, model in spec.cells():
+            model_task = task or MODELS[model].tasks[0]
+            estimator = MODELS[model].factories[model_task](spec.seed)
+            console.print(
+                f"[bold]{escape(recipe)}+{escape(model)}[/]: Pipeline(preproc={recipe!r} recipe "
+                f"(columns come from the dataset), clf={escape(repr(estimator))})",
+                soft_wrap=True,
+            )
+        return
+    split = Table(title="train/test split", show_header=True)
+    split.add_column("field")
+    split.add_column("value", overflow="fold")
+    for key, value in resolved.to_dict()["split"].items():
+        split.add_row(key, escape(str(value)))
+    console.print(split)
+    console.print(f"[bold]cv:[/] {escape(repr(resolved.cv))}", soft_wrap=True)
+    console.print(
+        f"[bold]scoring:[/] {', '.join(resolved.scoring)}  [bold]refit:[/] {resolved.refit}"
+    )
+    for cell in resolved.cells:
+        console.rule(escape(cell.label))
+        console.print(escape(cell.pipeline.__repr__(N_CHAR_MAX=100_000)), soft_wrap=True)
+        if cell.search_source:
+            console.print(f"search: {escape(cell.search_source)}", soft_wrap=True)
+
+
+@spec_app.command("models")
+def models_(
+    task: Annotated[
+        Task | None, typer.Option("--task", "-t", help="Only models for this task.")
+    ] = None,
+) -> None:
+    """List the model zoo: names, tasks, whether installed, and shipped grid files."""
+    table = Table(title="model zoo (grids under mlfactory/resources/grids)", show_header=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("tasks")
+    table.add_column("installed")
+    table.add_column("grid / optuna space", overflow="fold")
+    root = grids_dir()
+    for entry in MODELS.values():
+        tasks = [t for t in entry.tasks if task is None or t == task]
+        if not tasks:
+            continue
+        files = []
+        for t in tasks:
+            files.append(default_grid_path(entry.name, t).relative_to(root).as_posix())
+            files.append(default_distributions_path(entry.name, t).relative_to(root).as_posix())
+        table.add_row(
+            entry.name,
+            "\n".join(t.value for t in tasks),
+            "yes" if entry.available else f"no: pip install {entry.requires}",
+            "\n".join(dict.fromkeys(files)),
+        )
+    console.print(table)
+
+
+@spec_app.command()
+def recipes() -> None:
+    """List the preprocessing recipes."""
+    table = Table(title="preprocessing recipes", show_header=True)
+    table.add_column("recipe")
+    table.add_column("what it does", overflow="fold")
+    for name, text in list_recipes().items():
+        table.add_row(name, text)
+    console.print(table)
