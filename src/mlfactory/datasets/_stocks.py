@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,18 +23,36 @@ TIME_COLUMN = "date"
 GROUP_COLUMN = "ticker"
 
 
+def _stored_horizon(silver: Path, tickers: Sequence[str]) -> int:
+    """The largest label horizon recorded by ``featurize`` in the tickers' silver files (or 1)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlfactory.data._featurize import METADATA_KEY, SILVER_FILE
+
+    found = [1]
+    for ticker in tickers:
+        try:
+            metadata = pq.read_schema(silver / f"ticker={ticker}" / SILVER_FILE).metadata or {}
+            found.append(int(json.loads(metadata[METADATA_KEY])["horizon"]))
+        except (OSError, pa.ArrowException, KeyError, ValueError, TypeError):
+            continue
+    return max(found)
+
+
 def load_stocks(
     tickers: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
     *,
-    horizon: int = 1,
+    horizon: int | None = None,
     settings: Settings | None = None,
 ) -> Dataset:
     """Features of the silver store; rows whose ``target`` is not known yet are dropped.
 
     Rows are ordered by date then ticker; ``date`` stays in ``X`` as the time column and the
-    ticker labels ``groups``. ``horizon`` is how many days the target looks ahead (the purge gap).
+    ticker labels ``groups``. ``horizon`` is how many days the target looks ahead (the purge gap);
+    by default it is read from the silver files' metadata (1 when they do not record it).
     """
     from mlfactory.data import load_features  # lazy: the data layer pulls in Dask
 
@@ -55,13 +75,15 @@ def load_stocks(
     known[TIME_COLUMN] = pd.to_datetime(known[TIME_COLUMN])
     y = known[TARGET]
     y = y.astype(int) if pd.api.types.is_integer_dtype(y.dtype) else y.astype(float)
+    groups = known[GROUP_COLUMN].astype(str).rename(GROUP_COLUMN)
     features = to_plain_floats(known.drop(columns=[TARGET, GROUP_COLUMN, TIME_COLUMN]))
     roles, unassigned = infer_roles(features)
     if unassigned:
         logger.info("stocks: columns without a role left out: %s", ", ".join(unassigned))
         features = features.drop(columns=unassigned)
     X = pd.concat([known[[TIME_COLUMN]], features], axis=1)
-    groups = known[GROUP_COLUMN].astype(str).rename(GROUP_COLUMN)
+    if horizon is None:
+        horizon = _stored_horizon(settings.data_dir / "silver" / "features", groups.unique())
     logger.info(
         "loaded stocks: %d rows, %d tickers, %s to %s",
         len(X),

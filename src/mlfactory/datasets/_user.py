@@ -75,8 +75,9 @@ def _read_sql(sql: str, url: str) -> pd.DataFrame:
     try:
         with get_engine(url).connect() as connection:
             return pd.read_sql_query(sa.text(sql), connection)
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
         raise DataError(
             f"query failed on {mask_url(url)}: {mask_urls_in_text(reason)} (query: {sql})"
         ) from exc
