@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -12,7 +13,9 @@ from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register da
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
+from mlfactory.cli._runs import runs_app, ui_command
 from mlfactory.cli._spec import spec_app
+from mlfactory.cli._train import train_command
 from mlfactory.db import check_database
 from mlfactory.exceptions import ConfigError
 from mlfactory.logs import configure_logging
@@ -62,6 +65,8 @@ def _root(
     apply_telemetry_policy(settings)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_level, settings.logs_dir)
+    if settings.log_level != "DEBUG":  # MLflow's own INFO lines (schema migrations) are noise here
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     ctx.obj = settings
 
 
@@ -88,6 +93,9 @@ def info(ctx: typer.Context) -> None:
 app.command()(demo)
 app.add_typer(data_app, name="data")
 app.add_typer(spec_app, name="spec")
+app.command("train")(train_command)
+app.add_typer(runs_app, name="runs")
+app.command("ui")(ui_command)
 
 
 def main() -> None:

@@ -67,4 +67,4 @@ def tracked_run(
         current = client.get_run(run_id).info.status
         if current == RunStatus.to_string(RunStatus.RUNNING):  # belt and braces
             client.set_terminated(run_id, status=status)
-        logger.info("run %s ended %s", run_id, status)
+        logger.debug("run %s ended %s", run_id, status)

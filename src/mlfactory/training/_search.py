@@ -53,6 +53,7 @@ class SearchConfig:
     distributions: Mapping[str, Any] | None = None  # optuna distributions by parameter
     n_iter: int = 20
     seed: int = 0
+    timeout_s: float | None = None  # optuna: stop asking for candidates after this long
 
     @property
     def refit_metric(self) -> str:
@@ -261,7 +262,11 @@ def _optuna_search(pipeline, X, y, cv, config, n_jobs, groups):
     results: dict[str, list[Any]] = {"params": [], "mean_fit_time": []}
     n_splits = None
 
+    started = time.perf_counter()
     for _ in range(config.n_iter):
+        if config.timeout_s is not None and time.perf_counter() - started > config.timeout_s:
+            logger.info("optuna search stopped by its %.0fs timeout", config.timeout_s)
+            break
         trial = study.ask(dict(config.distributions))
         params = dict(trial.params)
         candidate = clone(pipeline).set_params(**params)

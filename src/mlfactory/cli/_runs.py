@@ -1,0 +1,112 @@
+"""``mlfactory runs …`` and ``mlfactory ui``: read the tracking store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlfactory.cli._common import console, current_settings
+from mlfactory.settings import mask_url
+from mlfactory.tracking import open_tracking, tracking_uri
+from mlfactory.tracking._queries import compare_runs, get_run, list_runs
+
+runs_app = typer.Typer(help="Inspect tracked runs: list, show one, compare several.")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if value == value else ""
+    return "" if value is None else str(value)
+
+
+@runs_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 30,
+    all_: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
+) -> None:
+    """Newest runs first, with their held-out test metrics."""
+    client = open_tracking(current_settings(ctx))
+    frame = list_runs(client, experiment, limit, include_children=all_)
+    if frame.empty:
+        console.print("no runs yet: try `mlfactory train examples/credit.toml`")
+        return
+    table = Table(title="runs")
+    for column in frame.columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    console.print(table)
+
+
+@runs_app.command("show")
+def show_command(
+    ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id.")]
+) -> None:
+    """One run: status, params, metrics, tags and artifacts."""
+    record = get_run(open_tracking(current_settings(ctx)), run_id)
+    header = Table(title=f"run {record['run_id']}", show_header=False)
+    for key in ("name", "status", "started", "ended", "artifact_uri"):
+        header.add_row(key, str(record[key]))
+    header.add_row("artifacts", ", ".join(record["artifacts"]))
+    console.print(header)
+    for kind in ("params", "metrics", "tags"):
+        table = Table(title=kind)
+        table.add_column("key")
+        table.add_column("value", overflow="fold")
+        for key, value in record[kind].items():
+            table.add_row(key, _cell(value))
+        console.print(table)
+
+
+@runs_app.command("compare")
+def compare_command(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    only_diff: Annotated[
+        bool, typer.Option("--diff", help="Only the params and metrics that differ.")
+    ] = False,
+) -> None:
+    """Params and metrics of several runs side by side."""
+    frame = compare_runs(open_tracking(current_settings(ctx)), run_ids)
+    if only_diff:
+        frame = frame[frame["differs"]]
+    table = Table(title="comparison")
+    table.add_column("kind")
+    table.add_column("key")
+    for column in frame.columns:
+        if column != "differs":
+            table.add_column(column, overflow="fold")
+    for (kind, key), row in frame.iterrows():
+        style = "bold yellow" if row["differs"] else None
+        table.add_row(kind, key, *[_cell(row[c]) for c in frame.columns if c != "differs"],
+                      style=style)  # fmt: skip
+    console.print(table)
+
+
+def ui_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+) -> None:
+    """Launch the MLflow UI on the same tracking store and print its URL (Ctrl-C stops it)."""
+    settings = current_settings(ctx)
+    open_tracking(settings)
+    environment = dict(os.environ)
+    environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host, "--port", str(port),
+        "--default-artifact-root", settings.artifacts_dir.resolve().as_uri(),
+    ]  # fmt: skip
+    console.print(f"MLflow UI on http://{host}:{port} (store: {mask_url(settings.database_url)})")
+    try:
+        subprocess.run(command, env=environment, check=False)
+    except KeyboardInterrupt:
+        console.print("stopped")

@@ -1,0 +1,33 @@
+"""``train``: from a spec file to a recorded experiment, in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlfactory.settings import Settings
+from mlfactory.spec import load_spec
+from mlfactory.spec._resolve import resolve_spec
+from mlfactory.training._plan import plan_from_spec
+from mlfactory.training._runner import ExperimentResult, ProgressCallback, run_experiment
+
+__all__ = ["train"]
+
+
+def train(
+    spec_path: str | Path,
+    settings: Settings,
+    overrides: Sequence[str] = (),
+    *,
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExperimentResult:
+    """Load and resolve the spec, run its search(es), record everything in the tracking store."""
+    say = progress or (lambda _message: None)
+    spec = load_spec(spec_path, overrides)
+    say(f"loading dataset {spec.dataset!r} and splitting")
+    resolved = resolve_spec(spec, settings)
+    return run_experiment(
+        plan_from_spec(resolved), settings, n_jobs=n_jobs, scheduler=scheduler, progress=say
+    )
