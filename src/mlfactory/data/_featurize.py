@@ -50,6 +50,8 @@ SILVER_FILE = "part-0.parquet"
 METADATA_KEY = b"mlfactory.features"
 FEATURES_VERSION = 1
 COMPRESSION = "snappy"
+# Dictionary-encode only the repeated text; for prices it costs time and saves nothing.
+DICTIONARY_COLUMNS = ["sector", "subsector"]
 
 Status = Literal["written", "skipped", "failed"]
 
@@ -145,9 +147,12 @@ def _stored_fingerprint(path: Path) -> dict | None:
 
 def _read_bronze_file(path: Path) -> pa.Table:
     try:
-        table = pq.ParquetFile(path).read()
+        # Single-threaded per file: files are small, the parallelism is across tickers.
+        table = pq.ParquetFile(path).read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read bronze file {path}: {exc}") from exc
+    if table.schema.equals(BRONZE_SCHEMA):
+        return table
     missing = [name for name in BRONZE_SCHEMA.names if name not in table.column_names]
     if missing:
         raise DataError(
@@ -201,7 +206,7 @@ def _write_atomically(table: pa.Table, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, temporary, compression=COMPRESSION)
+        pq.write_table(table, temporary, compression=COMPRESSION, use_dictionary=DICTIONARY_COLUMNS)
         os.replace(temporary, target)
     finally:
         if temporary.exists():
