@@ -8,9 +8,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from mlfactory.data import BronzeStore, CsvSource, NoData, SyntheticSource, ingest
+from mlfactory.data import BronzeStore, CsvSource, NoData, SyntheticSource, YFinanceSource, ingest
 from mlfactory.data._layout import BRONZE_SCHEMA, bronze_prices_dir
-from mlfactory.exceptions import DataError
+from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.settings import load_settings
 
 TICKERS = pd.DataFrame(
@@ -279,3 +279,10 @@ def test_ingest_accepts_settings(isolated_home):
     report = ingest(settings, TICKERS.iloc[:1], SyntheticSource(), START, date(2019, 6, 30))
     assert report.root == bronze_prices_dir(settings)
     assert BronzeStore.from_settings(settings).last_date("AAA") == date(2019, 6, 28)
+
+
+def test_a_misconfigured_source_stops_the_run_before_writing(tmp_path):
+    store = BronzeStore(tmp_path / "prices")
+    with pytest.raises(ConfigError, match="mlfactory\\[yfinance\\]"):
+        ingest(store, TICKERS, YFinanceSource(), START, date(2020, 6, 30))
+    assert store.tickers() == [] and store.manifest() is None

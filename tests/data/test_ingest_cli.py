@@ -117,6 +117,11 @@ def test_bad_tickers_file_and_dates_are_reported(tmp_path):
     assert result.exit_code == 2 and "after end" in result.output
     result = runner.invoke(app, ["data", "ingest", "--source", "reuters"])
     assert result.exit_code == 2
+    result = runner.invoke(app, ["data", "ingest", "--tickers", str(bad), "--source", "yfinance"])
+    assert result.exit_code == 1 and "no ticker column" in result.output  # the file comes first
+    good = _tickers_file(tmp_path)
+    result = runner.invoke(app, ["data", "ingest", "--tickers", str(good), "--source", "yfinance"])
+    assert result.exit_code == 2 and "pip install 'mlfactory[yfinance]'" in result.output
 
 
 def test_help_lists_sources_and_defaults():

@@ -134,8 +134,9 @@ def ingest(
     Per ticker only the days after its newest stored date are fetched (from ``start`` for a new
     ticker) and merged into the year partitions they fall in; nothing new means nothing written.
     A failing ticker (source error, empty answer, unreadable file) is recorded in the report and
-    the run goes on. ``progress`` is called after each ticker. Stale temp files of a killed run
-    are removed first, and the ingest time is recorded in the store's manifest.
+    the run goes on; a :class:`ConfigError` (e.g. the yfinance package missing) stops the run.
+    ``progress`` is called after each ticker. Stale temp files of a killed run are removed
+    first, and the ingest time is recorded in the store's manifest.
     """
     if start > end:
         raise ConfigError(f"ingest start {start} is after end {end}; expected start <= end")
@@ -159,6 +160,8 @@ def ingest(
             subsector = str(getattr(row, "subsector", "") or "")
             try:
                 outcome = _ingest_one(store, source, ticker, sector, subsector, start, end)
+            except ConfigError:
+                raise  # a misconfigured source fails every ticker the same way: stop now
             except Exception as exc:  # one bad ticker never stops the run
                 message = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
                 logger.warning("%s failed: %s", ticker, message)
