@@ -164,6 +164,13 @@ def test_target_outside_zero_one_is_rejected(tmp_path: Path) -> None:
         load_credit(path)
 
 
+def test_text_in_a_numeric_column_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "cs.csv"
+    path.write_text(KAGGLE_HEADER + "\n1,0,0.5,forty,0,0.2,3000,4,0,0,0,1\n")
+    with pytest.raises(DataError, match="column age must be numeric"):
+        load_credit(path)
+
+
 def test_same_seed_same_data_different_seed_different_data() -> None:
     pd.testing.assert_frame_equal(synth_credit(200, 3), synth_credit(200, 3))
     assert not synth_credit(200, 3).equals(synth_credit(200, 4))

@@ -134,3 +134,16 @@ def test_postgres_query_with_explicit_url(postgres_url: str) -> None:
     password = sa.engine.make_url(postgres_url).password
     if password:
         assert password not in data.source
+
+
+def test_csv_time_column_text_is_parsed_and_groups_are_not_features(tmp_path: Path) -> None:
+    path = tmp_path / "loans.csv"
+    loans(12).to_csv(path, index=False)
+    data = load_dataset(
+        {"path": str(path), "target": "default", "time_column": "opened", "groups": "purpose"}
+    )
+    assert pd.api.types.is_datetime64_any_dtype(data.X["opened"])
+    assert data.X["opened"].iloc[0] == pd.Timestamp("2023-01-01")
+    assert "purpose" not in data.X.columns and "purpose" not in data.roles.all
+    assert data.groups.tolist() == loans(12)["purpose"].tolist()
+    assert "opened" not in data.roles.all

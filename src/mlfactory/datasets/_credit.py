@@ -188,7 +188,12 @@ def load_credit(path: str | Path | None = None, *, settings: Settings | None = N
             f"found {sorted(labels, key=str)[:10]}"
             + (" and missing values" if frame[TARGET].isna().any() else "")
         )
-    X = frame.drop(columns=[TARGET]).astype(float)
+    X = frame.drop(columns=[TARGET])
+    for column in X.columns:
+        values = pd.to_numeric(X[column], errors="coerce")
+        if (values.isna() & X[column].notna()).any():
+            raise DataError(f"credit file {file}: column {column} must be numeric (or NA)")
+        X[column] = values.astype(float)
     X["high_debt_ratio"] = X["debt_ratio"] > 1.0
     X["missing_monthly_income"] = X["monthly_income"].isna()
     X["missing_num_dependents"] = X["num_dependents"].isna()
