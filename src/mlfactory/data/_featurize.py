@@ -52,6 +52,8 @@ FEATURES_VERSION = 1
 COMPRESSION = "snappy"
 # Dictionary-encode only the repeated text; for prices it costs time and saves nothing.
 DICTIONARY_COLUMNS = ["sector", "subsector"]
+# Min/max statistics where readers filter (dates); the others cost write time for nothing.
+STATISTICS_COLUMNS = ["date"]
 
 Status = Literal["written", "skipped", "failed"]
 
@@ -148,7 +150,7 @@ def _stored_fingerprint(path: Path) -> dict | None:
 def _read_bronze_file(path: Path) -> pa.Table:
     try:
         # Single-threaded per file: files are small, the parallelism is across tickers.
-        table = pq.ParquetFile(path).read(use_threads=False)
+        table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read bronze file {path}: {exc}") from exc
     if table.schema.equals(BRONZE_SCHEMA):
