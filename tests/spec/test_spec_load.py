@@ -109,6 +109,14 @@ def test_resolved_spec_is_json_serialisable(tmp_path):
     assert resolved.task == Task.CLASSIFICATION
     assert resolved.scoring == list(DEFAULT_SCORING[Task.CLASSIFICATION])
     assert resolved.refit == "neg_log_loss"  # the first metric
+    scorers = resolved.scorers()
+    assert list(scorers) == resolved.scoring
+    accuracy = scorers["accuracy"](
+        resolved.cells[0].pipeline.fit(resolved.X_train, resolved.y_train),
+        resolved.X_test,
+        resolved.y_test,
+    )
+    assert accuracy > 0.9  # breast cancer is easy for a logistic regression
     data = json.loads(json.dumps(resolved.to_dict()))
     assert data["split"]["n_train"] + data["split"]["n_test"] == 569
     assert data["split"]["method"] == "stratified"

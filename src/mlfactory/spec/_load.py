@@ -32,6 +32,7 @@ __all__ = [
     "apply_overrides",
     "check_param_names",
     "dataset_catalog",
+    "field_error",
     "grid_for",
     "load_spec",
     "parse_override_value",
@@ -159,7 +160,8 @@ def dataset_catalog() -> dict[str, Task | None] | None:
     return None
 
 
-def _fail(spec: ExperimentSpec, field: str, message: str) -> SpecError:
+def field_error(spec: ExperimentSpec, field: str, message: str) -> SpecError:
+    """A ``SpecError`` naming the spec file and the field."""
     where = str(spec.source) if spec.source is not None else "spec"
     return SpecError(f"{where}: field {field!r}: {message}")
 
@@ -167,7 +169,7 @@ def _fail(spec: ExperimentSpec, field: str, message: str) -> SpecError:
 def _check_dataset(spec: ExperimentSpec) -> Task | None:
     if isinstance(spec.dataset, dict):
         if "target" not in spec.dataset or not ({"path", "sql"} & set(spec.dataset)):
-            raise _fail(
+            raise field_error(
                 spec,
                 "dataset",
                 f"an inline dataset needs target and path (or sql and url); got keys "
@@ -178,7 +180,7 @@ def _check_dataset(spec: ExperimentSpec) -> Task | None:
     if catalog is None:
         return spec.task
     if spec.dataset not in catalog:
-        raise _fail(
+        raise field_error(
             spec,
             "dataset",
             f"unknown dataset {spec.dataset!r}; valid datasets: {', '.join(catalog)} "
@@ -186,7 +188,7 @@ def _check_dataset(spec: ExperimentSpec) -> Task | None:
         )
     known = catalog[spec.dataset]
     if spec.task is not None and known is not None and spec.task != known:
-        raise _fail(
+        raise field_error(
             spec, "task", f"dataset {spec.dataset!r} is {known.value}, not {spec.task.value}"
         )
     return spec.task or known
@@ -242,7 +244,7 @@ def validate_spec(spec: ExperimentSpec) -> Task | None:
     task = _check_dataset(spec)
     for recipe in spec.recipes:
         if recipe not in RECIPES:
-            raise _fail(
+            raise field_error(
                 spec,
                 "preprocessing",
                 f"unknown recipe {recipe!r}; valid recipes: {', '.join(RECIPES)}",
@@ -252,9 +254,9 @@ def validate_spec(spec: ExperimentSpec) -> Task | None:
             try:
                 get_model_entry(model, task)
             except SpecError as exc:
-                raise _fail(spec, "model", str(exc)) from None
+                raise field_error(spec, "model", str(exc)) from None
         elif model not in MODELS or not MODELS[model].available:
-            raise _fail(
+            raise field_error(
                 spec, "model", f"unknown model {model!r}; valid models: {', '.join(list_models())}"
             )
     scoring = spec.cv.scoring
@@ -262,16 +264,16 @@ def validate_spec(spec: ExperimentSpec) -> Task | None:
         try:
             check_metrics(scoring, task)
         except SpecError as exc:
-            raise _fail(spec, "cv.scoring", str(exc)) from None
+            raise field_error(spec, "cv.scoring", str(exc)) from None
     refit = spec.search.refit
     if refit is not None:
         try:
             check_metrics([refit], task)
         except SpecError as exc:
-            raise _fail(spec, "search.refit", str(exc)) from None
+            raise field_error(spec, "search.refit", str(exc)) from None
         allowed = scoring or (DEFAULT_SCORING[task] if task is not None else None)
         if allowed is not None and refit not in allowed:
-            raise _fail(
+            raise field_error(
                 spec, "search.refit", f"{refit!r} is not scored; expected one of {list(allowed)}"
             )
     check_search(spec, task)
@@ -300,4 +302,4 @@ def check_search(spec: ExperimentSpec, task: Task | None, pipelines: dict | None
                 check_param_names(space, pipeline, f"search space {origin} for {label}")
         except SpecError as exc:
             field = "search.param_grid" if str(exc).startswith("grid") else "search.distributions"
-            raise _fail(spec, field, str(exc)) from None
+            raise field_error(spec, field, str(exc)) from None

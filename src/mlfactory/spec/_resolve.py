@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -22,7 +23,7 @@ from mlfactory.models import (
     to_scipy_distributions,
 )
 from mlfactory.settings import Settings, get_settings
-from mlfactory.spec._load import _fail, check_param_names, grid_for, space_for, validate_spec
+from mlfactory.spec._load import check_param_names, field_error, grid_for, space_for, validate_spec
 from mlfactory.spec._metrics import (
     BINARY_ONLY_METRICS,
     DEFAULT_SCORING,
@@ -30,6 +31,9 @@ from mlfactory.spec._metrics import (
     check_metrics,
 )
 from mlfactory.spec._schema import ExperimentSpec, make_pipeline
+
+if TYPE_CHECKING:
+    from mlfactory.datasets.splits import SplitRecord
 
 __all__ = ["ResolvedCell", "ResolvedSpec", "make_cv", "resolve_spec", "scoring_for"]
 
@@ -85,12 +89,15 @@ class ResolvedSpec:
     task: Task
     train_idx: np.ndarray
     test_idx: np.ndarray
-    split: Any  # mlfactory.datasets.splits.SplitRecord
-    cv: Any  # a scikit-learn CV splitter
+    split: SplitRecord
+    cv: Any  # StratifiedKFold, KFold or WalkForwardSplit
     cells: list[ResolvedCell]
     scoring: list[str]
     refit: str
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    def scorers(self) -> dict[str, Any]:
+        """Scorer objects by metric name (``sklearn.metrics.get_scorer``)."""
+        return {name: get_scorer(name) for name in self.scoring}
 
     @property
     def X_train(self) -> pd.DataFrame:
@@ -171,11 +178,11 @@ def scoring_for(spec: ExperimentSpec, task: Task, y: pd.Series | None = None) ->
     try:
         check_metrics(spec.cv.scoring, task)
     except SpecError as exc:
-        raise _fail(spec, "cv.scoring", str(exc)) from None
+        raise field_error(spec, "cv.scoring", str(exc)) from None
     if multiclass:
         binary = [m for m in spec.cv.scoring if m in BINARY_ONLY_METRICS]
         if binary:
-            raise _fail(
+            raise field_error(
                 spec,
                 "cv.scoring",
                 f"{binary} score two classes only and the target has {y.nunique()}; use e.g. "
@@ -185,11 +192,15 @@ def scoring_for(spec: ExperimentSpec, task: Task, y: pd.Series | None = None) ->
 
 
 def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
-    """The CV splitter for the training rows (see ``[cv] kind``)."""
+    """The CV splitter for the training rows (see ``[cv] kind``).
+
+    A ``WalkForwardSplit`` reads dates from the dataset's time column, so split a DataFrame that
+    still holds it (``resolved.X_train``); the recipes drop it from the features.
+    """
     kind, folds, seed = spec.cv.kind, spec.cv.folds, spec.seed
     if dataset.is_time_ordered:
         if kind in ("stratified", "kfold"):
-            raise _fail(
+            raise field_error(
                 spec,
                 "cv.kind",
                 f"dataset {dataset.name!r} is time-ordered (by {dataset.time_column!r}) and is "
@@ -202,7 +213,7 @@ def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
             n_splits=folds, purge=purge, embargo=spec.cv.embargo, dates=dataset.time_column
         )
     if kind == "walk_forward":
-        raise _fail(
+        raise field_error(
             spec,
             "cv.kind",
             f"dataset {dataset.name!r} has no time column; expected auto, stratified or kfold",
@@ -210,7 +221,7 @@ def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
     if dataset.task == Task.CLASSIFICATION and kind in ("auto", "stratified"):
         return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     if kind == "stratified":
-        raise _fail(
+        raise field_error(
             spec, "cv.kind", "stratified folds need a classification target; expected auto or kfold"
         )
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -223,7 +234,7 @@ def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> lis
         try:
             get_model_entry(model, dataset.task)
         except SpecError as exc:
-            raise _fail(spec, "model", str(exc)) from None
+            raise field_error(spec, "model", str(exc)) from None
         pipeline = make_pipeline(recipe, model, dataset.task, dataset.roles, X_train, spec.seed)
         cell = ResolvedCell(recipe, model, pipeline)
         label = f"cell ({recipe}, {model})"
@@ -240,7 +251,7 @@ def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> lis
                 check_param_names(cell.space, pipeline, f"search space for {label}")
         except SpecError as exc:
             field_name = "search.param_grid" if cell.space is None else "search.distributions"
-            raise _fail(spec, field_name, str(exc)) from None
+            raise field_error(spec, field_name, str(exc)) from None
         cells.append(cell)
     return cells
 
@@ -255,7 +266,7 @@ def resolve_spec(
 
         dataset = load_dataset(spec.dataset, settings or get_settings(), **spec.dataset_options)
     if spec.task is not None and spec.task != dataset.task:
-        raise _fail(
+        raise field_error(
             spec, "task", f"dataset {dataset.name!r} is {dataset.task.value}, not {spec.task.value}"
         )
     from mlfactory.datasets.splits import train_test_split_for
@@ -266,7 +277,9 @@ def resolve_spec(
     scoring = scoring_for(spec, dataset.task, dataset.y.iloc[train_idx])
     refit = spec.search.refit or scoring[0]
     if refit not in scoring:
-        raise _fail(spec, "search.refit", f"{refit!r} is not scored; expected one of {scoring}")
+        raise field_error(
+            spec, "search.refit", f"{refit!r} is not scored; expected one of {scoring}"
+        )
     resolved = ResolvedSpec(
         spec=spec,
         dataset=dataset,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import product
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -14,6 +14,10 @@ from mlfactory.datasets._base import ColumnRoles, Dataset, Task
 from mlfactory.exceptions import SpecError
 from mlfactory.models import MODELS, build_model
 from mlfactory.preprocessing import build_recipe
+
+if TYPE_CHECKING:
+    from mlfactory.settings import Settings
+    from mlfactory.spec._resolve import ResolvedSpec
 
 __all__ = ["CVSpec", "ExperimentSpec", "SearchSpec"]
 
@@ -103,7 +107,9 @@ class ExperimentSpec(_Strict):
         """Every (recipe, model) pair of the matrix, recipes outermost."""
         return list(product(self.recipes, self.models))
 
-    def resolve(self, settings=None, dataset=None):
+    def resolve(
+        self, settings: Settings | None = None, dataset: Dataset | None = None
+    ) -> ResolvedSpec:
         """Load the data, split it and build everything the runner needs (a ``ResolvedSpec``)."""
         from mlfactory.spec._resolve import resolve_spec
 
