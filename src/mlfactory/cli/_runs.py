@@ -11,11 +11,15 @@ import typer
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
-from mlfactory.settings import mask_url
-from mlfactory.tracking import open_tracking, tracking_uri
-from mlfactory.tracking._queries import compare_runs, get_run, list_runs
+from mlfactory.settings import Settings, mask_url
 
 runs_app = typer.Typer(help="Inspect tracked runs: list, show one, compare several.")
+
+
+def _client(settings: Settings):
+    from mlfactory.tracking import open_tracking
+
+    return open_tracking(settings)
 
 
 def _cell(value: object) -> str:
@@ -32,14 +36,17 @@ def list_command(
     all_: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
 ) -> None:
     """Newest runs first, with their held-out test metrics."""
-    client = open_tracking(current_settings(ctx))
-    frame = list_runs(client, experiment, limit, include_children=all_)
+    from mlfactory.tracking._queries import list_runs
+
+    frame = list_runs(_client(current_settings(ctx)), experiment, limit, include_children=all_)
     if frame.empty:
         console.print("no runs yet: try `mlfactory train examples/credit.toml`")
         return
-    table = Table(title="runs")
+    metrics = [c for c in frame.columns if c.startswith("test_")][:3]
+    frame = frame[["run_id", "experiment", "name", "status", "started", *metrics]]
+    table = Table(title="runs (newest first)")
     for column in frame.columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column == "run_id", overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*[_cell(v) for v in row])
     console.print(table)
@@ -50,7 +57,9 @@ def show_command(
     ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id.")]
 ) -> None:
     """One run: status, params, metrics, tags and artifacts."""
-    record = get_run(open_tracking(current_settings(ctx)), run_id)
+    from mlfactory.tracking._queries import get_run
+
+    record = get_run(_client(current_settings(ctx)), run_id)
     header = Table(title=f"run {record['run_id']}", show_header=False)
     for key in ("name", "status", "started", "ended", "artifact_uri"):
         header.add_row(key, str(record[key]))
@@ -74,7 +83,9 @@ def compare_command(
     ] = False,
 ) -> None:
     """Params and metrics of several runs side by side."""
-    frame = compare_runs(open_tracking(current_settings(ctx)), run_ids)
+    from mlfactory.tracking._queries import compare_runs
+
+    frame = compare_runs(_client(current_settings(ctx)), run_ids)
     if only_diff:
         frame = frame[frame["differs"]]
     table = Table(title="comparison")
@@ -96,8 +107,10 @@ def ui_command(
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
     """Launch the MLflow UI on the same tracking store and print its URL (Ctrl-C stops it)."""
+    from mlfactory.tracking import tracking_uri
+
     settings = current_settings(ctx)
-    open_tracking(settings)
+    _client(settings)
     environment = dict(os.environ)
     environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
     command = [

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
-from mlfactory.training import ExperimentResult, train
+
+if TYPE_CHECKING:
+    from mlfactory.training import ExperimentResult
 
 
 def train_command(
@@ -42,6 +44,8 @@ def train_command(
     Everything is recorded in MLflow on the configured database (parent run, one run per matrix
     cell, one child run per candidate) and in the SQL tables cv_fold_results and tuning_results.
     """
+    from mlfactory.training import train
+
     settings = current_settings(ctx)
     with console.status("starting") as status:
         result = train(

@@ -1,0 +1,5 @@
+"""``python -m mlfactory``: the same as the ``mlfactory`` command."""
+
+from mlfactory.cli import main
+
+main()
