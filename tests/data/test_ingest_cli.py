@@ -144,3 +144,16 @@ def test_read_back_matches_cli_ingest(tmp_path):
     source = SyntheticSource().fetch("JPM", date(2022, 1, 1), date(2022, 12, 31))
     assert stored["close"].tolist() == source["Close"].tolist()
     assert stored["date"].tolist() == pd.to_datetime(source["Date"]).tolist()
+
+
+def test_status_shows_a_corrupt_file_on_its_ticker_only(tmp_path):
+    path = _tickers_file(tmp_path, ("AAPL", "MSFT"))
+    args = ["data", "ingest", "--tickers", str(path), "--start", "2024-01-01"]
+    assert runner.invoke(app, [*args, "--end", "2024-01-31"]).exit_code == 0
+    store = BronzeStore(bronze_prices_dir(load_settings()))
+    store.partition_path("MSFT", 2024).write_bytes(b"garbage")
+    result = runner.invoke(app, ["data", "status"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "not a readable parquet file" in lines["MSFT"]
+    assert "not a readable parquet file" not in lines["AAPL"] and "2024-01-31" in lines["AAPL"]
