@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register da
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
+from mlfactory.cli._registry import models_app, promote_command
 from mlfactory.cli._runs import runs_app, ui_command
 from mlfactory.cli._spec import spec_app
 from mlfactory.cli._train import train_command
@@ -66,6 +68,7 @@ def _root(
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_level, settings.logs_dir)
     if settings.log_level != "DEBUG":  # MLflow's own INFO lines (schema migrations) are noise here
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     ctx.obj = settings
 
@@ -96,6 +99,8 @@ app.add_typer(spec_app, name="spec")
 app.command("train")(train_command)
 app.add_typer(runs_app, name="runs")
 app.command("ui")(ui_command)
+app.command("promote")(promote_command)
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import mlflow
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
@@ -85,7 +86,10 @@ def open_tracking(settings: Settings) -> MlflowClient:
 
             create_results_tables(get_engine(settings.database_url))
         _initialised.add(uri)
-    return MlflowClient(tracking_uri=uri)
+    # MLflow's registry resolves models:/ sources with a default client: point it here too.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def experiment_for(client: MlflowClient, name: str, settings: Settings) -> str:

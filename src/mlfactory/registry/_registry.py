@@ -1,0 +1,226 @@
+"""Model registry on MLflow: promote runs to versions, move aliases, list and describe models."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlfactory.exceptions import ModelNotFound
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings
+from mlfactory.tracking import open_tracking
+
+__all__ = [
+    "DEFAULT_ALIAS",
+    "ModelRef",
+    "VersionInfo",
+    "describe_model",
+    "list_models",
+    "parse_model_ref",
+    "promote",
+    "resolve_version",
+]
+
+logger = get_logger(__name__)
+DEFAULT_ALIAS = "champion"
+_REF = re.compile(r"^(?P<name>[\w.\-]+)(?:@(?P<alias>[\w\-]+)|/(?P<version>\d+))?$")
+_VERSION_TAG_KEYS = ("spec", "dataset", "dataset_sha256", "dataset_shape", "git_commit", "cell")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME``, ``NAME@alias`` or ``NAME/version``; a bare name means the champion."""
+
+    name: str
+    alias: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if self.version:
+            return f"{self.name}/{self.version}"
+        return f"{self.name}@{self.alias or DEFAULT_ALIAS}"
+
+
+@dataclass
+class VersionInfo:
+    name: str
+    version: str
+    run_id: str
+    source: str
+    aliases: list[str]
+    tags: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    created: int = 0
+
+    @property
+    def model_sha256(self) -> str | None:
+        return self.tags.get("model_sha256")
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    match = _REF.match(text.strip())
+    if not match:
+        raise ModelNotFound(
+            f"model reference {text!r} is malformed; expected NAME, NAME@alias or NAME/version"
+        )
+    return ModelRef(match["name"], match["alias"], match["version"])
+
+
+def _version_info(client: MlflowClient, version: Any) -> VersionInfo:
+    tags = dict(version.tags)
+    metrics = {
+        key.removeprefix("metric."): float(value)
+        for key, value in tags.items()
+        if key.startswith("metric.")
+    }
+    return VersionInfo(
+        name=version.name,
+        version=str(version.version),
+        run_id=version.run_id or "",
+        source=version.source,
+        aliases=list(getattr(version, "aliases", []) or []),
+        tags={k: v for k, v in tags.items() if not k.startswith("metric.")},
+        metrics=metrics,
+        created=int(version.creation_timestamp or 0),
+    )
+
+
+def _model_run(client: MlflowClient, run_id: str) -> Any:
+    """The run holding the model: the run itself, or a matrix parent's best cell."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ModelNotFound(f"run {run_id!r} not found in the tracking store") from None
+    best = run.data.tags.get("mlfactory.best_run_id")
+    if best and "mlfactory.model_sha256" not in run.data.tags:
+        run = client.get_run(best)
+    if "mlfactory.model_sha256" not in run.data.tags:
+        raise ModelNotFound(
+            f"run {run_id!r} has no model logged by mlfactory train (no mlfactory.model_sha256 tag)"
+        )
+    return run
+
+
+def best_run(client: MlflowClient, experiment: str, metric: str) -> Any:
+    """The run with a model and the highest ``metric`` (scikit-learn scores: higher is better)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ModelNotFound(f"experiment {experiment!r} not found; known: {', '.join(names)}")
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=[f"metrics.`{metric}` DESC"],
+        max_results=5000,
+    )
+    with_model = [
+        r for r in runs if "mlfactory.model_sha256" in r.data.tags and metric in r.data.metrics
+    ]
+    if not with_model:
+        available = sorted({m for r in runs for m in r.data.metrics if m.startswith("test_")})
+        raise ModelNotFound(
+            f"no finished run with a model and metric {metric!r} in experiment {experiment!r}; "
+            f"metrics there: {', '.join(available) or '(none)'}"
+        )
+    return max(with_model, key=lambda r: r.data.metrics[metric])
+
+
+def promote(
+    settings: Settings,
+    name: str,
+    *,
+    run_id: str | None = None,
+    best_of: str | None = None,
+    metric: str = "test_roc_auc",
+    alias: str = DEFAULT_ALIAS,
+) -> VersionInfo:
+    """Register a run's model as a new version of ``name`` and point ``alias`` at it."""
+    if (run_id is None) == (best_of is None):
+        raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
+    client = open_tracking(settings)
+    run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
+    run_tags = run.data.tags
+    tags = {key: run_tags.get(f"mlfactory.{key}", "") for key in _VERSION_TAG_KEYS}
+    tags["model_sha256"] = run_tags["mlfactory.model_sha256"]
+    tags.update(
+        {f"metric.{k}": repr(v) for k, v in run.data.metrics.items() if k.startswith("test_")}
+    )
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="registered by mlfactory promote")
+    source = run_tags["mlfactory.model_uri"]
+    version = client.create_model_version(
+        name,
+        source,
+        run_id=run.info.run_id,
+        tags=tags,
+        model_id=run_tags.get("mlfactory.model_id") or None,
+        await_creation_for=0,
+    )
+    client.set_registered_model_alias(name, alias, version.version)
+    logger.info(
+        "registered %s version %s (%s) from run %s", name, version.version, alias, run.info.run_id
+    )
+    return _version_info(client, client.get_model_version(name, version.version))
+
+
+def _registered_model(client: MlflowClient, name: str) -> Any:
+    try:
+        return client.get_registered_model(name)
+    except MlflowException:
+        known = sorted(m.name for m in client.search_registered_models())
+        raise ModelNotFound(
+            f"registered model {name!r} not found; known: {', '.join(known) or '(none)'}"
+        ) from None
+
+
+def resolve_version(client: MlflowClient, ref: ModelRef) -> VersionInfo:
+    """The version a reference points at; a clear error when model, alias or version is absent."""
+    _registered_model(client, ref.name)
+    try:
+        if ref.version:
+            version = client.get_model_version(ref.name, ref.version)
+        else:
+            version = client.get_model_version_by_alias(ref.name, ref.alias or DEFAULT_ALIAS)
+    except MlflowException:
+        raise ModelNotFound(f"model {ref} not found (no such version or alias)") from None
+    return _version_info(client, version)
+
+
+def list_models(settings: Settings) -> list[dict[str, Any]]:
+    """Every registered model with its latest version and aliases."""
+    client = open_tracking(settings)
+    rows = []
+    for model in client.search_registered_models():
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        aliases = dict(getattr(model, "aliases", {}) or {})
+        rows.append(
+            {
+                "name": model.name,
+                "versions": len(versions),
+                "latest": max((int(v.version) for v in versions), default=0),
+                "aliases": ", ".join(f"{a}->v{v}" for a, v in sorted(aliases.items())),
+            }
+        )
+    return rows
+
+
+def describe_model(settings: Settings, name: str) -> list[VersionInfo]:
+    """Every version of ``name``, newest first, with aliases, tags and test metrics."""
+    client = open_tracking(settings)
+    model = _registered_model(client, name)
+    aliases_by_version: dict[str, list[str]] = {}
+    for alias, version in (getattr(model, "aliases", {}) or {}).items():
+        aliases_by_version.setdefault(str(version), []).append(alias)
+    versions = client.search_model_versions(f"name = '{name}'")
+    infos = []
+    for version in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        info = _version_info(client, version)
+        info.aliases = sorted(aliases_by_version.get(info.version, []))
+        infos.append(info)
+    return infos
