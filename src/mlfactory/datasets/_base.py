@@ -33,8 +33,9 @@ class ColumnRoles:
 class Dataset:
     """A modelling dataset.
 
-    ``time_column`` names a column of ``X`` that orders rows in time (or ``None``): time-ordered data is
-    never split at random. ``groups`` optionally labels rows (e.g. ticker) for group-aware splits.
+    ``time_column`` names a column of ``X`` that orders rows in time (or ``None``): time-ordered
+    data is never split at random. ``groups`` optionally labels rows (e.g. ticker) for group-aware
+    splits.
     """
 
     name: str
