@@ -1,7 +1,7 @@
 """Data engineering: the medallion store, features and sampling."""
 
 from mlfactory.data._bronze import BronzeStore, StoreStatus, TickerStatus, WriteResult
-from mlfactory.data._feature_store import load_features
+from mlfactory.data._feature_store import SampleResult, load_features, sample_features
 from mlfactory.data._features import compute_features, feature_columns
 from mlfactory.data._featurize import FeaturizeReport, TickerResult, featurize
 from mlfactory.data._ingest import IngestReport, TickerOutcome, ingest
@@ -28,6 +28,7 @@ __all__ = [
     "IngestReport",
     "NoData",
     "PriceSource",
+    "SampleResult",
     "SourceName",
     "StoreStatus",
     "SyntheticSource",
@@ -46,6 +47,7 @@ __all__ = [
     "make_source",
     "normalise_yfinance_frame",
     "random_sample",
+    "sample_features",
     "stratified_sample",
     "time_split",
     "with_retries",
