@@ -217,6 +217,12 @@ def grid_for(spec: ExperimentSpec, model: str, task: Task) -> tuple[ParamGrid, s
     if source is None:
         path = default_grid_path(model, task)
         return load_grid(path), str(path)
+    if isinstance(source, dict) and source and set(source) <= set(MODELS):
+        # one grid per model (a matrix of different models): {LogisticRegression = {...}, ...}
+        if model not in source:
+            path = default_grid_path(model, task)
+            return load_grid(path), str(path)
+        source = source[model]
     if isinstance(source, str):
         path = find_grid_file(source, base)
         return load_grid(path), str(path)

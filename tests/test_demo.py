@@ -1,0 +1,34 @@
+"""The main job, end to end, in quick mode: proves `make demo` works on a fresh clone."""
+
+import mlflow
+import pytest
+from typer.testing import CliRunner
+
+from mlfactory.cli import app
+from mlfactory.settings import load_settings
+
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_twice(isolated_home):
+    first = runner.invoke(app, ["demo", "--quick"])
+    assert first.exit_code == 0, first.output
+    for stage in ("store", "data", "train", "promote"):
+        assert stage in first.output
+    second = runner.invoke(app, ["demo", "--quick"])  # idempotent: no duplicate-key errors
+    assert second.exit_code == 0, second.output
+    assert "0 featurized, 8 up to date" in second.output.replace("\n", " ") or (
+        "up to date" in second.output
+    )
+
+    settings = load_settings()
+    client = mlflow.MlflowClient(settings.database_url)
+    champion = client.get_model_version_by_alias("credit", "champion")
+    assert champion.version == "2"
+    parents = mlflow.search_runs(
+        experiment_names=["credit-demo"], filter_string="tags.`mlfactory.role` = 'parent'"
+    )
+    assert len(parents) == 2
+    assert (parents["status"] == "FINISHED").all()
+    assert (parents["metrics.test_roc_auc"] > 0.7).all()
