@@ -1,0 +1,81 @@
+"""``mlfactory serve``: the online prediction service for a registered model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlfactory.cli._common import console, current_settings
+
+
+def serve_command(
+    ctx: typer.Context,
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Registered model: NAME (its champion), NAME@alias or NAME/version.",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to bind. Anything but loopback (127.0.0.1, ::1, localhost) "
+            "requires MLFACTORY_API_KEY."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[
+        int,
+        typer.Option(help="Worker processes (each loads the model; metrics are per process)."),
+    ] = 1,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle",
+            help="Also load pickle/cloudpickle models (runs code from the file: trusted only).",
+        ),
+    ] = False,
+    max_batch_rows: Annotated[
+        int, typer.Option(help="Largest batch one request may send (larger: HTTP 413).")
+    ] = 10_000,
+    reload_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--reload-interval",
+            help="Seconds between checks of the alias for a new version (off when unset; "
+            "POST /reload always works).",
+            show_default=False,
+        ),
+    ] = None,
+    log_predictions: Annotated[
+        bool,
+        typer.Option(help="Append every scored record to prediction_log in the database."),
+    ] = True,
+) -> None:
+    """Serve a registered model over HTTP until Ctrl-C.
+
+    Endpoints: POST /invocations (MLflow scoring protocol), POST /predict (typed records),
+    GET /health, /ready, /model, /metrics (Prometheus), POST /reload, and /docs. With
+    MLFACTORY_API_KEY set, every endpoint but /health needs 'Authorization: Bearer KEY'.
+    """
+    from mlfactory.serving import check_bind, run_server
+
+    settings = current_settings(ctx)
+    check_bind(settings, host)  # exits 2 with a clear message before anything loads
+    auth = "API key required" if settings.api_key else "no API key (loopback only)"
+    console.print(
+        f"serving [bold]{model}[/] on http://{host}:{port} ({workers} worker(s), {auth}); "
+        f"docs at http://{host}:{port}/docs"
+    )
+    options: dict[str, object] = {
+        "allow_pickle": allow_pickle,
+        "max_batch_rows": max_batch_rows,
+        "reload_interval_s": reload_interval,
+        "log_predictions": log_predictions,
+    }
+    try:
+        run_server(settings, model, host=host, port=port, workers=workers, **options)
+    except KeyboardInterrupt:
+        console.print("stopped")

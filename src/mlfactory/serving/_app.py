@@ -1,0 +1,373 @@
+"""The FastAPI application: built in ``lifespan``, errors mapped in one place.
+
+No ``from __future__ import annotations`` here: the ``/predict`` body type is created at startup
+from the model's schema, and FastAPI must see the real class, not a string.
+"""
+
+import asyncio
+import contextlib
+import hmac
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mlfactory import __version__
+from mlfactory.exceptions import MlfactoryError
+from mlfactory.logs import get_logger
+from mlfactory.registry import ModelRef, parse_model_ref
+from mlfactory.serving._errors import PayloadError, status_for
+from mlfactory.serving._frame import describe_type
+from mlfactory.serving._payloads import MLFLOW_FORMATS, columns_from_mlflow, parse_json
+from mlfactory.serving._schema import (
+    HealthResponse,
+    InputField,
+    ModelDescription,
+    PredictionItem,
+    PredictResponse,
+    ReloadResponse,
+    record_model,
+)
+from mlfactory.serving._service import ModelService, Scored, ServeOptions
+from mlfactory.settings import Settings
+
+__all__ = ["create_app"]
+
+logger = get_logger(__name__)
+
+PUBLIC_PATHS = frozenset({"/health"})
+WARNING_HEADER = "X-Mlfactory-Warning"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_INVOCATIONS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "MLflow scoring protocol: exactly one of "
+                + ", ".join(MLFLOW_FORMATS)
+                + ' (e.g. {"dataframe_split": {"columns": [...], "data": [[...]]}}).',
+                "properties": {
+                    "dataframe_split": {
+                        "type": "object",
+                        "properties": {
+                            "columns": {"type": "array", "items": {"type": "string"}},
+                            "data": {"type": "array", "items": {"type": "array"}},
+                        },
+                    },
+                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                    "instances": {"type": "array", "items": {"type": "object"}},
+                    "inputs": {"type": "object"},
+                },
+            }
+        }
+    },
+}
+
+
+def _error(status: int, message: str, kind: str = "error") -> JSONResponse:
+    return JSONResponse({"error": kind, "message": message}, status_code=status)
+
+
+def _header_safe(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+class ServiceMiddleware:
+    """Request ids, API-key check, request counts and latency — one pure ASGI layer."""
+
+    def __init__(self, app: ASGIApp, service: ModelService, api_key: str | None) -> None:
+        self.app, self.service = app, service
+        self.api_key = api_key.encode() if api_key else None
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self.api_key is None or scope["path"] in PUBLIC_PATHS:
+            return True
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-api-key", b"")
+        auth = headers.get(b"authorization", b"")
+        if auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+        return hmac.compare_digest(given, self.api_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                MutableHeaders(scope=message).append("X-Request-Id", request_id)
+            await send(message)
+
+        try:
+            if self._authorized(scope):
+                await self.app(scope, receive, send_with_id)
+            else:
+                response = _error(
+                    401, "missing or wrong API key: send Authorization: Bearer KEY or X-API-Key"
+                )
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "other"
+            metrics = self.service.metrics
+            metrics.requests.inc(1, endpoint, str(status[0]))
+            metrics.latency.observe(time.perf_counter() - start, endpoint)
+
+
+def _validation_message(exc: RequestValidationError, types: dict[str, str]) -> tuple[int, str]:
+    """One readable line from FastAPI's validation errors: field, problem, expected type."""
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        return 400, f"request body is not valid JSON: {detail.get('msg', '')}".strip()
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes | str):
+        return 400, "request body must be JSON (Content-Type: application/json)"
+    want_list = isinstance(body, list)
+    parts = []
+    for error in errors:
+        loc = [p for p in error.get("loc", ()) if p != "body"]
+        if loc and isinstance(loc[0], str) and (loc[0].endswith("Record") or "[" in loc[0]):
+            if loc[0].startswith("list[") != want_list:
+                continue
+            loc = loc[1:]
+        row = next((p for p in loc if isinstance(p, int)), None)
+        field = next((p for p in reversed(loc) if isinstance(p, str)), None)
+        where = f"field {field!r}" if field else "body"
+        if row is not None:
+            where += f" (record {row})"
+        expected = f"; expected {describe_type(types[field])} or null" if field in types else ""
+        if error.get("type") == "missing":
+            parts.append(f"missing {where}{expected}")
+        else:
+            parts.append(f"{where}: {error.get('msg')}{expected}")
+    if not parts:
+        parts = ["body must be one record (JSON object) or a list of records"]
+    return 422, "; ".join(parts[:5]) + ("" if len(parts) <= 5 else f" (+{len(parts) - 5} more)")
+
+
+def _scored_headers(scored: Scored, request_id: str) -> dict[str, str]:
+    headers = {"X-Model-Time-Ms": f"{scored.result.model_ms:.3f}"}
+    if scored.batch.ignored:
+        names = ", ".join(map(str, scored.batch.ignored[:20]))
+        headers[WARNING_HEADER] = _header_safe(f"ignored columns not in the model: {names}")
+        logger.warning("request %s: ignored columns %s", request_id, names)
+    return headers
+
+
+def _add_predict_route(app: FastAPI, service: ModelService) -> None:
+    """``POST /predict`` with a body type built from the loaded model's input schema."""
+    loaded = service.current().loaded
+    Record = record_model(loaded.info.name, loaded.inputs)
+    names = [(f"f{i}", column.name) for i, column in enumerate(loaded.inputs)]
+    app.state.input_types = {column.name: column.type for column in loaded.inputs}
+
+    def _columns(records: list[Any]) -> dict[str, list[Any]]:
+        columns = {name: [getattr(r, field) for r in records] for field, name in names}
+        for record in records:
+            for extra in record.model_extra or {}:
+                columns.setdefault(extra, [None] * len(records))
+        return columns
+
+    async def predict(
+        request: Request,
+        body: Annotated[Record | list[Record], Body(description="One record or a list.")],
+    ) -> Response:
+        records = body if isinstance(body, list) else [body]
+        request_id = request.state.request_id
+        scored = await run_in_threadpool(service.score_columns, _columns(records), request_id)
+        info = scored.predictor.loaded.info
+        probabilities = scored.probabilities or [None] * len(scored.predictions)
+        payload = PredictResponse(
+            model_name=info.name,
+            model_version=info.version,
+            request_id=request_id,
+            predictions=[
+                PredictionItem(prediction=p, probabilities=q)
+                for p, q in zip(scored.predictions, probabilities, strict=True)
+            ],
+        )
+        return Response(
+            payload.model_dump_json(),
+            media_type="application/json",
+            headers=_scored_headers(scored, request_id),
+        )
+
+    app.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        summary="Score records with typed fields (one record or a list)",
+        description="Classifiers return the predicted class and each class's probability; "
+        "regressors the value. Extra fields are ignored (warning header); nulls are imputed.",
+        tags=["scoring"],
+    )
+    app.openapi_schema = None
+
+
+def create_app(
+    settings: Settings,
+    model_ref: str | ModelRef,
+    *,
+    allow_pickle: bool = False,
+    max_batch_rows: int = 10_000,
+    reload_interval_s: float | None = None,
+    log_predictions: bool = True,
+    log_db_url: str | None = None,
+    log_flush_interval_s: float = 0.5,
+    log_batch_rows: int = 500,
+    log_queue_rows: int = 50_000,
+) -> FastAPI:
+    """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
+
+    Nothing is loaded here: the model loads in the app's lifespan (startup), the prediction log
+    writer starts with it and is flushed at shutdown.
+    """
+    ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
+    if max_batch_rows < 1:
+        raise PayloadError(f"max_batch_rows must be at least 1, got {max_batch_rows}", 400)
+    options = ServeOptions(
+        allow_pickle=allow_pickle,
+        max_batch_rows=max_batch_rows,
+        reload_interval_s=reload_interval_s,
+        log_predictions=log_predictions,
+        log_db_url=log_db_url,
+        log_queue_rows=log_queue_rows,
+        log_batch_rows=log_batch_rows,
+        log_flush_interval_s=log_flush_interval_s,
+    )
+    service = ModelService(settings, ref, options)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        _add_predict_route(app, service)
+        poller = None
+        if reload_interval_s:
+            poller = asyncio.create_task(service.poll(reload_interval_s))
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await service.stop()
+
+    app = FastAPI(
+        title=f"mlfactory prediction service: {ref}",
+        version=__version__,
+        description="Scores records with a registered model. MLflow-compatible /invocations, "
+        "typed /predict, health, readiness, model description, Prometheus metrics, reload.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.input_types = {}
+    app.add_middleware(ServiceMiddleware, service=service, api_key=api_key)
+
+    @app.exception_handler(MlfactoryError)
+    async def _library_error(_request: Request, exc: MlfactoryError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            logger.error("%s: %s", type(exc).__name__, exc)
+        return _error(status, str(exc), type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message = _validation_message(exc, request.app.state.input_types)
+        return _error(status, message, "PayloadError")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error: %s", exc)
+        return _error(500, "internal error; see the service log", "InternalError")
+
+    @app.get("/health", response_model=HealthResponse, tags=["operations"])
+    async def health() -> HealthResponse:
+        """Liveness: the process answers (no key needed)."""
+        return HealthResponse(status="alive")
+
+    @app.get("/ready", response_model=HealthResponse, tags=["operations"])
+    async def ready() -> JSONResponse:
+        """Readiness: 200 once the model is loaded, 503 before."""
+        if service.predictor is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/model", response_model=ModelDescription, tags=["operations"])
+    async def model() -> ModelDescription:
+        """Which model version is live, its metrics, input schema and inference path."""
+        predictor = service.current()
+        loaded = predictor.loaded
+        inputs = loaded.inputs
+        return ModelDescription(
+            name=loaded.info.name,
+            version=loaded.info.version,
+            alias=None if ref.version else (ref.alias or "champion"),
+            aliases=loaded.info.aliases,
+            task="classification" if loaded.is_classifier else "regression",
+            classes=getattr(predictor, "classes", []),
+            metrics=loaded.info.metrics,
+            inputs=[InputField(name=c.name, type=c.type, required=c.required) for c in inputs],
+            inference=predictor.kind,
+            loaded_at=service.loaded_at,
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text format: requests, latency, rows, predictions, log drops."""
+        return PlainTextResponse(
+            service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @app.post("/reload", response_model=ReloadResponse, tags=["operations"])
+    async def reload() -> ReloadResponse:
+        """Re-resolve the alias; load the new version fully, then swap; in-flight calls finish."""
+        old, new = await service.reload()
+        return ReloadResponse(previous_version=old, version=new, changed=old != new)
+
+    @app.post(
+        "/invocations",
+        tags=["scoring"],
+        openapi_extra={"requestBody": _INVOCATIONS_BODY},
+        responses={200: {"description": '{"predictions": [...]}, as mlflow models serve'}},
+    )
+    async def invocations(request: Request) -> Response:
+        """MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs."""
+        content_type = request.headers.get("content-type", "application/json")
+        if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+            raise PayloadError(
+                f"content type {content_type!r} is not supported; send application/json", 415
+            )
+        body = await request.body()
+        request_id = request.state.request_id
+        names = [c.name for c in service.current().loaded.inputs]
+
+        def run() -> Scored:
+            return service.score_columns(columns_from_mlflow(parse_json(body), names), request_id)
+
+        scored = await run_in_threadpool(run)
+        return JSONResponse(
+            {"predictions": scored.predictions}, headers=_scored_headers(scored, request_id)
+        )
+
+    return app

@@ -1,0 +1,197 @@
+"""From request columns to the scoring DataFrame: validated, coerced to the training schema.
+
+Every payload format is first turned into ``{column: [values]}``; :func:`build_frame` then checks
+each column against the model's input schema and builds the DataFrame once, with the schema's
+dtypes. Types are forgiving where that is safe (ints for doubles, numeric strings, nulls where the
+pipeline imputes); anything else is a :class:`PayloadError` naming the column and the type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlfactory.registry import InputColumn
+from mlfactory.serving._errors import PayloadError
+
+__all__ = ["Batch", "build_frame", "describe_type"]
+
+_TYPE_WORDS = {
+    "double": "a number (double)",
+    "float": "a number (float)",
+    "long": "an integer (long)",
+    "integer": "an integer",
+    "boolean": "a boolean (true/false)",
+    "string": "a string",
+    "datetime": "a datetime (ISO 8601)",
+}
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+def describe_type(mlflow_type: str) -> str:
+    """Human words for an MLflow column type, used in error messages."""
+    return _TYPE_WORDS.get(mlflow_type, mlflow_type)
+
+
+@dataclass
+class Batch:
+    """A validated request: the frame to score and the plain values to log."""
+
+    frame: pd.DataFrame
+    columns: dict[str, list[Any]]  # JSON-safe values, None for nulls
+    ignored: list[str] = field(default_factory=list)  # extra columns the model does not use
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _Bad from None
+    else:
+        raise _Bad
+    if math.isinf(number):
+        raise _Bad
+    return number
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    number = _to_float(value)
+    if math.isnan(number) or not number.is_integer():
+        raise _Bad
+    return int(number)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _Bad
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Bad
+
+
+def _to_datetime(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise _Bad
+    try:
+        return pd.Timestamp(value).isoformat()
+    except (ValueError, TypeError):
+        raise _Bad from None
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "double": _to_float,
+    "float": _to_float,
+    "long": _to_int,
+    "integer": _to_int,
+    "boolean": _to_bool,
+    "string": _to_str,
+    "datetime": _to_datetime,
+}
+
+
+def _convert(column: InputColumn, values: Sequence[Any]) -> list[Any]:
+    convert = _CONVERTERS.get(column.type, lambda v: v)
+    out: list[Any] = []
+    for position, value in enumerate(values):
+        if _is_null(value):
+            out.append(None)
+            continue
+        try:
+            converted = convert(value)
+        except _Bad:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise PayloadError(
+                f"column {column.name!r} row {position}: {shown} is not "
+                f"{describe_type(column.type)}"
+            ) from None
+        out.append(None if isinstance(converted, float) and math.isnan(converted) else converted)
+    return out
+
+
+def _series(column: InputColumn, values: list[Any]) -> Any:
+    has_null = any(v is None for v in values)
+    kind = column.type
+    if kind in ("double", "float"):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind in ("long", "integer"):
+        if has_null:  # ints with nulls become floats, as pandas reads them
+            return np.array([np.nan if v is None else v for v in values], dtype="float64")
+        return np.array(values, dtype="int64")
+    if kind == "boolean":
+        if has_null:
+            return pd.array(values, dtype="boolean")
+        return np.array(values, dtype=bool)
+    if kind == "datetime":
+        return pd.to_datetime(pd.Series(values, dtype="object"))
+    return pd.array([np.nan if v is None else v for v in values], dtype="str")
+
+
+def build_frame(
+    raw: dict[str, Sequence[Any]], schema: Sequence[InputColumn], max_rows: int
+) -> Batch:
+    """Validate ``{column: values}`` against ``schema`` and build the frame to score."""
+    lengths = {name: len(values) for name, values in raw.items()}
+    distinct = set(lengths.values())
+    if len(distinct) > 1:
+        shown = ", ".join(f"{name}={n}" for name, n in list(lengths.items())[:6])
+        raise PayloadError(f"columns have different lengths ({shown}); expected one per row", 400)
+    rows = distinct.pop() if distinct else 0
+    if rows == 0:
+        raise PayloadError("empty batch: send at least one record", 400)
+    if rows > max_rows:
+        raise PayloadError(
+            f"batch of {rows} rows exceeds the limit of {max_rows} rows (--max-batch-rows)", 413
+        )
+    known = {column.name for column in schema}
+    missing = [c for c in schema if c.name not in raw and c.required]
+    if missing:
+        shown = ", ".join(f"{c.name!r} ({describe_type(c.type)})" for c in missing)
+        raise PayloadError(f"missing column(s) {shown}; null values are accepted, absence is not")
+    columns: dict[str, list[Any]] = {}
+    data: dict[str, Any] = {}
+    for column in schema:
+        values = _convert(column, raw[column.name]) if column.name in raw else [None] * rows
+        columns[column.name] = values
+        data[column.name] = _series(column, values)
+    ignored = [name for name in raw if name not in known]
+    return Batch(pd.DataFrame(data, copy=False), columns, ignored)

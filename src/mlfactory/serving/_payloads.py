@@ -1,0 +1,105 @@
+"""MLflow's scoring protocol: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``.
+
+Each format becomes ``{column: [values]}`` for :func:`mlfactory.serving._frame.build_frame`.
+Malformed shapes are a 400 that says which format was expected to look like what.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from mlfactory.serving._errors import PayloadError
+
+__all__ = ["MLFLOW_FORMATS", "columns_from_mlflow", "columns_from_records", "parse_json"]
+
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a UTF-8 JSON body; a 400 naming the position when it does not parse."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise PayloadError("request body is not UTF-8 text", 400) from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            400,
+        ) from None
+
+
+def columns_from_records(records: Sequence[Any], where: str) -> dict[str, list[Any]]:
+    """``[{column: value}, ...]`` -> ``{column: [values]}``; absent keys become nulls."""
+    if not isinstance(records, list):
+        raise PayloadError(f"{where} must be a list of records (JSON objects)", 400)
+    names: dict[str, None] = {}
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise PayloadError(f"{where}[{position}] must be a JSON object {{column: value}}", 400)
+        names.update(dict.fromkeys(record))
+    return {name: [record.get(name) for record in records] for name in names}
+
+
+def _columns_from_split(split: Any, schema_names: Sequence[str]) -> dict[str, list[Any]]:
+    if not isinstance(split, dict):
+        raise PayloadError(
+            'dataframe_split must be an object {"columns": [...], "data": [[...], ...]}', 400
+        )
+    data = split.get("data")
+    if not isinstance(data, list):
+        raise PayloadError('dataframe_split needs "data": a list of rows (lists of values)', 400)
+    columns = split.get("columns", list(schema_names))
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise PayloadError('dataframe_split "columns" must be a list of column names', 400)
+    if len(set(columns)) != len(columns):
+        raise PayloadError('dataframe_split "columns" has duplicate names', 400)
+    for position, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise PayloadError(
+                f"dataframe_split data[{position}] must be a list of {len(columns)} values "
+                "(one per column)",
+                400,
+            )
+    return {name: [row[i] for row in data] for i, name in enumerate(columns)}
+
+
+def _columns_from_columnar(inputs: dict[str, Any], where: str) -> dict[str, list[Any]]:
+    if all(not isinstance(v, list) for v in inputs.values()):
+        return {name: [value] for name, value in inputs.items()}  # one record
+    if not all(isinstance(v, list) for v in inputs.values()):
+        raise PayloadError(f"{where} columns must all be lists of values (or all scalars)", 400)
+    return {name: list(values) for name, values in inputs.items()}
+
+
+def columns_from_mlflow(payload: Any, schema_names: Sequence[str]) -> dict[str, list[Any]]:
+    """Columns of an MLflow scoring request (exactly one of the four format keys)."""
+    if not isinstance(payload, dict):
+        raise PayloadError(
+            f"request body must be a JSON object with one of the keys {', '.join(MLFLOW_FORMATS)}",
+            400,
+        )
+    keys = [key for key in MLFLOW_FORMATS if key in payload]
+    if len(keys) != 1:
+        found = ", ".join(map(str, payload)) or "(none)"
+        raise PayloadError(
+            f"request body must have exactly one of the keys {', '.join(MLFLOW_FORMATS)}; "
+            f"found: {found}",
+            400,
+        )
+    key = keys[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        return _columns_from_split(value, schema_names)
+    if key == "dataframe_records":
+        return columns_from_records(value, key)
+    if isinstance(value, dict):
+        return _columns_from_columnar(value, key)
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return columns_from_records(value, key)
+    raise PayloadError(
+        f"{key} must be a list of records or an object {{column: [values]}}; "
+        "tensor (list of lists) inputs are not supported for tabular models",
+        400,
+    )

@@ -1,0 +1,194 @@
+"""The service's state: the live predictor, atomic reload, scoring with metrics and logging."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlfactory.db import get_engine
+from mlfactory.logs import get_logger
+from mlfactory.registry import LoadedModel, ModelRef, load_model, resolve_version
+from mlfactory.serving._errors import PayloadError, ReloadConflict, ServiceNotReady
+from mlfactory.serving._frame import Batch, build_frame
+from mlfactory.serving._metrics import ServiceMetrics
+from mlfactory.serving._predictor import Predictor, ScoreResult, SklearnPredictor
+from mlfactory.serving._predlog import LoggedRequest, PredictionLogWriter
+from mlfactory.settings import Settings
+from mlfactory.tracking import open_tracking
+
+__all__ = ["ModelService", "Scored", "ServeOptions"]
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the service runs; every field has a safe default."""
+
+    allow_pickle: bool = False
+    max_batch_rows: int = 10_000
+    reload_interval_s: float | None = None
+    log_predictions: bool = True
+    log_db_url: str | None = None  # default: the settings' database
+    log_queue_rows: int = 50_000
+    log_batch_rows: int = 500
+    log_flush_interval_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A scored request: the validated batch, the model's result, JSON-ready outputs."""
+
+    batch: Batch
+    result: ScoreResult
+    predictor: Predictor
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+def _probabilities(result: ScoreResult) -> list[dict[str, float]] | None:
+    if result.probabilities is None:
+        return None
+    keys = [str(c) for c in result.classes]
+    return [dict(zip(keys, row, strict=True)) for row in result.probabilities.tolist()]
+
+
+class ModelService:
+    """Holds the predictor behind one reference that reload swaps atomically."""
+
+    def __init__(self, settings: Settings, ref: ModelRef, options: ServeOptions) -> None:
+        self.settings, self.ref, self.options = settings, ref, options
+        self.metrics = ServiceMetrics()
+        self.predictor: Predictor | None = None
+        self.loaded_at: datetime | None = None
+        self.log: PredictionLogWriter | None = None
+        self._cache = Path(tempfile.mkdtemp(prefix="mlfactory-serve-"))
+        self._reload_lock = asyncio.Lock()
+        self._count_lock = threading.Lock()
+
+    # Lifecycle -------------------------------------------------------------------------------
+    def _load(self, version_hint: str = "") -> LoadedModel:
+        target = self._cache / f"v{version_hint or 'current'}-{datetime.now().timestamp():.6f}"
+        return load_model(
+            self.settings, self.ref, allow_pickle=self.options.allow_pickle, cache_dir=target
+        )
+
+    def _install(self, loaded: LoadedModel) -> None:
+        predictor = SklearnPredictor(loaded)
+        self.predictor = predictor  # one reference swap: in-flight requests keep the old one
+        self.loaded_at = datetime.now(UTC)
+        self.metrics.model_info.clear()
+        self.metrics.model_info.set(1, loaded.info.name, loaded.info.version, predictor.kind)
+
+    async def start(self) -> None:
+        """Load the model (in a thread) and start the prediction log writer."""
+        self._install(await asyncio.to_thread(self._load))
+        if self.options.log_predictions:
+            url = self.options.log_db_url or self.settings.database_url
+            self.log = PredictionLogWriter(
+                get_engine(url),
+                written=self.metrics.logged,
+                dropped=self.metrics.dropped,
+                max_queue_rows=self.options.log_queue_rows,
+                batch_rows=self.options.log_batch_rows,
+                flush_interval_s=self.options.log_flush_interval_s,
+            )
+            self.log.start()
+
+    async def stop(self) -> None:
+        """Flush the prediction log and remove downloaded model files."""
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+    def current(self) -> Predictor:
+        predictor = self.predictor
+        if predictor is None:
+            raise ServiceNotReady("the model is not loaded yet; retry shortly")
+        return predictor
+
+    async def reload(self) -> tuple[str, str]:
+        """Re-resolve the reference; load a new version fully, then swap. (old, new) versions."""
+        async with self._reload_lock:
+            old = self.current()
+            previous = old.loaded.info.version
+            try:
+                info = await asyncio.to_thread(
+                    lambda: resolve_version(open_tracking(self.settings), self.ref)
+                )
+                if info.version == previous:
+                    self.metrics.reloads.inc(1, "unchanged")
+                    return previous, previous
+                loaded = await asyncio.to_thread(self._load, info.version)
+                if loaded.inputs != old.loaded.inputs:
+                    raise ReloadConflict(
+                        f"version {loaded.info.version} of {loaded.info.name} has a different "
+                        f"input schema than version {previous}; restart the service to serve it"
+                    )
+            except Exception:
+                self.metrics.reloads.inc(1, "error")
+                raise
+            self._install(loaded)
+            self.metrics.reloads.inc(1, "changed")
+            logger.info("serving %s version %s (was %s)", self.ref, loaded.info.version, previous)
+            return previous, loaded.info.version
+
+    async def poll(self, interval_s: float) -> None:
+        """Reload every ``interval_s`` seconds until cancelled; errors are logged, not fatal."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("reload of %s failed: %s", self.ref, exc)
+
+    # Scoring ---------------------------------------------------------------------------------
+    def score_columns(self, raw: dict[str, Any], request_id: str) -> Scored:
+        """Validate, build the frame once, score, count, and queue for the log (sync: a thread)."""
+        received = datetime.now(UTC)
+        predictor = self.current()
+        batch = build_frame(raw, predictor.loaded.inputs, self.options.max_batch_rows)
+        try:
+            result = predictor.score(batch.frame)
+        except (ValueError, TypeError) as exc:  # valid types the fitted model still rejects
+            raise PayloadError(f"the model could not score this input: {exc}") from None
+        scored = Scored(
+            batch, result, predictor, result.predictions.tolist(), _probabilities(result)
+        )
+        self._observe(result)
+        if self.log is not None:
+            info = predictor.loaded.info
+            self.log.submit(
+                LoggedRequest(
+                    request_id,
+                    info.name,
+                    info.version,
+                    received,
+                    batch.columns,
+                    scored.predictions,
+                    scored.probabilities,
+                    result.model_ms,
+                )
+            )
+        return scored
+
+    def _observe(self, result: ScoreResult) -> None:
+        metrics = self.metrics
+        metrics.rows.inc(len(result.predictions))
+        metrics.model_latency.observe(result.model_ms / 1000.0)
+        if result.classes:
+            labels, counts = np.unique(result.predictions, return_counts=True)
+            for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+                metrics.classes.inc(count, str(label))
+        else:
+            metrics.values.observe_many(result.predictions.astype(float).tolist())
