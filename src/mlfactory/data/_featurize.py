@@ -110,9 +110,18 @@ def _is_data_file(name: str) -> bool:
     return name.endswith(".parquet") and not name.startswith((".", "_"))
 
 
-def _year_files(ticker_dir: Path) -> list[Path]:
-    """The ticker's parquet files, oldest year first."""
-    found: list[tuple[int, str, Path]] = []
+@dataclass(frozen=True)
+class _SourceFile:
+    year: int
+    name: str  # relative to the ticker folder, e.g. year=2024/part-0.parquet
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def _year_files(ticker_dir: Path) -> list[_SourceFile]:
+    """The ticker's parquet files with their size and mtime, oldest year first."""
+    found: list[_SourceFile] = []
     for entry in os.scandir(ticker_dir):
         if not entry.is_dir() or not entry.name.startswith("year="):
             continue
@@ -124,20 +133,18 @@ def _year_files(ticker_dir: Path) -> list[Path]:
             ) from None
         for file in os.scandir(entry.path):
             if file.is_file() and _is_data_file(file.name):
-                found.append((year, file.name, Path(file.path)))
-    return [path for _, _, path in sorted(found)]
+                stat = file.stat()
+                name = f"{entry.name}/{file.name}"
+                found.append(_SourceFile(year, name, file.path, stat.st_size, stat.st_mtime_ns))
+    return sorted(found, key=lambda f: (f.year, f.name))
 
 
-def _fingerprint(files: list[Path], ticker_dir: Path, windows, horizon) -> dict:
-    sources = []
-    for path in files:
-        stat = path.stat()
-        sources.append([path.relative_to(ticker_dir).as_posix(), stat.st_size, stat.st_mtime_ns])
+def _fingerprint(files: list[_SourceFile], windows, horizon) -> dict:
     return {
         "version": FEATURES_VERSION,
         "windows": list(windows),
         "horizon": horizon,
-        "sources": sources,
+        "sources": [[f.name, f.size, f.mtime_ns] for f in files],
     }
 
 
@@ -149,7 +156,7 @@ def _stored_fingerprint(path: Path) -> dict | None:
         return None
 
 
-def _read_bronze_file(path: Path) -> pa.Table:
+def _read_bronze_file(path: str) -> pa.Table:
     try:
         # Single-threaded per file: files are small, the parallelism is across tickers.
         table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
@@ -234,10 +241,10 @@ def featurize_ticker(
         files = _year_files(bronze)
         if not files:
             raise DataError(f"no parquet files under {bronze}; expected year=YYYY/part-0.parquet")
-        fingerprint = _fingerprint(files, bronze, clean_windows, horizon)
+        fingerprint = _fingerprint(files, clean_windows, horizon)
         if not force and target.exists() and _stored_fingerprint(target) == fingerprint:
             return TickerResult(ticker, "skipped", 0, time.perf_counter() - started)
-        prices = pa.concat_tables([_read_bronze_file(path) for path in files])
+        prices = pa.concat_tables([_read_bronze_file(f.path) for f in files])
         prices = _sorted_by_date(prices, bronze)
         table = _features_table(prices, clean_windows, horizon)
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(fingerprint).encode()})
