@@ -1,0 +1,200 @@
+"""The rows an explanation is computed on: held-out test set, a file, or a named dataset.
+
+Default: the run's own held-out test set, rebuilt by re-resolving the spec recorded with the run
+(``spec/resolved_spec.json``: same dataset, seed and split). If that dataset cannot be loaded any
+more (a user file that moved, a database that is gone), the ``reference_sample.parquet`` the run
+logged is used instead; those are *training* rows, and the report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from mlfactory.datasets._io import read_csv_checked
+from mlfactory.exceptions import DataError, MlfactoryError
+from mlfactory.explain._model import ExplainModel
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings
+from mlfactory.tracking import open_tracking
+
+__all__ = ["ExplainData", "load_explain_data", "prepare_frame", "sample_rows"]
+
+logger = get_logger(__name__)
+_SPEC_ARTIFACT = "spec/resolved_spec.json"
+_REFERENCE_ARTIFACT = "reference_sample.parquet"
+
+
+@dataclass
+class ExplainData:
+    """Model inputs ``X`` (columns in the model's order), labels ``y`` and where they came from."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    source: str
+    note: str = ""
+
+
+def _download(settings: Settings, run_id: str, path: str) -> Path | None:
+    """A run's artifact as a local file, or ``None`` when the run has no such artifact."""
+    client = open_tracking(settings)
+    try:
+        folder = tempfile.mkdtemp(prefix="mlfactory-explain-")
+        local = Path(client.download_artifacts(run_id, path, folder))
+    except (MlflowException, OSError):
+        return None
+    return local if local.is_file() else None
+
+
+def _spec_runs(model: ExplainModel) -> list[str]:
+    """Runs that may hold the spec: the model's run, then its matrix parent."""
+    runs = [model.run_id]
+    parent = model.tags.get("mlflow.parentRunId")
+    if parent:
+        runs.append(parent)
+    return runs
+
+
+def _reference_sample(settings: Settings, model: ExplainModel) -> pd.DataFrame:
+    path = _download(settings, model.run_id, _REFERENCE_ARTIFACT)
+    if path is None:
+        raise DataError(
+            f"run {model.run_id} has no {_REFERENCE_ARTIFACT} artifact; pass --data FILE|DATASET"
+        )
+    return pd.read_parquet(path)
+
+
+def target_name(settings: Settings, model: ExplainModel) -> str:
+    """The target column of the run's data: the reference sample's one non-input column."""
+    sample = _reference_sample(settings, model)
+    extra = [c for c in sample.columns if c not in model.input_columns]
+    if len(extra) != 1:
+        raise DataError(
+            f"cannot tell the target column of run {model.run_id} from {_REFERENCE_ARTIFACT} "
+            f"(non-input columns: {extra})"
+        )
+    return str(extra[0])
+
+
+def prepare_frame(
+    frame: pd.DataFrame, model: ExplainModel, target: str | None, where: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Model input columns (in the model's order) and the target; ``DataError`` if any lack."""
+    missing = [c for c in model.input_columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where} lacks column(s) the model needs: {', '.join(missing)}; "
+            f"expected: {', '.join(model.input_columns)}"
+        )
+    if target is None or target not in frame.columns:
+        raise DataError(
+            f"{where} has no target column {target!r}; permutation importance needs labels "
+            f"(found: {', '.join(map(str, frame.columns))})"
+        )
+    X = frame[model.input_columns]
+    if len(X) == 0:
+        raise DataError(f"{where} has no rows")
+    return X, frame[target]
+
+
+def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:
+    """The run's held-out test set, rebuilt from its recorded spec (``None`` when impossible)."""
+    from mlfactory.spec import resolve_spec, spec_from_dict
+
+    for run_id in _spec_runs(model):
+        path = _download(settings, run_id, _SPEC_ARTIFACT)
+        if path is None:
+            continue
+        resolved: dict[str, Any] = json.loads(path.read_text())
+        raw = dict(resolved["spec"])
+        raw["search"] = {"kind": "none", "refit": raw.get("search", {}).get("refit")}
+        try:
+            spec = spec_from_dict(raw, validate=False)
+            again = resolve_spec(spec, settings)
+        except (MlfactoryError, OSError, KeyError, ValueError) as exc:
+            logger.warning("cannot rebuild the test set of run %s: %s", model.run_id, exc)
+            return None
+        record = again.split.to_dict()
+        digest = hashlib.sha256(
+            f"{record['train_sha256']}:{record['test_sha256']}".encode()
+        ).hexdigest()
+        recorded = model.tags.get("mlfactory.split_sha256", "")
+        note = ""
+        if recorded and recorded != digest:
+            note = "the dataset changed since training: the rebuilt split differs from the run's"
+            logger.warning("run %s: %s", model.run_id, note)
+        X, y = prepare_frame(
+            again.X_test.assign(**{"__target__": again.y_test}),
+            model,
+            "__target__",
+            f"held-out test set of {spec.name!r}",
+        )
+        source = f"held-out test set of spec {spec.name!r} (dataset {again.dataset.name})"
+        return ExplainData(X, y, source, note)
+    return None
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {path}: {exc}") from exc
+    if suffix in (".csv", ".txt"):
+        return read_csv_checked(path)
+    raise DataError(f"data file {path}: unsupported format {suffix!r}; expected .csv or .parquet")
+
+
+def load_explain_data(settings: Settings, model: ExplainModel, data: str | None) -> ExplainData:
+    """Rows to explain: ``data`` is a .csv/.parquet file or a registered dataset name.
+
+    ``None`` means the run's held-out test set (or its reference sample if that cannot be
+    rebuilt).
+    """
+    if data is None:
+        found = _heldout(settings, model)
+        if found is not None:
+            return found
+        sample = _reference_sample(settings, model)
+        target = target_name(settings, model)
+        X, y = prepare_frame(sample, model, target, f"{_REFERENCE_ARTIFACT} of {model.run_id}")
+        return ExplainData(
+            X,
+            y,
+            f"reference sample of run {model.run_id} (training rows)",
+            "the held-out test set could not be rebuilt; training rows are used",
+        )
+    path = Path(data)
+    if path.suffix.lower() in (".csv", ".parquet", ".txt") or path.exists():
+        if not path.is_file():
+            raise DataError(f"data file {path} not found")
+        frame = _read_table(path)
+        X, y = prepare_frame(frame, model, target_name(settings, model), f"data file {path}")
+        return ExplainData(X, y, f"file {path}")
+    from mlfactory.datasets import load_dataset
+
+    dataset = load_dataset(data, settings)
+    frame = dataset.X.assign(**{"__target__": dataset.y})
+    X, y = prepare_frame(frame, model, "__target__", f"dataset {data!r}")
+    return ExplainData(X, y, f"dataset {data} (all rows)")
+
+
+def sample_rows(
+    X: pd.DataFrame, y: pd.Series, max_rows: int | None, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series]:
+    """At most ``max_rows`` rows drawn without replacement with ``seed`` (order kept)."""
+    if max_rows is None or len(X) <= max_rows:
+        return X, y
+    if max_rows < 1:
+        raise DataError(f"max_rows must be at least 1, got {max_rows}")
+    positions = np.sort(np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False))
+    return X.iloc[positions], y.iloc[positions]

@@ -1,0 +1,115 @@
+"""Partial dependence of a fitted pipeline's output on one or two input columns, as tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from sklearn.inspection import partial_dependence
+
+from mlfactory.exceptions import DataError
+
+__all__ = ["PartialDependence", "partial_dependence_tables"]
+
+
+@dataclass
+class PartialDependence:
+    """Average model output over the data while one (or two) columns are set to grid values.
+
+    ``one_way``: feature, value, average (one block per feature, grid order).
+    ``two_way``: value_x, value_y, average for ``pair`` (or ``None``).
+    ``output`` says what ``average`` is: ``P(class=…)`` for classifiers, the prediction otherwise.
+    """
+
+    one_way: pd.DataFrame
+    two_way: pd.DataFrame | None
+    features: list[str]
+    pair: tuple[str, str] | None
+    output: str
+    categorical: list[str] = field(default_factory=list)
+    deciles: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _categorical(X: pd.DataFrame) -> list[str]:
+    return [str(c) for c in X.columns if is_bool_dtype(X[c]) or not is_numeric_dtype(X[c])]
+
+
+def _class_index(model: Any, target_class: Any) -> tuple[int, str]:
+    classes = list(getattr(model, "classes_", []))
+    if not classes:
+        return 0, "prediction"
+    label = classes[-1] if target_class is None else target_class
+    if label not in classes:
+        raise DataError(f"class {label!r} is not one of the model's classes {classes}")
+    index = classes.index(label)
+    return (0 if len(classes) == 2 else index), f"P(class={label})"
+
+
+def _average(result: Any, index: int) -> np.ndarray:
+    average = np.asarray(result["average"])
+    return average[index] if average.shape[0] > index else average[0]
+
+
+def partial_dependence_tables(
+    model: Any,
+    X: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    pair: tuple[str, str] | None = None,
+    grid_resolution: int = 20,
+    pair_grid_resolution: int = 10,
+    target_class: Any = None,
+) -> PartialDependence:
+    """One-way partial dependence for each of ``features`` and two-way for ``pair``.
+
+    The pair uses a coarser grid (``pair_grid_resolution``): its cost grows with its square.
+
+    Classifiers: the average predicted probability of ``target_class`` (default: the last class,
+    the positive class of a binary model). Non-numeric and boolean columns use their categories.
+    """
+    unknown = [f for f in [*features, *(pair or ())] if f not in X.columns]
+    if unknown:
+        raise DataError(
+            f"partial dependence: unknown feature(s) {unknown}; expected some of {list(X.columns)}"
+        )
+    categorical = _categorical(X)
+    index, output = _class_index(model, target_class)
+    common = dict(
+        categorical_features=categorical or None,
+        grid_resolution=grid_resolution,
+        kind="average",
+    )
+    frames = []
+    deciles: dict[str, np.ndarray] = {}
+    for feature in features:
+        result = partial_dependence(model, X, [feature], **common)
+        grid = result["grid_values"][0]
+        frames.append(
+            pd.DataFrame({"feature": feature, "value": grid, "average": _average(result, index)})
+        )
+        if feature not in categorical:
+            deciles[feature] = np.percentile(X[feature].astype(float), np.arange(10, 100, 10))
+    one_way = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    two_way = None
+    if pair is not None:
+        result = partial_dependence(
+            model, X, list(pair), **{**common, "grid_resolution": pair_grid_resolution}
+        )
+        grid_x, grid_y = result["grid_values"]
+        surface = _average(result, index)  # shape (len(grid_x), len(grid_y))
+        xx, yy = np.meshgrid(np.arange(len(grid_x)), np.arange(len(grid_y)), indexing="ij")
+        two_way = pd.DataFrame(
+            {
+                "value_x": np.asarray(grid_x)[xx.ravel()],
+                "value_y": np.asarray(grid_y)[yy.ravel()],
+                "average": surface.ravel(),
+            }
+        )
+        for feature in pair:
+            if feature not in categorical and feature not in deciles:
+                deciles[feature] = np.percentile(X[feature].astype(float), np.arange(10, 100, 10))
+    return PartialDependence(one_way, two_way, list(features), pair, output, categorical, deciles)
