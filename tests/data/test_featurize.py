@@ -163,3 +163,19 @@ def test_cli_featurize_summary_and_failure_exit_code(bronze):
     assert failed.exit_code == 1 and "failed tickers" in failed.output and "BAD" in failed.output
     bad_windows = runner.invoke(app, ["data", "featurize", "--windows", "ten"])
     assert bad_windows.exit_code == 2 and "--windows" in bad_windows.output
+
+
+def test_wrong_shape_and_duplicate_days_fail_with_the_file_named(bronze):
+    write_bronze(bronze, "OK", "2023-01-02", 20, 1)
+    write_bronze(bronze, "NOADJ", "2023-01-02", 20, 2)
+    lacking = bronze / "ticker=NOADJ" / "year=2023" / "part-0.parquet"
+    pq.write_table(pq.read_table(lacking).drop_columns(["adj_close"]), lacking)
+    write_bronze(bronze, "DUP", "2023-01-02", 20, 3)
+    extra = bronze / "ticker=DUP" / "year=2024" / "part-0.parquet"
+    extra.parent.mkdir()
+    pq.write_table(pq.read_table(bronze / "ticker=DUP" / "year=2023" / "part-0.parquet"), extra)
+    report = featurize(scheduler="synchronous")
+    errors = {r.ticker: r.error for r in report.failures}
+    assert [r.ticker for r in report.written] == ["OK"]
+    assert str(lacking) in errors["NOADJ"] and "lacks column(s) adj_close" in errors["NOADJ"]
+    assert "duplicate dates (2023-01-02" in errors["DUP"]
