@@ -1,0 +1,88 @@
+"""Where the samples come from: a file (parquet, CSV) or a registered dataset; and publishing.
+
+Kept apart from the statistics so that the engine only ever sees DataFrames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from mlfactory.db import get_engine
+from mlfactory.exceptions import DataError
+from mlfactory.logs import get_logger
+from mlfactory.monitoring._drift import DriftReport
+from mlfactory.monitoring._report import ReportFiles, write_report
+from mlfactory.monitoring._store import save_drift_report
+from mlfactory.settings import Settings
+
+__all__ = ["PublishedReport", "Sample", "load_sample", "publish_report"]
+
+logger = get_logger(__name__)
+_READERS = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".csv": pd.read_csv}
+
+
+@dataclass
+class Sample:
+    frame: pd.DataFrame
+    name: str
+    target: str | None = None  # label column, when known
+    time_column: str | None = None
+
+
+def load_sample(source: str, settings: Settings) -> Sample:
+    """A file path (``.parquet``/``.csv``) or the name of a registered dataset.
+
+    A dataset's frame is its features plus its target (so label drift can be tested); its time
+    column is kept in the frame for window tests but is not a feature.
+    """
+    from mlfactory.datasets import DATASETS, load_dataset
+
+    path = Path(source)
+    if path.suffix.lower() in _READERS or path.exists():
+        if not path.exists():
+            raise DataError(f"file {path} does not exist")
+        reader = _READERS.get(path.suffix.lower())
+        if reader is None:
+            raise DataError(
+                f"file {path}: unsupported format {path.suffix!r}; expected one of "
+                f"{', '.join(sorted(_READERS))}"
+            )
+        try:
+            frame = reader(path)
+        except Exception as exc:  # any parser failure is a data error naming the file
+            raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+        return Sample(frame, str(path))
+    if source not in DATASETS:
+        raise DataError(
+            f"{source!r} is neither an existing file nor a dataset; datasets: "
+            f"{', '.join(sorted(DATASETS))}; files: .parquet or .csv"
+        )
+    data = load_dataset(source, settings)
+    target = str(data.y.name or "target")
+    frame = pd.concat([data.X, data.y.rename(target)], axis=1)
+    return Sample(frame, f"dataset {source}", target=target, time_column=data.time_column)
+
+
+@dataclass(frozen=True)
+class PublishedReport:
+    files: ReportFiles
+    report_id: int
+
+
+def publish_report(
+    settings: Settings, report: DriftReport, out_dir: Path | str | None = None
+) -> PublishedReport:
+    """Write the HTML and JSON files and insert the ``drift_reports`` row."""
+    folder = (
+        Path(out_dir)
+        if out_dir is not None
+        else settings.reports_dir / datetime.now(UTC).strftime("drift-%Y%m%d-%H%M%S-%f")
+    )
+    files = write_report(report, folder)
+    report_id = save_drift_report(get_engine(settings.database_url), report)
+    logger.info("drift report %d written to %s", report_id, files.html)
+    return PublishedReport(files, report_id)
