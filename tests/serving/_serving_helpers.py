@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import httpx
 import pandas as pd
 import uvicorn
 from _postgres import free_port
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # starlette prefers httpx2; httpx still works
+    from fastapi.testclient import TestClient
+
+__all__ = ["TestClient", "ThreadedServer", "client", "free_port", "records"]
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mlfactory.logs import get_logger
@@ -114,6 +115,10 @@ class PredictionLogWriter:
         self._thread = None
 
     def _run(self) -> None:
+        try:
+            self._ensure_table()
+        except Exception as exc:  # retried at each flush; serving goes on meanwhile
+            logger.warning("prediction log: table not ready yet (%s)", _reason(exc))
         batch: list[LoggedRequest] = []
         rows = 0
         deadline = time.monotonic() + self.flush_interval_s
@@ -134,15 +139,23 @@ class PredictionLogWriter:
                 batch, rows = [], 0
                 deadline = time.monotonic() + self.flush_interval_s
 
+    def _ensure_table(self) -> None:
+        if self._table_ready:
+            return
+        try:
+            create_prediction_log(self.engine)
+        except Exception:  # another process may have created it between check and create
+            if not sa.inspect(self.engine).has_table(PREDICTION_LOG.name):
+                raise
+        self._table_ready = True
+
     def _flush(self, batch: list[LoggedRequest]) -> None:
         if not batch:
             return
         count = sum(item.rows for item in batch)
         try:
             records = [record for item in batch for record in item.records()]
-            if not self._table_ready:
-                create_prediction_log(self.engine)
-                self._table_ready = True
+            self._ensure_table()
             with self.engine.begin() as connection:
                 connection.execute(PREDICTION_LOG.insert(), records)
             self.written.inc(count)
@@ -151,8 +164,12 @@ class PredictionLogWriter:
             now = time.monotonic()
             if now - self._last_error > 30.0:
                 self._last_error = now
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                logger.warning("prediction log: dropped %d records (%s)", count, reason)
+                logger.warning("prediction log: dropped %d records (%s)", count, _reason(exc))
         finally:
             with self._lock:
                 self._pending -= count
+
+
+def _reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
