@@ -1,0 +1,88 @@
+"""The statistics equal scipy's (or a hand-computed value)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from mlfactory.monitoring import categorical_stats, ks_pvalue, numeric_stats, psi
+
+
+@pytest.mark.parametrize(
+    ("n1", "n2", "shift", "rounded"),
+    [
+        (50, 80, 0.0, False),  # exact distribution (scipy 'auto' below 10,000)
+        (300, 200, 0.5, False),
+        (400, 400, 0.0, True),  # many ties
+        (20_000, 15_000, 0.0, False),  # asymptotic distribution
+        (20_000, 15_000, 0.04, False),
+        (30_000, 12_000, 0.02, True),
+    ],
+)
+def test_ks_statistic_and_pvalue_equal_scipy(n1, n2, shift, rounded):
+    rng = np.random.default_rng(n1 + n2)
+    a, b = rng.normal(size=n1), rng.normal(shift, size=n2)
+    if rounded:
+        a, b = np.round(a, 1), np.round(b, 1)
+    expected = stats.ks_2samp(a, b)
+    ours = numeric_stats(np.sort(a), np.sort(b))
+    assert ours.ks_statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert ours.p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert ours.wasserstein == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+
+
+def test_tiny_ks_pvalues_at_huge_n_use_the_limit_distribution_closely():
+    # scipy's exact Smirnov sum costs ~1 s here; Kolmogorov's limit is within 1%
+    n = 1_000_000
+    for d in (0.0045, 0.006):
+        ours = ks_pvalue(d, n, n)
+        assert ours < 1e-6
+        assert ours == pytest.approx(stats.kstwo.sf(d, n // 2), rel=0.01)
+    assert ks_pvalue(0.03, n, n) == 0.0 == stats.kstwo.sf(0.03, n // 2)
+    assert ks_pvalue(0.002, n, n) == stats.kstwo.sf(0.002, n // 2)  # not tiny: scipy itself
+
+
+def test_psi_equals_hand_computed_example():
+    reference = np.arange(1.0, 11.0)  # quartile edges 3.25, 5.5, 7.75 -> shares .3 .2 .2 .3
+    current = np.array([1, 1, 1, 1, 1, 6, 6, 6, 9, 9], dtype=float)  # shares .5 0 .3 .2
+    result = numeric_stats(np.sort(reference), np.sort(current), bins=4)
+    # (.5-.3)ln(.5/.3) + (1e-4-.2)ln(1e-4/.2) + (.3-.2)ln(.3/.2) + (.2-.3)ln(.2/.3)
+    # = 0.102165 + 1.519420 + 0.040547 + 0.040547
+    assert result.psi == pytest.approx(1.702678, abs=1e-6)
+    assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.0
+    expected_js = jensenshannon([0.3, 0.2, 0.2, 0.3], [0.5, 0.0, 0.3, 0.2], base=2)
+    assert result.js_distance == pytest.approx(expected_js, rel=1e-9)
+
+
+def test_wasserstein_is_normalised_by_reference_std():
+    rng = np.random.default_rng(0)
+    a = rng.normal(10, 4, size=50_000)
+    result = numeric_stats(np.sort(a), np.sort(a + 2.0))  # shift of half a standard deviation
+    assert result.wasserstein == pytest.approx(2.0, rel=1e-9)
+    assert result.wasserstein_norm == pytest.approx(0.5, rel=0.02)
+
+
+def test_chi_square_equals_chi2_contingency_with_unseen_category():
+    reference = {"a": 50, "b": 30, "c": 20}
+    current = {"a": 40, "b": 30, "c": 20, "new": 10}
+    result = categorical_stats(reference, current)
+    table = np.array([[50, 30, 20, 0], [40, 30, 20, 10]])
+    expected = stats.chi2_contingency(table)
+    assert result.chi2 == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    assert result.dof == 3
+    assert result.unseen == ["new"]
+    assert result.tvd == pytest.approx(0.10)  # 10% of the rows moved to "new"
+    expected_js = jensenshannon([0.5, 0.3, 0.2, 0.0], [0.4, 0.3, 0.2, 0.1], base=2)
+    assert result.js_distance == pytest.approx(expected_js, rel=1e-9)
+    # not a goodness-of-fit test: both samples' sampling noise is accounted for
+    gof = stats.chisquare([40, 30, 20], f_exp=[45, 27, 18])
+    assert not math.isclose(result.chi2, gof.statistic)
+
+
+def test_two_by_two_table_uses_yates_correction_like_scipy():
+    result = categorical_stats({True: 60, False: 40}, {True: 45, False: 55})
+    expected = stats.chi2_contingency(np.array([[40, 60], [55, 45]]))
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
