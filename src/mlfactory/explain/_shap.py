@@ -81,7 +81,7 @@ def explainer_kind(estimator: Any) -> ExplainerKind:
     """Which SHAP explainer suits ``estimator`` (the pipeline's last step)."""
     if type(estimator).__name__ in TREE_MODELS:
         return ExplainerKind.TREE
-    if type(estimator).__module__.startswith(LINEAR_MODULE) and hasattr(estimator, "coef_"):
+    if type(estimator).__module__.startswith(LINEAR_MODULE):
         return ExplainerKind.LINEAR
     return ExplainerKind.KERNEL
 
