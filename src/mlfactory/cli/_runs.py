@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Annotated
@@ -115,11 +116,25 @@ def ui_command(
     environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
     command = [
         sys.executable, "-m", "mlflow", "server",
-        "--host", host, "--port", str(port),
+        "--host", host, "--port", str(port), "--workers", "1",
         "--default-artifact-root", settings.artifacts_dir.resolve().as_uri(),
     ]  # fmt: skip
     console.print(f"MLflow UI on http://{host}:{port} (store: {mask_url(settings.database_url)})")
+    server = subprocess.Popen(command, env=environment)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        subprocess.run(command, env=environment, check=False)
+        server.wait()
     except KeyboardInterrupt:
-        console.print("stopped")
+        console.print("stopping the MLflow UI")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
