@@ -27,6 +27,7 @@ from mlfactory.explain import (
     permutation_importance_table,
     preprocessed,
     shap_values,
+    top_pair,
 )
 
 FEATURES = [f"x{i}" for i in range(8)]
@@ -169,7 +170,7 @@ def test_partial_dependence_of_a_classifier_is_a_probability_with_categories():
         verbose_feature_names_out=False,
     )
     model = Pipeline([("preproc", preproc), ("clf", LogisticRegression())]).fit(X, y)
-    result = partial_dependence_tables(model, X, ["colour", "x0"], pair=("x0", "colour"))
+    result = partial_dependence_tables(model, X, ["colour", "x0"])
     colour = result.one_way[result.one_way["feature"] == "colour"].set_index("value")["average"]
     assert set(colour.index) == {"red", "blue"} and colour["red"] > colour["blue"]
     assert result.output == "P(class=1)"
@@ -212,3 +213,13 @@ def test_explain_record_errors(fitted):
     with pytest.raises(DataError, match="needs a background sample"):
         clear_explainer_cache()
         explain_record(models["knn"], X.head(1))
+
+
+def test_top_pair_keeps_features_of_one_kind(fitted):
+    assert top_pair(["colour", "x0", "size", "x1"], ["colour", "size"]) == ("colour", "size")
+    assert top_pair(["colour", "x0", "x1"], ["colour"]) == ("x0", "x1")
+    assert top_pair(["colour", "x0"], ["colour"]) is None
+    X, _, _, models = fitted
+    mixed = X.assign(colour=np.where(X["x2"] > 0, "red", "blue"))
+    with pytest.raises(DataError, match="not one of each"):
+        partial_dependence_tables(models["ridge"], mixed, ["x0"], pair=("x0", "colour"))

@@ -3,7 +3,12 @@
 from mlfactory.explain._data import ExplainData, load_explain_data, prepare_frame, sample_rows
 from mlfactory.explain._importance import PermutationImportance, permutation_importance_table
 from mlfactory.explain._model import ExplainModel, is_run_id, load_run_model, open_model
-from mlfactory.explain._pdp import PartialDependence, partial_dependence_tables
+from mlfactory.explain._pdp import (
+    PartialDependence,
+    categorical_columns,
+    partial_dependence_tables,
+    top_pair,
+)
 from mlfactory.explain._plots import (
     importance_figure,
     pdp_figure,
@@ -46,6 +51,7 @@ __all__ = [
     "ShapExplainer",
     "ShapValues",
     "cached_explainer",
+    "categorical_columns",
     "clear_explainer_cache",
     "explain_frame",
     "explain_model",
@@ -67,5 +73,6 @@ __all__ = [
     "shap_beeswarm_figure",
     "shap_values",
     "shap_waterfall_figure",
+    "top_pair",
     "write_report",
 ]

@@ -13,7 +13,7 @@ from sklearn.inspection import partial_dependence
 
 from mlfactory.exceptions import DataError
 
-__all__ = ["PartialDependence", "partial_dependence_tables"]
+__all__ = ["PartialDependence", "categorical_columns", "partial_dependence_tables", "top_pair"]
 
 
 @dataclass
@@ -34,8 +34,24 @@ class PartialDependence:
     deciles: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _categorical(X: pd.DataFrame) -> list[str]:
+def categorical_columns(X: pd.DataFrame) -> list[str]:
+    """Columns partial dependence treats as categories: non-numeric and boolean ones."""
     return [str(c) for c in X.columns if is_bool_dtype(X[c]) or not is_numeric_dtype(X[c])]
+
+
+def top_pair(ranked: Sequence[str], categorical: Sequence[str]) -> tuple[str, str] | None:
+    """The two highest-ranked features of the same kind (numeric or categorical) as the first.
+
+    Falls back to the other kind; ``None`` when no two features share a kind.
+    """
+    if not ranked:
+        return None
+    first_kind = ranked[0] in categorical
+    for kind in (first_kind, not first_kind):
+        same = [f for f in ranked if (f in categorical) == kind]
+        if len(same) >= 2:
+            return same[0], same[1]
+    return None
 
 
 def _class_index(model: Any, target_class: Any) -> tuple[int, str]:
@@ -76,7 +92,12 @@ def partial_dependence_tables(
         raise DataError(
             f"partial dependence: unknown feature(s) {unknown}; expected some of {list(X.columns)}"
         )
-    categorical = _categorical(X)
+    categorical = categorical_columns(X)
+    if pair is not None and (pair[0] in categorical) != (pair[1] in categorical):
+        raise DataError(
+            f"two-way partial dependence of {pair}: pair two numeric or two categorical "
+            f"features, not one of each (categorical: {categorical})"
+        )
     index, output = _class_index(model, target_class)
     common = dict(
         categorical_features=categorical or None,

@@ -21,7 +21,12 @@ from mlfactory.exceptions import DataError
 from mlfactory.explain._data import load_explain_data, sample_rows
 from mlfactory.explain._importance import PermutationImportance, permutation_importance_table
 from mlfactory.explain._model import ExplainModel, open_model
-from mlfactory.explain._pdp import PartialDependence, partial_dependence_tables
+from mlfactory.explain._pdp import (
+    PartialDependence,
+    categorical_columns,
+    partial_dependence_tables,
+    top_pair,
+)
 from mlfactory.explain._plots import (
     importance_figure,
     pdp_figure,
@@ -132,7 +137,7 @@ def explain_frame(
         pipeline, X_used, y_used, scoring=scoring, n_repeats=n_repeats, seed=seed
     )
     top = importance.top(top_k)
-    pair = (top[0], top[1]) if len(top) >= 2 else None
+    pair = top_pair(importance.table["feature"].tolist(), categorical_columns(X_used))
     say(f"partial dependence of {', '.join(top)}")
     pdp = partial_dependence_tables(pipeline, X_used, top, pair=pair)
     explainer = ShapExplainer(pipeline, X_used, seed=seed)
