@@ -279,7 +279,11 @@ def windows_command(
     view = Table(title=f"{column}: consecutive {freq.value} windows ({source.name})")
     for name in ("window", "next", "n", "n next", "mean", "mean next", "KS", "p-value", "p adj.",
                  "W (sd)", "status"):  # fmt: skip
-        view.add_column(name, justify="left" if name in ("window", "next", "status") else "right")
+        view.add_column(
+            name,
+            justify="left" if name in ("window", "next", "status") else "right",
+            no_wrap=name in ("window", "next"),
+        )
     colors = {"drift": "red", "ok": "green", "not testable": "dim"}
     for row in table.itertuples(index=False):
         view.add_row(
