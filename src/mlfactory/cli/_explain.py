@@ -20,7 +20,7 @@ def explain_command(
         str,
         typer.Argument(
             help="RUN_ID (32 hex digits; a matrix parent means its best cell) or a registered "
-            "model NAME[@alias|/version] (bare NAME = NAME@champion).",
+            "model: NAME (its champion), NAME@alias or NAME/version.",
             show_default=False,
         ),
     ],
