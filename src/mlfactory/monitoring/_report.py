@@ -74,7 +74,11 @@ def feature_figure_png(feature: FeatureDrift, dpi: int = 60) -> bytes | None:
         axes = (ax,)
     for ax in axes:
         ax.tick_params(labelsize=7)
-    figure.tight_layout()
+        ax.locator_params(axis="y", nbins=4)
+        if feature.kind == "numeric":
+            ax.locator_params(axis="x", nbins=5)
+    # fixed margins: tight_layout would cost a third of the drawing time
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.18)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

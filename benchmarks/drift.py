@@ -1,0 +1,278 @@
+"""Data drift at scale, side by side: mlfactory vs a lean scipy script vs Evidently's preset.
+
+    .venv/bin/python benchmarks/drift.py                  # 1M reference + 1M current rows x 20
+    .venv/bin/python benchmarks/drift.py --rows 100000    # quick
+
+Data: 15 numeric + 5 categorical columns with 5 planted drifts of known kind and size and 15
+clean columns (names say which):
+
+* ``drift_mean_large``  normal, mean shifted by 0.25 sd
+* ``drift_mean_small``  normal, mean shifted by 0.05 sd (the one Evidently's default misses)
+* ``drift_variance``    normal, standard deviation x 1.15
+* ``drift_cat_share``   4 categories, shares .40/.30/.20/.10 -> .34/.30/.20/.16
+* ``drift_cat_new``     3 categories, plus a new one on 3% of current rows
+* ``clean_*``           normal, log-normal, uniform, integer counts (ties), categories
+
+Generated once (fixed seed) into ``benchmarks/_work/drift-<rows>/`` as parquet. Each contender runs
+in its own subprocess that reads both parquet files, tests every column, writes its report, and
+prints its wall time and peak RSS (``ru_maxrss`` of itself and its children) as JSON:
+
+1. ``mlfactory`` -- ``detect_drift`` + ``write_report`` (HTML with 20 figures, JSON);
+2. ``scipy``     -- a lean script: ``ks_2samp`` / ``chi2_contingency`` per column + BH, no report;
+3. ``evidently`` -- ``Report([DataDriftPreset()])`` + ``save_html``, in its own virtualenv
+   (``benchmarks/_work/evidently-venv``; Evidently does not import with pandas 3), created by
+   ``--setup-evidently``:  python3.11 -m venv benchmarks/_work/evidently-venv &&
+   benchmarks/_work/evidently-venv/bin/pip install "pandas<3" evidently pyarrow
+
+Verdicts are scored against the planted truth (drifted iff the name starts with ``drift_``).
+Results go to stdout as a markdown table and to ``benchmarks/_work/drift-<rows>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORK = Path(__file__).resolve().parent / "_work"
+EVIDENTLY_PYTHON = WORK / "evidently-venv" / "bin" / "python"
+SEED = 20260
+
+
+# Data ----------------------------------------------------------------------------------------
+
+
+def make_data(rows: int) -> Path:
+    """Reference and current parquet files with the planted drifts (cached)."""
+    import numpy as np
+    import pandas as pd
+
+    folder = WORK / f"drift-{rows}"
+    if (folder / "current.parquet").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+
+    def numeric(kind: int, n: int) -> np.ndarray:
+        if kind % 4 == 0:
+            return rng.normal(10.0, 2.0, n)
+        if kind % 4 == 1:
+            return rng.lognormal(0.0, 0.7, n)
+        if kind % 4 == 2:
+            return rng.uniform(-1.0, 1.0, n)
+        return rng.poisson(4.0, n).astype(float)  # many ties
+
+    def categories(labels: list[str], shares: list[float], n: int) -> pd.Categorical:
+        return pd.Categorical(rng.choice(np.array(labels), n, p=shares))
+
+    frames = []
+    for side in ("reference", "current"):
+        current = side == "current"
+        data: dict[str, object] = {
+            "drift_mean_large": rng.normal(0.25 if current else 0.0, 1.0, rows),
+            "drift_mean_small": rng.normal(0.05 if current else 0.0, 1.0, rows),
+            "drift_variance": rng.normal(0.0, 1.15 if current else 1.0, rows),
+        }
+        for i in range(12):
+            data[f"clean_num_{i:02d}"] = numeric(i, rows)
+        four = ["a", "b", "c", "d"]
+        data["drift_cat_share"] = categories(
+            four, [0.34, 0.30, 0.20, 0.16] if current else [0.40, 0.30, 0.20, 0.10], rows
+        )
+        data["drift_cat_new"] = categories(
+            ["x", "y", "z", "new"] if current else ["x", "y", "z"],
+            [0.33, 0.32, 0.32, 0.03] if current else [0.34, 0.33, 0.33],
+            rows,
+        )
+        for i in range(3):
+            data[f"clean_cat_{i}"] = categories(
+                [f"k{j}" for j in range(3 + 2 * i)], list(np.full(3 + 2 * i, 1 / (3 + 2 * i))), rows
+            )
+        frame = pd.DataFrame(data)
+        frame.to_parquet(folder / f"{side}.parquet")
+        frames.append(frame)
+    return folder
+
+
+# Contenders (each in a subprocess) --------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def run_mlfactory(folder: Path, out: Path) -> dict:
+    import pandas as pd
+
+    from mlfactory.monitoring import detect_drift, write_report
+
+    start = time.perf_counter()
+    reference = pd.read_parquet(folder / "reference.parquet")
+    current = pd.read_parquet(folder / "current.parquet")
+    loaded = time.perf_counter()
+    report = detect_drift(reference, current)
+    tested = time.perf_counter()
+    files = write_report(report, out)
+    done = time.perf_counter()
+    return {
+        "seconds": done - start,
+        "read_s": loaded - start,
+        "test_s": tested - loaded,
+        "report_s": done - tested,
+        "drifted": report.drifted_features,
+        "html_bytes": files.html.stat().st_size,
+        "html_external_links": files.html.read_text().count("http"),
+    }
+
+
+def run_scipy(folder: Path, out: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    start = time.perf_counter()
+    reference = pd.read_parquet(folder / "reference.parquet")
+    current = pd.read_parquet(folder / "current.parquet")
+    pvalues = {}
+    for column in reference.columns:
+        if isinstance(reference[column].dtype, pd.CategoricalDtype):
+            table = pd.concat(
+                [reference[column].value_counts(), current[column].value_counts()], axis=1
+            ).fillna(0)
+            pvalues[column] = stats.chi2_contingency(table.to_numpy().T).pvalue
+        else:
+            pvalues[column] = stats.ks_2samp(reference[column], current[column]).pvalue
+    adjusted = stats.false_discovery_control(np.array(list(pvalues.values())), method="bh")
+    drifted = [c for c, p in zip(pvalues, adjusted, strict=True) if p < 0.05]
+    return {"seconds": time.perf_counter() - start, "drifted": drifted, "html_bytes": 0}
+
+
+def run_evidently(folder: Path, out: Path) -> dict:
+    import pandas as pd
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    start = time.perf_counter()
+    reference = pd.read_parquet(folder / "reference.parquet")
+    current = pd.read_parquet(folder / "current.parquet")
+    snapshot = Report([DataDriftPreset()]).run(current, reference)
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(out / "evidently.html"))
+    seconds = time.perf_counter() - start
+    drifted, methods = [], {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if "ValueDrift" not in config.get("type", ""):
+            continue
+        method, threshold, value = config["method"], config["threshold"], metric["value"]
+        methods[config["column"]] = method
+        if ("p_value" in method and value < threshold) or (
+            "p_value" not in method and value >= threshold
+        ):
+            drifted.append(config["column"])
+    html = out / "evidently.html"
+    return {
+        "seconds": seconds,
+        "drifted": drifted,
+        "methods": methods,
+        "html_bytes": html.stat().st_size,
+        "html_external_links": html.read_text().count("https://"),
+    }
+
+
+CONTENDERS = {"mlfactory": run_mlfactory, "scipy": run_scipy, "evidently": run_evidently}
+
+
+def _worker(name: str, folder: str, out: str) -> None:
+    result = CONTENDERS[name](Path(folder), Path(out))
+    result["peak_rss_mib"] = _peak_rss_mib()
+    print("RESULT " + json.dumps(result))
+
+
+def run_contender(name: str, folder: Path) -> dict:
+    python = str(EVIDENTLY_PYTHON) if name == "evidently" else sys.executable
+    out = folder / f"out-{name}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    started = time.perf_counter()
+    finished = subprocess.run(
+        [python, "-c", f"import drift; drift._worker({name!r}, {str(folder)!r}, {str(out)!r})"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if finished.returncode != 0:
+        return {"error": finished.stderr.strip().splitlines()[-1:], "seconds": None}
+    line = next(x for x in finished.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["process_seconds"] = time.perf_counter() - started
+    return result
+
+
+def score(drifted: list[str], columns: list[str]) -> dict:
+    truth = {c for c in columns if c.startswith("drift_")}
+    found = set(drifted)
+    right = sum((c in truth) == (c in found) for c in columns)
+    return {
+        "right": right,
+        "total": len(columns),
+        "missed": sorted(truth - found),
+        "false_alarms": sorted(found - truth),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", nargs="*", choices=sorted(CONTENDERS), default=None)
+    parser.add_argument("--setup-evidently", action="store_true")
+    args = parser.parse_args()
+    if args.setup_evidently or not EVIDENTLY_PYTHON.exists():
+        subprocess.run(["python3.11", "-m", "venv", str(WORK / "evidently-venv")], check=True)
+        pip = str(WORK / "evidently-venv" / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", "pandas<3", "evidently", "pyarrow"], check=True)
+    folder = make_data(args.rows)
+    import pyarrow.parquet as pq
+
+    columns = pq.read_schema(folder / "reference.parquet").names
+    results = {}
+    for name in args.only or list(CONTENDERS):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        result = run_contender(name, folder)
+        if "drifted" in result:
+            result["score"] = score(result["drifted"], columns)
+        results[name] = result
+        print(f"  {json.dumps(result)[:400]}", file=sys.stderr, flush=True)
+    record = {
+        "rows": args.rows,
+        "columns": len(columns),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_before": os.getloadavg(),
+        "results": results,
+    }
+    (WORK / f"drift-{args.rows}.json").write_text(json.dumps(record, indent=2))
+    print(f"\n{args.rows:,} + {args.rows:,} rows x {len(columns)} columns\n")
+    print("| contender | wall s | peak RSS MiB | verdicts right | missed | false alarms | HTML |")
+    print("|---|---:|---:|---:|---|---|---:|")
+    for name, r in results.items():
+        if r.get("seconds") is None:
+            print(f"| {name} | failed: {r.get('error')} | | | | | |")
+            continue
+        s = r["score"]
+        html = f"{r['html_bytes'] / 1e6:.2f} MB" if r.get("html_bytes") else "–"
+        print(
+            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mib']:.0f} | {s['right']}/{s['total']} "
+            f"| {', '.join(s['missed']) or '–'} | {', '.join(s['false_alarms']) or '–'} | {html} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
