@@ -70,6 +70,8 @@ def _explain_dir(settings, run_id: str) -> list[str]:
 
 def test_classifier_report_from_the_registry(trained, tmp_path):
     settings, cancer, _, _ = trained
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "unrelated.txt").write_text("not part of the report")
     report = explain_model(
         settings, "cancer-rf@champion", max_rows=60, n_repeats=2, top_k=3, out=tmp_path / "r"
     )
@@ -86,6 +88,7 @@ def test_classifier_report_from_the_registry(trained, tmp_path):
     assert {p.name for p in tmp_path.joinpath("r").glob("*.png")} == {f"{s}.png" for s in PLOTS}
     logged = _explain_dir(settings, cancer.best.run_id)
     assert "report.html" in logged and "shap_beeswarm.png" in logged
+    assert "importance.csv" in logged and "unrelated.txt" not in logged
     assert report.artifact_uri.endswith("/explain")
 
 

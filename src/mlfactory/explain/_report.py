@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -43,6 +42,7 @@ from mlfactory.tracking import open_tracking
 __all__ = [
     "KERNEL_MAX_ROWS",
     "PLOTS",
+    "TABLES",
     "ExplainReport",
     "Explanation",
     "explain_frame",
@@ -235,24 +235,40 @@ img {{ max-width: 100%; }}
 """
 
 
+TABLES = ("importance.csv", "pdp_one_way.csv", "pdp_two_way.csv", "shap_values.csv")
+
+
 def write_report(explanation: Explanation, out_dir: Path, top_k: int = 5) -> dict[str, Path]:
-    """Write the PNGs, CSV tables and ``report.html`` (images embedded) into ``out_dir``."""
+    """Write the PNGs, CSV tables and ``report.html`` (images embedded) into ``out_dir``.
+
+    Returns every written file by name (plot stems, table file names, ``report``). Files a
+    previous report left in ``out_dir`` under the same names are replaced or removed.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images: dict[str, Path] = {}
+    for stale in [*(f"{stem}.png" for stem in PLOTS), *TABLES, "report.html"]:
+        (out_dir / stale).unlink(missing_ok=True)
+    files: dict[str, Path] = {}
     for stem, figure in _figures(explanation, top_k).items():
         path = out_dir / f"{stem}.png"
         figure.savefig(path, dpi=90)
-        images[stem] = path
+        files[stem] = path
+    images = dict(files)
     e = explanation
-    e.importance.table.to_csv(out_dir / "importance.csv", index=False)
-    e.pdp.one_way.to_csv(out_dir / "pdp_one_way.csv", index=False)
-    if e.pdp.two_way is not None:
-        e.pdp.two_way.to_csv(out_dir / "pdp_two_way.csv", index=False)
-    e.shap.values.to_csv(out_dir / "shap_values.csv")
+    tables = {
+        "importance.csv": (e.importance.table, False),
+        "pdp_one_way.csv": (e.pdp.one_way, False),
+        "pdp_two_way.csv": (e.pdp.two_way, False),
+        "shap_values.csv": (e.shap.values, True),
+    }
+    for name, (frame, index) in tables.items():
+        if frame is not None:
+            frame.to_csv(out_dir / name, index=index)
+            files[name] = out_dir / name
     report = out_dir / "report.html"
     report.write_text(_html(explanation, images, top_k), encoding="utf-8")
-    return {**images, "report": report}
+    files["report"] = report
+    return files
 
 
 @dataclass
@@ -263,7 +279,6 @@ class ExplainReport:
     out_dir: Path
     files: dict[str, Path]
     artifact_uri: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def html(self) -> Path:
@@ -317,7 +332,8 @@ def explain_model(
     if log_to_run:
         say("logging the report on the run")
         client = open_tracking(settings)
-        client.log_artifacts(model.run_id, str(out_dir), "explain")
+        for path in files.values():  # only our files, whatever else --out holds
+            client.log_artifact(model.run_id, str(path), "explain")
         artifact_uri = f"{client.get_run(model.run_id).info.artifact_uri}/explain"
     logger.info("explained %s on %d rows: %s", model.label, explanation.rows, files["report"])
     return ExplainReport(explanation, out_dir, files, artifact_uri)
