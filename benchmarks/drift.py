@@ -103,6 +103,13 @@ def make_data(rows: int) -> Path:
 # Contenders (each in a subprocess) --------------------------------------------------------------
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its children so far (imports included)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _peak_rss_mib() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -194,6 +201,7 @@ CONTENDERS = {"mlfactory": run_mlfactory, "scipy": run_scipy, "evidently": run_e
 def _worker(name: str, folder: str, out: str) -> None:
     result = CONTENDERS[name](Path(folder), Path(out))
     result["peak_rss_mib"] = _peak_rss_mib()
+    result["cpu_s"] = _cpu_seconds()
     print("RESULT " + json.dumps(result))
 
 
@@ -260,16 +268,20 @@ def main() -> None:
     }
     (WORK / f"drift-{args.rows}.json").write_text(json.dumps(record, indent=2))
     print(f"\n{args.rows:,} + {args.rows:,} rows x {len(columns)} columns\n")
-    print("| contender | wall s | peak RSS MiB | verdicts right | missed | false alarms | HTML |")
-    print("|---|---:|---:|---:|---|---|---:|")
+    print(
+        "| contender | wall s | CPU s | peak RSS MiB | verdicts right | missed | false alarms "
+        "| HTML |"
+    )
+    print("|---|---:|---:|---:|---:|---|---|---:|")
     for name, r in results.items():
         if r.get("seconds") is None:
-            print(f"| {name} | failed: {r.get('error')} | | | | | |")
+            print(f"| {name} | failed: {r.get('error')} | | | | | | |")
             continue
         s = r["score"]
         html = f"{r['html_bytes'] / 1e6:.2f} MB" if r.get("html_bytes") else "–"
         print(
-            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mib']:.0f} | {s['right']}/{s['total']} "
+            f"| {name} | {r['seconds']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mib']:.0f} "
+            f"| {s['right']}/{s['total']} "
             f"| {', '.join(s['missed']) or '–'} | {', '.join(s['false_alarms']) or '–'} | {html} |"
         )
 
