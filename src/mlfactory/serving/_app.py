@@ -77,10 +77,6 @@ def _error(status: int, message: str, kind: str = "error") -> JSONResponse:
     return JSONResponse({"error": kind, "message": message}, status_code=status)
 
 
-def _header_safe(text: str) -> str:
-    return text.encode("ascii", "backslashreplace").decode("ascii")
-
-
 class ServiceMiddleware:
     """Request ids, API-key check, request counts and latency — one pure ASGI layer."""
 
@@ -166,8 +162,8 @@ def _validation_message(exc: RequestValidationError, types: dict[str, str]) -> t
 def _scored_headers(scored: Scored, request_id: str) -> dict[str, str]:
     headers = {"X-Model-Time-Ms": f"{scored.result.model_ms:.3f}"}
     if scored.batch.ignored:
-        names = ", ".join(map(str, scored.batch.ignored[:20]))
-        headers[WARNING_HEADER] = _header_safe(f"ignored columns not in the model: {names}")
+        names = ", ".join(ascii(str(name)) for name in scored.batch.ignored[:20])
+        headers[WARNING_HEADER] = f"ignored columns not in the model: {names}"
         logger.warning("request %s: ignored columns %s", request_id, names)
     return headers
 

@@ -61,9 +61,10 @@ class SklearnPredictor:
 
     def score(self, frame: pd.DataFrame) -> ScoreResult:
         start = time.perf_counter()
-        features = self._transform(frame) if self._transform is not None else frame
-        predictions = np.asarray(self._final.predict(features))
-        probabilities = self._final.predict_proba(features) if self._proba else None
+        with np.errstate(all="ignore"):  # extreme inputs: checked for finiteness by the caller
+            features = self._transform(frame) if self._transform is not None else frame
+            predictions = np.asarray(self._final.predict(features))
+            probabilities = self._final.predict_proba(features) if self._proba else None
         elapsed = (time.perf_counter() - start) * 1000.0
         return ScoreResult(predictions, probabilities, self.classes, elapsed)
 

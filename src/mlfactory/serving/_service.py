@@ -54,6 +54,21 @@ class Scored:
     probabilities: list[dict[str, float]] | None
 
 
+def _check_finite(result: ScoreResult) -> None:
+    """Inputs far outside the training range can overflow the model: a 422, never a 500."""
+    outputs = [result.probabilities] if result.probabilities is not None else []
+    if result.predictions.dtype.kind == "f":
+        outputs.append(result.predictions)
+    for output in outputs:
+        finite = np.isfinite(output)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise PayloadError(
+                f"row {row}: the model's output is not finite for these values (far outside "
+                "the range it was trained on?)"
+            )
+
+
 def _probabilities(result: ScoreResult) -> list[dict[str, float]] | None:
     if result.probabilities is None:
         return None
@@ -162,6 +177,7 @@ class ModelService:
             result = predictor.score(batch.frame)
         except (ValueError, TypeError) as exc:  # valid types the fitted model still rejects
             raise PayloadError(f"the model could not score this input: {exc}") from None
+        _check_finite(result)
         scored = Scored(
             batch, result, predictor, result.predictions.tolist(), _probabilities(result)
         )
