@@ -54,6 +54,10 @@ def top_pair(ranked: Sequence[str], categorical: Sequence[str]) -> tuple[str, st
     return None
 
 
+def _deciles(column: pd.Series) -> np.ndarray:
+    return np.nanpercentile(column.astype(float), np.arange(10, 100, 10))
+
+
 def _class_index(model: Any, target_class: Any) -> tuple[int, str]:
     classes = list(getattr(model, "classes_", []))
     if not classes:
@@ -113,7 +117,7 @@ def partial_dependence_tables(
             pd.DataFrame({"feature": feature, "value": grid, "average": _average(result, index)})
         )
         if feature not in categorical:
-            deciles[feature] = np.percentile(X[feature].astype(float), np.arange(10, 100, 10))
+            deciles[feature] = _deciles(X[feature])
     one_way = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     two_way = None
     if pair is not None:
@@ -132,5 +136,5 @@ def partial_dependence_tables(
         )
         for feature in pair:
             if feature not in categorical and feature not in deciles:
-                deciles[feature] = np.percentile(X[feature].astype(float), np.arange(10, 100, 10))
+                deciles[feature] = _deciles(X[feature])
     return PartialDependence(one_way, two_way, list(features), pair, output, categorical, deciles)

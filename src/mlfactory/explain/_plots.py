@@ -30,6 +30,8 @@ __all__ = [
     "shap_waterfall_figure",
 ]
 
+_NO_DECILES = np.array([])
+
 
 def importance_figure(result: PermutationImportance, top_k: int = 15) -> Figure:
     """Box plot of the score drop over the repeats, most important feature on top."""
@@ -66,7 +68,7 @@ def pdp_figure(result: PartialDependence, n_cols: int = 3) -> Figure:
         features=[(i,) for i in range(len(names))],
         feature_names=names,
         target_idx=0,
-        deciles={i: result.deciles[n] for i, n in enumerate(names) if n in result.deciles},
+        deciles={i: result.deciles.get(n, _NO_DECILES) for i, n in enumerate(names)},
         kind="average",
         is_categorical=[(n in result.categorical,) for n in names],
     )
@@ -91,13 +93,13 @@ def pdp_pair_figure(result: PartialDependence) -> Figure:
         features=[(0, 1)],
         feature_names=[x, y],
         target_idx=0,
-        deciles={i: result.deciles[n] for i, n in enumerate((x, y)) if n in result.deciles},
+        deciles={i: result.deciles.get(n, _NO_DECILES) for i, n in enumerate((x, y))},
         kind="average",
         is_categorical=[(x in result.categorical, y in result.categorical)],
     )
-    figure = Figure(figsize=(5.5, 4.5), layout="constrained")
+    figure = Figure(figsize=(6.5, 5.2), layout="constrained")
     display.plot(ax=figure.add_subplot())
-    figure.suptitle(f"Partial dependence of {result.output} on {x} and {y}")
+    figure.suptitle(f"Partial dependence of {result.output}\non {x} and {y}", fontsize=11)
     return figure
 
 
