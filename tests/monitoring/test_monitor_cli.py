@@ -13,7 +13,7 @@ from mlfactory.datasets import load_dataset
 from mlfactory.db import get_engine
 from mlfactory.monitoring import WindowFreq, monitor_model, read_drift_reports
 from mlfactory.prediction_log import PREDICTION_LOG, create_prediction_log
-from mlfactory.registry import promote
+from mlfactory.registry import load_model, promote
 from mlfactory.settings import load_settings
 from mlfactory.training import train
 
@@ -101,7 +101,7 @@ def promoted(tmp_path_factory):
     return settings, info
 
 
-def _log_predictions(settings, version: str, frame: pd.DataFrame, labels, when: datetime) -> None:
+def _log_predictions(settings, version, frame, labels, when, probabilities) -> None:
     engine = get_engine(settings.database_url)
     create_prediction_log(engine)
     rows = [
@@ -113,10 +113,12 @@ def _log_predictions(settings, version: str, frame: pd.DataFrame, labels, when: 
             "row_index": i % 10,
             "inputs": {k: float(v) for k, v in record.items()},
             "prediction": int(label),
-            "probabilities": None,
+            "probabilities": {"0": float(p0), "1": 1.0 - float(p0)},
             "latency_ms": 1.0,
         }
-        for i, (record, label) in enumerate(zip(frame.to_dict("records"), labels, strict=True))
+        for i, (record, label, p0) in enumerate(
+            zip(frame.to_dict("records"), labels, probabilities, strict=True)
+        )
     ]
     with engine.begin() as connection:
         connection.execute(PREDICTION_LOG.insert(), rows)
@@ -126,18 +128,18 @@ def test_monitor_model_end_to_end(promoted, monkeypatch, tmp_path):
     settings, info = promoted
     data = load_dataset("breast_cancer")
     now = datetime.now(UTC)
-    # yesterday: rows like the training data, scored honestly
+    # yesterday: rows like the training data, scored by the model itself
+    model = load_model(settings, "monitored").model
     clean = data.X.sample(300, random_state=1)
-    _log_predictions(
-        settings, info.version, clean, data.y.loc[clean.index], now - timedelta(hours=30)
-    )
+    yesterday, recently = now - timedelta(hours=30), now - timedelta(minutes=30)
+    p0 = model.predict_proba(clean)[:, 0]
+    _log_predictions(settings, info.version, clean, model.predict(clean), yesterday, p0)
     # last hour: tumours 60% larger, and the service predicts "malignant" (0) for all of them
     shifted = clean.copy()
     for column in ("mean_radius", "mean_perimeter", "mean_area", "worst_radius"):
         shifted[column] *= 1.6
-    _log_predictions(
-        settings, info.version, shifted, [0] * len(shifted), now - timedelta(minutes=30)
-    )
+    n = len(shifted)
+    _log_predictions(settings, info.version, shifted, [0] * n, recently, [0.95] * n)
 
     quiet = monitor_model(settings, "monitored", since="48h", until="24h")
     assert not quiet.drifted, quiet.reasons
@@ -146,7 +148,11 @@ def test_monitor_model_end_to_end(promoted, monkeypatch, tmp_path):
 
     report = monitor_model(settings, "monitored@champion", since="1h")
     assert {"mean_radius", "mean_area", "worst_radius"} <= set(report.drifted_features)
-    assert report.predictions[0].kind == "categorical" and report.predictions[0].drifted
+    labels, probability = report.predictions
+    assert labels.column == "prediction" and labels.kind == "categorical" and labels.drifted
+    assert probability.column == "probability[1]" and probability.drifted
+    assert probability.details["mean_current"] == pytest.approx(0.05)
+    assert [p.status for p in quiet.predictions] == ["ok", "ok"]
     assert report.window_start < now and report.window_end >= now
 
     monkeypatch.setenv("MLFACTORY_HOME", str(settings.home))

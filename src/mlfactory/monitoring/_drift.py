@@ -462,6 +462,14 @@ def compare_columns(
     return results
 
 
+def _prediction_frame(predictions: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    """A Series becomes the column ``prediction``; a frame (e.g. one column per class
+    probability) is tested column by column."""
+    if isinstance(predictions, pd.Series):
+        return predictions.rename("prediction").reset_index(drop=True).to_frame()
+    return predictions.reset_index(drop=True)
+
+
 def shared_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """Columns of the reference that the current sample also has, in reference order."""
     shared = [c for c in reference.columns if c in set(current.columns)]
@@ -482,8 +490,8 @@ def detect_drift(
     *,
     categorical: Sequence[str] = (),
     target: str | None = None,
-    reference_predictions: pd.Series | None = None,
-    current_predictions: pd.Series | None = None,
+    reference_predictions: pd.Series | pd.DataFrame | None = None,
+    current_predictions: pd.Series | pd.DataFrame | None = None,
     multivariate: bool = False,
     names: tuple[str, str] = ("reference", "current"),
     progress: ProgressCallback | None = None,
@@ -491,7 +499,9 @@ def detect_drift(
     """Feature drift (+ label drift on ``target``, prediction drift, domain classifier).
 
     The target column, when given and present in both samples, is tested on its own (label
-    drift) and left out of the features. Predictions are tested when both series are given.
+    drift) and left out of the features. Predictions are tested when both are given: a Series
+    (labels or values) or a frame with one column per output (e.g. class probabilities), the
+    predictions' p-values corrected among themselves.
     """
     config = config or DriftConfig()
     if len(reference) == 0 or len(current) == 0:
@@ -513,13 +523,14 @@ def detect_drift(
         )
     predictions: list[FeatureDrift] = []
     if reference_predictions is not None and current_predictions is not None:
-        ref_pred = reference_predictions.rename("prediction").reset_index(drop=True)
+        ref_pred = _prediction_frame(reference_predictions)
+        cur_pred = _prediction_frame(current_predictions)
         predictions = compare_columns(
-            ref_pred.to_frame(),
-            current_predictions.rename("prediction").reset_index(drop=True).to_frame(),
-            ["prediction"],
+            ref_pred,
+            cur_pred,
+            list(ref_pred.columns),
             config,
-            categorical=["prediction"] if _looks_like_labels(ref_pred) else [],
+            categorical=[c for c in ref_pred.columns if _looks_like_labels(ref_pred[c])],
             max_workers=1,
         )
     domain = None

@@ -124,13 +124,29 @@ def monitor_model(
             f"logged inputs: {', '.join(c for c in logged.columns if c not in _META)}"
         )
     current = pd.DataFrame({c: _as_feature(logged[c], sample[c]) for c in features})
-    reference_predictions = pd.Series(loaded.model.predict(sample[features]))
-    current_predictions = logged["prediction"]
+    reference_predictions = pd.DataFrame({"prediction": loaded.model.predict(sample[features])})
+    current_predictions = pd.DataFrame({"prediction": logged["prediction"].to_numpy()})
     if loaded.is_classifier:
-        reference_predictions = reference_predictions.astype(str)
-        current_predictions = current_predictions.astype(str)
+        reference_predictions["prediction"] = reference_predictions["prediction"].astype(str)
+        current_predictions["prediction"] = current_predictions["prediction"].astype(str)
+        probabilities = _logged_probabilities(settings, loaded.ref.name, loaded.info.version,
+                                              start, end)  # fmt: skip
+        if probabilities is not None and hasattr(loaded.model, "predict_proba"):
+            scored = loaded.model.predict_proba(sample[features])
+            # binary: the positive class says it all; multiclass: every class
+            classes = loaded.classes[-1:] if len(loaded.classes) == 2 else loaded.classes
+            for cls in classes:
+                column = f"probability[{cls}]"
+                if str(cls) in probabilities.columns:
+                    index = loaded.classes.index(cls)
+                    reference_predictions[column] = scored[:, index]
+                    current_predictions[column] = pd.to_numeric(
+                        probabilities[str(cls)], errors="coerce"
+                    ).to_numpy()
     else:
-        current_predictions = pd.to_numeric(current_predictions, errors="coerce")
+        current_predictions["prediction"] = pd.to_numeric(
+            current_predictions["prediction"], errors="coerce"
+        )
     report = detect_drift(
         sample[features],
         current,
@@ -148,3 +164,29 @@ def monitor_model(
 
 
 _META = ("request_id", "model_version", "received_at", "prediction")
+
+
+def _logged_probabilities(
+    settings: Settings,
+    name: str,
+    version: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> pd.DataFrame | None:
+    """Logged class probabilities of the window (rows in log order), or None when absent."""
+    import sqlalchemy as sa
+
+    from mlfactory.prediction_log import PREDICTION_LOG as table
+
+    query = sa.select(table.c.probabilities).where(
+        table.c.model_name == name, table.c.model_version == version
+    )
+    if since is not None:
+        query = query.where(table.c.received_at >= since)
+    if until is not None:
+        query = query.where(table.c.received_at < until)
+    with get_engine(settings.database_url).connect() as connection:
+        values = connection.execute(query.order_by(table.c.id)).scalars().all()
+    if not values or any(v is None for v in values):
+        return None
+    return pd.DataFrame([{str(k): v for k, v in v.items()} for v in values])
