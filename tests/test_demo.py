@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_quick_demo_runs_twice(isolated_home):
     first = runner.invoke(app, ["demo", "--quick"])
     assert first.exit_code == 0, first.output
-    for stage in ("store", "data", "train", "promote"):
+    for stage in ("store", "data", "train", "promote", "explain"):
         assert stage in first.output
     settings = load_settings()
     # rerun (idempotent: no duplicate-key errors, nothing new ingested or featurized)
@@ -23,6 +23,8 @@ def test_quick_demo_runs_twice(isolated_home):
     summaries = {stage.name: stage.run(context).summary for stage in demo_stages()}
     assert "(0 new rows, 0 featurized, 8 up to date)" in summaries["data"]
     assert "version 2 is now @champion" in summaries["promote"]
+    report = settings.reports_dir / "explain" / "credit" / "report.html"
+    assert report.read_text().count("data:image/png;base64,") >= 5
 
     client = mlflow.MlflowClient(settings.database_url)
     champion = client.get_model_version_by_alias("credit", "champion")

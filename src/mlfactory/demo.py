@@ -138,6 +138,24 @@ def _promote(context: DemoContext) -> StageResult:
     )
 
 
+def _explain(context: DemoContext) -> StageResult:
+    from mlfactory.explain import explain_model
+
+    report = explain_model(
+        context.settings,
+        f"{DEMO_MODEL}@champion",
+        max_rows=200 if context.quick else 1_000,
+        n_repeats=3 if context.quick else 5,
+        out=context.settings.reports_dir / "explain" / DEMO_MODEL,
+    )
+    top = report.explanation.importance.table.iloc[0]["feature"]
+    return StageResult(
+        "explain",
+        f"permutation importance, partial dependence and SHAP; top feature {top}",
+        {"explain report": str(report.html.resolve())},
+    )
+
+
 def demo_stages() -> list[DemoStage]:
     """The stages ``mlfactory demo`` runs, in order."""
     return [
@@ -145,4 +163,5 @@ def demo_stages() -> list[DemoStage]:
         DemoStage("data", "ingest synthetic prices, build features", _prices_and_features),
         DemoStage("train", "synthetic credit data, 2x2 matrix with grid search", _train_credit),
         DemoStage("promote", "register the best pipeline as champion", _promote),
+        DemoStage("explain", "explain the champion (HTML report)", _explain),
     ]

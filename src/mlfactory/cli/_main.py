@@ -14,6 +14,7 @@ from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register da
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
+from mlfactory.cli._explain import explain_command
 from mlfactory.cli._registry import models_app, promote_command
 from mlfactory.cli._runs import runs_app, ui_command
 from mlfactory.cli._spec import spec_app
@@ -101,6 +102,7 @@ app.add_typer(runs_app, name="runs")
 app.command("ui")(ui_command)
 app.command("promote")(promote_command)
 app.add_typer(models_app, name="models")
+app.command("explain")(explain_command)
 
 
 def main() -> None:
