@@ -164,3 +164,14 @@ def test_api_key_guards_everything_but_health(registered, sample):
         ok = client.post("/predict", json=row, headers={"Authorization": "Bearer s3cret-key"})
         assert ok.status_code == 200
         assert "s3cret" not in client.get("/health").text
+
+
+def test_invocations_accepts_csv_like_mlflow(app_client, sample):
+    X, expected, _ = sample
+    csv = {"content-type": "text/csv"}
+    response = app_client.post("/invocations", content=X.to_csv(index=False), headers=csv)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+    header_only = ",".join(X.columns) + "\n"
+    assert app_client.post("/invocations", content=header_only, headers=csv).status_code == 400
+    assert app_client.post("/invocations", content=b"", headers=csv).status_code == 400

@@ -26,7 +26,12 @@ from mlfactory.logs import get_logger
 from mlfactory.registry import ModelRef, parse_model_ref
 from mlfactory.serving._errors import PayloadError, status_for
 from mlfactory.serving._frame import describe_type
-from mlfactory.serving._payloads import MLFLOW_FORMATS, columns_from_mlflow, parse_json
+from mlfactory.serving._payloads import (
+    MLFLOW_FORMATS,
+    columns_from_csv,
+    columns_from_mlflow,
+    parse_json,
+)
 from mlfactory.serving._schema import (
     HealthResponse,
     InputField,
@@ -49,6 +54,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _INVOCATIONS_BODY = {
     "required": True,
     "content": {
+        "text/csv": {"schema": {"type": "string", "description": "CSV with a header row"}},
         "application/json": {
             "schema": {
                 "type": "object",
@@ -68,7 +74,7 @@ _INVOCATIONS_BODY = {
                     "inputs": {"type": "object"},
                 },
             }
-        }
+        },
     },
 }
 
@@ -350,16 +356,23 @@ def create_app(
     async def invocations(request: Request) -> Response:
         """MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs."""
         content_type = request.headers.get("content-type", "application/json")
-        if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+        mime = content_type.split(";")[0].strip().lower()
+        if mime not in ("application/json", "text/csv", ""):
             raise PayloadError(
-                f"content type {content_type!r} is not supported; send application/json", 415
+                f"content type {content_type!r} is not supported; send application/json "
+                "(or text/csv)",
+                415,
             )
         body = await request.body()
         request_id = request.state.request_id
         names = [c.name for c in service.current().loaded.inputs]
 
         def run() -> Scored:
-            return service.score_columns(columns_from_mlflow(parse_json(body), names), request_id)
+            if mime == "text/csv":
+                columns = columns_from_csv(body)
+            else:
+                columns = columns_from_mlflow(parse_json(body), names)
+            return service.score_columns(columns, request_id)
 
         scored = await run_in_threadpool(run)
         return JSONResponse(

@@ -6,13 +6,20 @@ Malformed shapes are a 400 that says which format was expected to look like what
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from mlfactory.serving._errors import PayloadError
 
-__all__ = ["MLFLOW_FORMATS", "columns_from_mlflow", "columns_from_records", "parse_json"]
+__all__ = [
+    "MLFLOW_FORMATS",
+    "columns_from_csv",
+    "columns_from_mlflow",
+    "columns_from_records",
+    "parse_json",
+]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -103,3 +110,15 @@ def columns_from_mlflow(payload: Any, schema_names: Sequence[str]) -> dict[str, 
         "tensor (list of lists) inputs are not supported for tabular models",
         400,
     )
+
+
+def columns_from_csv(body: bytes) -> dict[str, list[Any]]:
+    """A CSV body with a header row (MLflow's ``text/csv``) -> columns; empty cells are nulls."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        message = f"request body is not readable CSV with a header row: {exc}"
+        raise PayloadError(message, 400) from None
+    return frame.to_dict(orient="list")

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from mlflow.models import Model
 
 from mlfactory.db import get_engine
 from mlfactory.logs import get_logger
-from mlfactory.registry import LoadedModel, ModelRef, load_model, resolve_version
+from mlfactory.registry import ModelRef, load_model, resolve_version
 from mlfactory.serving._errors import PayloadError, ReloadConflict, ServiceNotReady
 from mlfactory.serving._frame import Batch, build_frame
 from mlfactory.serving._metrics import ServiceMetrics
@@ -54,6 +56,17 @@ class Scored:
     probabilities: list[dict[str, float]] | None
 
 
+def _warm_up(predictor: Predictor) -> None:
+    """Score the model's logged input example once, so the first request is not the slow one."""
+    path = predictor.loaded.path
+    try:
+        example = Model.load(str(path)).load_input_example(str(path))
+        if isinstance(example, pd.DataFrame) and len(example):
+            predictor.score(example)
+    except Exception as exc:  # no or unusable example: the first request warms up instead
+        logger.debug("no warm-up for %s: %s", predictor.loaded.ref, exc)
+
+
 def _check_finite(result: ScoreResult) -> None:
     """Inputs far outside the training range can overflow the model: a 422, never a 500."""
     outputs = [result.probabilities] if result.probabilities is not None else []
@@ -90,22 +103,26 @@ class ModelService:
         self._count_lock = threading.Lock()
 
     # Lifecycle -------------------------------------------------------------------------------
-    def _load(self, version_hint: str = "") -> LoadedModel:
+    def _prepare(self, version_hint: str = "") -> Predictor:
+        """Download, verify, load and warm up a version (in a worker thread, before any swap)."""
         target = self._cache / f"v{version_hint or 'current'}-{datetime.now().timestamp():.6f}"
-        return load_model(
+        loaded = load_model(
             self.settings, self.ref, allow_pickle=self.options.allow_pickle, cache_dir=target
         )
-
-    def _install(self, loaded: LoadedModel) -> None:
         predictor = SklearnPredictor(loaded)
+        _warm_up(predictor)
+        return predictor
+
+    def _install(self, predictor: Predictor) -> None:
+        info = predictor.loaded.info
         self.predictor = predictor  # one reference swap: in-flight requests keep the old one
         self.loaded_at = datetime.now(UTC)
         self.metrics.model_info.clear()
-        self.metrics.model_info.set(1, loaded.info.name, loaded.info.version, predictor.kind)
+        self.metrics.model_info.set(1, info.name, info.version, predictor.kind)
 
     async def start(self) -> None:
         """Load the model (in a thread) and start the prediction log writer."""
-        self._install(await asyncio.to_thread(self._load))
+        self._install(await asyncio.to_thread(self._prepare))
         if self.options.log_predictions:
             url = self.options.log_db_url or self.settings.database_url
             self.log = PredictionLogWriter(
@@ -142,7 +159,8 @@ class ModelService:
                 if info.version == previous:
                     self.metrics.reloads.inc(1, "unchanged")
                     return previous, previous
-                loaded = await asyncio.to_thread(self._load, info.version)
+                new = await asyncio.to_thread(self._prepare, info.version)
+                loaded = new.loaded
                 if loaded.inputs != old.loaded.inputs:
                     raise ReloadConflict(
                         f"version {loaded.info.version} of {loaded.info.name} has a different "
@@ -151,7 +169,7 @@ class ModelService:
             except Exception:
                 self.metrics.reloads.inc(1, "error")
                 raise
-            self._install(loaded)
+            self._install(new)
             self.metrics.reloads.inc(1, "changed")
             logger.info("serving %s version %s (was %s)", self.ref, loaded.info.version, previous)
             return previous, loaded.info.version
