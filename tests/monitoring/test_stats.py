@@ -86,3 +86,11 @@ def test_two_by_two_table_uses_yates_correction_like_scipy():
     result = categorical_stats({True: 60, False: 40}, {True: 45, False: 55})
     expected = stats.chi2_contingency(np.array([[40, 60], [55, 45]]))
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+
+
+def test_sorted_quantiles_equal_numpy():
+    from mlfactory.monitoring._stats import sorted_quantiles
+
+    values = np.sort(np.random.default_rng(3).lognormal(size=1_001))
+    levels = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(sorted_quantiles(values, levels), np.quantile(values, levels))

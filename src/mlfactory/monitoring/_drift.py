@@ -31,7 +31,7 @@ from scipy import stats
 
 from mlfactory.exceptions import DataError, SpecError
 from mlfactory.logs import get_logger
-from mlfactory.monitoring._stats import categorical_stats, numeric_stats
+from mlfactory.monitoring._stats import categorical_stats, numeric_stats, sorted_quantiles
 
 __all__ = [
     "ColumnKind",
@@ -242,8 +242,12 @@ def _looks_like_labels(series: pd.Series, max_classes: int = 50) -> bool:
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return values[np.isfinite(values)]
+    """Finite values as float64 (nulls, NaN and infinities dropped)."""
+    if series.dtype != np.float64:
+        series = pd.to_numeric(series, errors="coerce")
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
 
 
 def _not_testable(column: str, kind: str, reason: str, **counts: Any) -> FeatureDrift:
@@ -271,8 +275,8 @@ def _numeric_profile(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
         "reference": shares(ref),
         "current": shares(cur),
         "levels": levels.tolist(),
-        "reference_quantiles": np.quantile(ref, levels).tolist(),
-        "current_quantiles": np.quantile(cur, levels).tolist(),
+        "reference_quantiles": sorted_quantiles(ref, levels).tolist(),
+        "current_quantiles": sorted_quantiles(cur, levels).tolist(),
     }
 
 
