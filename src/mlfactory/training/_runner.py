@@ -47,6 +47,7 @@ from mlfactory.training._plots import evaluation_figure
 from mlfactory.training._search import (
     SearchConfig,
     SearchOutcome,
+    in_process,
     parallel_context,
     run_search,
     score_on,
@@ -179,24 +180,28 @@ def run_experiment(
                     n_jobs=n_jobs,
                     groups=groups,
                 )
-                test_scores = score_on(outcome.best_estimator, X_test, y_test, cell.search.scoring)
-                say(f"recording {cell.name}")
-                if matrix:
-                    cell_tags = {**tags, "mlfactory.role": "cell", "mlfactory.cell": cell.name}
-                    with tracked_run(
-                        client, experiment_id, cell.name, tags=cell_tags, parent_run_id=parent_id
-                    ) as cell_id:
+                with in_process():  # refit model, test scores, plots, logging: no cluster
+                    test_scores = score_on(
+                        outcome.best_estimator, X_test, y_test, cell.search.scoring
+                    )
+                    say(f"recording {cell.name}")
+                    if matrix:
+                        cell_tags = {**tags, "mlfactory.role": "cell", "mlfactory.cell": cell.name}
+                        with tracked_run(
+                            client, experiment_id, cell.name, tags=cell_tags,
+                            parent_run_id=parent_id,
+                        ) as cell_id:  # fmt: skip
+                            model_uri = _record_cell(
+                                client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
+                                X_test, y_test, settings,
+                            )  # fmt: skip
+                    else:
+                        cell_id = parent_id
+                        mlflow.set_tag("mlfactory.cell", cell.name)
                         model_uri = _record_cell(
                             client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
                             X_test, y_test, settings,
                         )  # fmt: skip
-                else:
-                    cell_id = parent_id
-                    mlflow.set_tag("mlfactory.cell", cell.name)
-                    model_uri = _record_cell(
-                        client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
-                        X_test, y_test, settings,
-                    )  # fmt: skip
                 results.append(CellResult(cell.name, cell_id, outcome, test_scores, model_uri))
         best = max(results, key=lambda r: r.outcome.best_scores[r.outcome.refit_metric])
         result = ExperimentResult(parent_id, plan.name, results, best)

@@ -12,6 +12,7 @@ import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from mlfactory.logs import get_logger
 __all__ = [
     "SearchConfig",
     "SearchOutcome",
+    "in_process",
     "parallel_context",
     "run_search",
     "score_on",
@@ -83,22 +85,72 @@ class SearchOutcome:
         }
 
 
+_ON_CLUSTER: ContextVar[bool] = ContextVar("mlfactory_on_cluster", default=False)
+
+
+class _NestedInPlace:
+    """A joblib task whose own joblib calls (a ColumnTransformer's, a forest's) run in place.
+
+    joblib's Dask backend runs every task under ``parallel_config(backend="dask")``, where a
+    nested ``Parallel(n_jobs=None)`` means *every core of the cluster*: each fold's preprocessing
+    and scoring turned into more cluster tasks that shipped column slices of the data between the
+    workers (1 133 tasks instead of 50 for a 10 x 5 grid; see docs/benchmarks.md).
+    """
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.__name__ = getattr(function, "__name__", type(function).__name__)  # Dask task keys
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with joblib.parallel_config(backend="sequential"):
+            return self.function(*args, **kwargs)
+
+
+def _cluster_backend(client: Any, scatter: Sequence[Any]) -> Any:
+    """joblib's Dask backend, with each task's nested joblib work kept on its worker."""
+    from joblib._dask import DaskDistributedBackend
+
+    class ClusterBackend(DaskDistributedBackend):
+        def submit(self, func: Any, callback: Any = None) -> Any:
+            func.items = [(_NestedInPlace(f), args, kw) for f, args, kw in func.items]
+            return super().submit(func, callback)
+
+    return ClusterBackend(client=client, scatter=list(scatter))
+
+
 @contextmanager
 def parallel_context(scheduler: str | None, scatter: Sequence[Any] = ()) -> Iterator[None]:
     """Run joblib work locally, or on the Dask cluster at ``scheduler`` with the data pre-scattered.
 
-    Scattering the training data once (broadcast to every worker) is what keeps the cluster from
-    shipping it again with every fit.
+    Scattering the training data once (broadcast to every worker) keeps the cluster from shipping
+    it again with every fit; nested joblib calls of a fit run on the fit's own worker. Work that
+    needs no cluster (refits, test scores, recording) runs here: see :func:`in_process`.
     """
     if scheduler is None:
         yield
         return
     from dask.distributed import Client
 
-    with (
-        Client(scheduler, set_as_default=False) as client,
-        joblib.parallel_backend("dask", client=client, scatter=list(scatter)),
-    ):
+    with Client(scheduler, set_as_default=False) as client:
+        token = _ON_CLUSTER.set(True)
+        try:
+            with joblib.parallel_config(backend=_cluster_backend(client, scatter), n_jobs=-1):
+                yield
+        finally:
+            _ON_CLUSTER.reset(token)
+
+
+@contextmanager
+def in_process() -> Iterator[None]:
+    """Inside :func:`parallel_context`, run this block's joblib work in this process.
+
+    A refit or a scoring pass on the cluster would send each of its nested joblib calls there,
+    with the data, for milliseconds of work. Outside a cluster context this changes nothing.
+    """
+    if not _ON_CLUSTER.get():
+        yield
+        return
+    with joblib.parallel_config(backend="loky", n_jobs=None):
         yield
 
 
@@ -132,7 +184,8 @@ def run_search(
     else:
         raise SpecError(f"unknown search kind {config.kind!r}; expected none, grid, random, optuna")
 
-    candidates = _attach_errors(pipeline, X, y, cv, candidates, groups)
+    with in_process():
+        candidates = _attach_errors(pipeline, X, y, cv, candidates, groups)
     refit_column = f"mean_test_{config.refit_metric}"
     valid = candidates[candidates["status"] == "ok"]
     if valid.empty:
@@ -145,7 +198,7 @@ def run_search(
     best_index = int(best_row["candidate"])
     best_params = dict(best_row["params"])
     best_estimator = clone(pipeline).set_params(**best_params)
-    with warnings.catch_warnings():
+    with in_process(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         best_estimator.fit(X, y)
     return SearchOutcome(
