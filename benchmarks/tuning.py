@@ -406,8 +406,12 @@ def report(rows: int, host: str, results: dict[str, dict[str, Any]]) -> list[str
         phases = r["phases"]
         search = phases.get("search + refit", phases.get("search + refit + test scores", 0.0))
         recording = phases.get("recording", "")
-        agree = "reference" if name == "sklearn" else ("yes" if reference and same_answer(
-            reference, r) else "NO")  # fmt: skip
+        if name == "sklearn":
+            agree = "reference"
+        elif reference is None:
+            agree = "n/a"
+        else:
+            agree = "yes" if same_answer(reference, r) else "NO"
         lines.append(
             f"| {labels[name]} | {r['work_seconds']:.1f} | {r['wall_seconds']:.1f} | "
             f"{search:.1f} | {recording if recording == '' else f'{recording:.1f}'} | {agree} |"
@@ -447,6 +451,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", action="store_true", help="extra cProfile run of (b)")
     parser.add_argument("--diagnose", action="store_true", help="extra diagnosed run of (d)")
+    parser.add_argument("--prepare-only", action="store_true", help="only write the CSV")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -459,6 +464,8 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     csv, spec = prepare_data(args.rows)
+    if args.prepare_only:
+        return
     host = machine()
     print(host, flush=True)
     names = [n for n in args.contenders.split(",") if n]
