@@ -100,6 +100,9 @@ def _progress(total: int) -> Iterator:
         yield lambda _column: bar.advance(task)
 
 
+_SHORT = {"wasserstein_sd": "W/sd", "tvd": "TVD", "numeric": "num", "categorical": "cat"}
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
@@ -122,12 +125,14 @@ def print_report(report: DriftReport) -> None:
         )
         table.add_row(
             label,
-            f.kind,
+            _SHORT.get(f.kind, f.kind),
             f"[{colors[f.status]}]{f.status}[/]",
             f.test,
             _fmt(f.statistic),
             _fmt(f.p_adjusted),
-            f"{_fmt(f.effect)} {f.effect_name}" if f.effect is not None else "–",
+            f"{_fmt(f.effect)} {_SHORT.get(f.effect_name, f.effect_name)}"
+            if f.effect is not None
+            else "–",
             _fmt(f.psi),
             f.reason,
         )
