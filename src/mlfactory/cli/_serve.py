@@ -56,9 +56,12 @@ def serve_command(
 ) -> None:
     """Serve a registered model over HTTP until Ctrl-C.
 
-    Endpoints: POST /invocations (MLflow scoring protocol), POST /predict (typed records),
-    GET /health, /ready, /model, /metrics (Prometheus), POST /reload, and /docs. With
-    MLFACTORY_API_KEY set, every endpoint but /health needs 'Authorization: Bearer KEY'.
+    POST /invocations speaks MLflow's scoring protocol; POST /predict takes typed records.
+
+    GET /health, /ready, /model, /metrics (Prometheus) and /docs; POST /reload swaps to the
+    alias's new version.
+
+    With MLFACTORY_API_KEY set, every endpoint but /health needs 'Authorization: Bearer KEY'.
     """
     from mlfactory.serving import check_bind, run_server
 
