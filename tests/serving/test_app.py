@@ -175,3 +175,11 @@ def test_invocations_accepts_csv_like_mlflow(app_client, sample):
     header_only = ",".join(X.columns) + "\n"
     assert app_client.post("/invocations", content=header_only, headers=csv).status_code == 400
     assert app_client.post("/invocations", content=b"", headers=csv).status_code == 400
+
+
+def test_oversized_body_is_413_before_parsing(registered):
+    app = create_app(registered.settings, "credit", max_body_bytes=1000, log_predictions=False)
+    with TestClient(app) as client:
+        big = client.post("/invocations", json={"inputs": {"age": [1.0] * 500}})
+        assert big.status_code == 413 and "exceeds 1000 bytes" in big.json()["message"]
+        assert client.get("/health").status_code == 200

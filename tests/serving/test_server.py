@@ -165,3 +165,36 @@ def test_cli_refuses_public_bind_without_key_exit_2(registered, monkeypatch):
     assert "refusing to bind 0.0.0.0" in result.output
     missing = CliRunner().invoke(app, ["serve", "absent", "--port", str(free_port())])
     assert missing.exit_code == 1 and "registered model 'absent' not found" in missing.output
+
+
+def test_two_worker_processes_serve(registered, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "MLFACTORY_HOME": str(registered.settings.home)}
+    code = (
+        "from mlfactory.serving import run_server; from mlfactory.settings import load_settings; "
+        f"run_server(load_settings(), 'credit', port={port}, workers=2, log_predictions=False)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(url + "/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _wait_for(up, timeout=120)
+        body = {"dataframe_records": records(registered.X.head(3))}
+        answers = [httpx.post(url + "/invocations", json=body, timeout=30) for _ in range(4)]
+        expected = registered.pipeline.predict(registered.X.head(3)).tolist()
+        assert all(a.json() == {"predictions": expected} for a in answers)
+    finally:
+        process.terminate()
+        process.wait(30)

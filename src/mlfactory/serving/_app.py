@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlfactory import __version__
-from mlfactory.exceptions import MlfactoryError
+from mlfactory.exceptions import ConfigError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.registry import ModelRef, parse_model_ref
 from mlfactory.serving._errors import PayloadError, status_for
@@ -86,9 +86,16 @@ def _error(status: int, message: str, kind: str = "error") -> JSONResponse:
 class ServiceMiddleware:
     """Request ids, API-key check, request counts and latency — one pure ASGI layer."""
 
-    def __init__(self, app: ASGIApp, service: ModelService, api_key: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, service: ModelService, api_key: str | None, max_body_bytes: int
+    ) -> None:
         self.app, self.service = app, service
         self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self, scope: Scope) -> bool:
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        return length.isdigit() and int(length) > self.max_body_bytes
 
     def _authorized(self, scope: Scope) -> bool:
         if self.api_key is None or scope["path"] in PUBLIC_PATHS:
@@ -117,14 +124,18 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            if self._authorized(scope):
-                await self.app(scope, receive, send_with_id)
-            else:
+            if not self._authorized(scope):
                 response = _error(
                     401, "missing or wrong API key: send Authorization: Bearer KEY or X-API-Key"
                 )
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send_with_id)
+            elif self._too_large(scope):
+                limit = self.max_body_bytes
+                response = _error(413, f"request body exceeds {limit} bytes", "PayloadError")
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "other"
@@ -237,6 +248,7 @@ def create_app(
     log_flush_interval_s: float = 0.5,
     log_batch_rows: int = 500,
     log_queue_rows: int = 50_000,
+    max_body_bytes: int = 64 * 1024 * 1024,
 ) -> FastAPI:
     """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
 
@@ -245,7 +257,7 @@ def create_app(
     """
     ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
     if max_batch_rows < 1:
-        raise PayloadError(f"max_batch_rows must be at least 1, got {max_batch_rows}", 400)
+        raise ConfigError(f"max_batch_rows must be at least 1, got {max_batch_rows}")
     options = ServeOptions(
         allow_pickle=allow_pickle,
         max_batch_rows=max_batch_rows,
@@ -284,7 +296,9 @@ def create_app(
     )
     app.state.service = service
     app.state.input_types = {}
-    app.add_middleware(ServiceMiddleware, service=service, api_key=api_key)
+    app.add_middleware(
+        ServiceMiddleware, service=service, api_key=api_key, max_body_bytes=max_body_bytes
+    )
 
     @app.exception_handler(MlfactoryError)
     async def _library_error(_request: Request, exc: MlfactoryError) -> JSONResponse:
