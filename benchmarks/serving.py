@@ -11,7 +11,7 @@ worker process, started and stopped by this script:
 1. ``mlflow`` — ``mlflow models serve -m models:/credit-bench/1 --env-manager local`` with
    ``MLFLOW_TRACKING_URI`` pointing at the same store; body ``{"dataframe_split": ...}``;
 2. ``mlfactory /invocations`` — the same body to ``mlfactory serve`` (prediction log on, written
-   to the same SQLite database, as in production);
+   to the same SQLite database, as in production), and again with the log off;
 3. ``mlfactory /predict`` — the typed endpoint with records (class + probabilities returned).
 
 The same asyncio + httpx load generator (in this process, so it shares the 2 cores with the
@@ -217,14 +217,20 @@ def main() -> None:
     launcher = (
         "import sys; from mlfactory.logs import configure_logging; configure_logging('WARNING');"
         "from mlfactory.serving import run_server; from mlfactory.settings import load_settings;"
-        f"run_server(load_settings(), '{MODEL}/1', port=int(sys.argv[1]))"
+        f"run_server(load_settings(), '{MODEL}/1', port=int(sys.argv[1]), "
+        "log_predictions=sys.argv[2] == 'log')"
     )
-    for path, body in (("/invocations", split_body), ("/predict", records_body)):
+    variants = [
+        ("/invocations", split_body, "log", ""),
+        ("/invocations", split_body, "nolog", ", no prediction log"),
+        ("/predict", records_body, "log", ""),
+    ]
+    for path, body, logging_mode, note in variants:
         port = free_port()
         contenders.append(
             (
-                f"mlfactory serve {path}",
-                [sys.executable, "-c", launcher, str(port)],
+                f"mlfactory serve {path}{note}",
+                [sys.executable, "-c", launcher, str(port), logging_mode],
                 f"http://127.0.0.1:{port}", path, body,
             )
         )  # fmt: skip
@@ -240,7 +246,8 @@ def main() -> None:
 
     for name, command, url, path, make_body in contenders:
         print(f"starting {name} ...", flush=True)
-        process = start(command, env, url, WORK / f"{name.split()[0]}-{path.strip('/')}.log")
+        slug = "-".join(name.replace("/", "").replace(",", "").split())
+        process = start(command, env, url, WORK / f"{slug}.log")
         try:
             check = httpx.post(
                 url + path, content=make_body(X.head(100)),
