@@ -176,12 +176,18 @@ def _validation_message(exc: RequestValidationError, types: dict[str, str]) -> t
     return 422, "; ".join(parts[:5]) + ("" if len(parts) <= 5 else f" (+{len(parts) - 5} more)")
 
 
+_warned_columns: set[str] = set()  # log each ignored column once per process, not per request
+
+
 def _scored_headers(scored: Scored, request_id: str) -> dict[str, str]:
     headers = {"X-Model-Time-Ms": f"{scored.result.model_ms:.3f}"}
     if scored.batch.ignored:
         names = ", ".join(ascii(str(name)) for name in scored.batch.ignored[:20])
         headers[WARNING_HEADER] = f"ignored columns not in the model: {names}"
-        logger.warning("request %s: ignored columns %s", request_id, names)
+        new = {str(name) for name in scored.batch.ignored} - _warned_columns
+        if new and len(_warned_columns) < 1000:
+            _warned_columns.update(new)
+            logger.warning("request %s: ignored columns %s", request_id, names)
     return headers
 
 
