@@ -17,6 +17,7 @@ from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
 from mlfactory.cli._registry import models_app, promote_command
 from mlfactory.cli._runs import runs_app, ui_command
+from mlfactory.cli._serve import serve_command
 from mlfactory.cli._spec import spec_app
 from mlfactory.cli._train import train_command
 from mlfactory.db import check_database
@@ -103,6 +104,7 @@ app.command("ui")(ui_command)
 app.command("promote")(promote_command)
 app.add_typer(models_app, name="models")
 app.command("explain")(explain_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:
