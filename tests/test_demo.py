@@ -5,6 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlfactory.cli import app
+from mlfactory.db import get_engine
 from mlfactory.demo import DemoContext, demo_stages
 from mlfactory.settings import load_settings
 
@@ -15,7 +16,7 @@ runner = CliRunner()
 def test_quick_demo_runs_twice(isolated_home):
     first = runner.invoke(app, ["demo", "--quick"])
     assert first.exit_code == 0, first.output
-    for stage in ("store", "data", "train", "promote", "explain"):
+    for stage in ("store", "data", "train", "promote", "explain", "serve"):
         assert stage in first.output
     settings = load_settings()
     # rerun (idempotent: no duplicate-key errors, nothing new ingested or featurized)
@@ -23,6 +24,9 @@ def test_quick_demo_runs_twice(isolated_home):
     summaries = {stage.name: stage.run(context).summary for stage in demo_stages()}
     assert "(0 new rows, 0 featurized, 8 up to date)" in summaries["data"]
     assert "version 2 is now @champion" in summaries["promote"]
+    with get_engine(settings.database_url).connect() as connection:
+        logged = connection.exec_driver_sql("select count(*) from prediction_log").scalar()
+    assert logged == 2 * 600  # two runs x (300 held-out + 300 shifted rows)
     report = settings.reports_dir / "explain" / "credit" / "report.html"
     assert report.read_text().count("data:image/png;base64,") >= 5
 

@@ -156,6 +156,54 @@ def _explain(context: DemoContext) -> StageResult:
     )
 
 
+def shifted_sample(X: Any, seed: int = 0) -> Any:
+    """A deliberately drifted copy of credit rows: more utilisation, younger, lower incomes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shifted = X.copy()
+    shifted["revolving_unsecured_line_utilization"] = shifted[
+        "revolving_unsecured_line_utilization"
+    ] * 2.5 + rng.uniform(0, 0.3, len(X))
+    shifted["age"] = (shifted["age"] - 12).clip(lower=21)
+    shifted["monthly_income"] = shifted["monthly_income"] * 0.6
+    return shifted
+
+
+def _send(url: str, frame: Any, batch: int = 50) -> int:
+    import json
+
+    import httpx
+
+    sent = 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for start in range(0, len(frame), batch):
+            chunk = frame.iloc[start : start + batch]
+            split = json.loads(chunk.to_json(orient="split", index=False))  # NaN -> null
+            response = client.post("/invocations", json={"dataframe_split": split})
+            response.raise_for_status()
+            sent += len(chunk)
+    return sent
+
+
+def _serve_traffic(context: DemoContext) -> StageResult:
+    from mlfactory.serving import BackgroundServer, create_app
+
+    resolved = context.values["resolved"]
+    X_test = resolved.X_test.head(300 if context.quick else 2_000)
+    app = create_app(context.settings, f"{DEMO_MODEL}@champion", log_flush_interval_s=0.2)
+    with BackgroundServer(app) as server:
+        normal = _send(server.url, X_test)
+        shifted = _send(server.url, shifted_sample(X_test))
+    context.values["traffic"] = (normal, shifted)
+    return StageResult(
+        "serve",
+        f"served {normal} held-out rows then {shifted} deliberately shifted rows on "
+        f"{server.url}; every prediction logged in prediction_log",
+        {"serve": f"mlfactory serve {DEMO_MODEL}@champion"},
+    )
+
+
 def demo_stages() -> list[DemoStage]:
     """The stages ``mlfactory demo`` runs, in order."""
     return [
@@ -164,4 +212,5 @@ def demo_stages() -> list[DemoStage]:
         DemoStage("train", "synthetic credit data, 2x2 matrix with grid search", _train_credit),
         DemoStage("promote", "register the best pipeline as champion", _promote),
         DemoStage("explain", "explain the champion (HTML report)", _explain),
+        DemoStage("serve", "serve the champion, send normal then shifted traffic", _serve_traffic),
     ]

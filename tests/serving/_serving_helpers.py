@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import warnings
 
 import httpx
 import pandas as pd
-import uvicorn
-from _postgres import free_port
+
+from mlfactory.serving import BackgroundServer, free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # starlette prefers httpx2; httpx still works
@@ -26,28 +24,7 @@ def records(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-class ThreadedServer:
-    """A real uvicorn server on a free loopback port, in a thread."""
-
-    def __init__(self, app, host: str = "127.0.0.1") -> None:
-        self.port = free_port()
-        self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+ThreadedServer = BackgroundServer
 
 
 def client(server: ThreadedServer, **headers: str) -> httpx.Client:
