@@ -163,7 +163,9 @@ def status_command(ctx: typer.Context) -> None:
             _size(entry.bytes),
         ]
         if errors:
-            row.append(f"[red]{escape(entry.error)}[/]" if entry.error else "")
+            # paths relative to the store keep the cell short: the store root is the title
+            error = (entry.error or "").replace(f"{status.root}/", "")
+            row.append(f"[red]{escape(error)}[/]" if error else "")
         table.add_row(*row)
     total = [
         f"total ({len(status.tickers)} tickers)",
