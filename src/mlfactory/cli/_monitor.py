@@ -281,27 +281,30 @@ def windows_command(
         anchor_month=anchor_month,
         config=DriftConfig(alpha=alpha),
     )
-    view = Table(title=f"{column}: consecutive {freq.value} windows ({source.name})")
-    for name in ("window", "next", "n", "n next", "mean", "mean next", "KS", "p-value", "p adj.",
-                 "W (sd)", "status"):  # fmt: skip
+    view = Table(
+        title=f"{column}: consecutive {freq.value} windows, named by their first month "
+        f"({source.name})"
+    )
+    for name in ("window", "next", "rows", "KS", "p", "p adj", "W/sd", "status"):
         view.add_column(
             name,
             justify="left" if name in ("window", "next", "status") else "right",
-            no_wrap=name in ("window", "next"),
+            no_wrap=True,
         )
     colors = {"drift": "red", "ok": "green", "not testable": "dim"}
+
+    def number(value: float) -> str:
+        return _fmt(None if value != value else value)  # NaN (not testable) shows as a dash
+
     for row in table.itertuples(index=False):
         view.add_row(
-            row.window,
-            row.next_window,
-            str(row.n_window),
-            str(row.n_next),
-            f"{row.mean_window:.4g}",
-            f"{row.mean_next:.4g}",
-            _fmt(None if row.ks_statistic != row.ks_statistic else row.ks_statistic),
-            _fmt(None if row.p_value != row.p_value else row.p_value),
-            _fmt(None if row.p_adjusted != row.p_adjusted else row.p_adjusted),
-            _fmt(None if row.wasserstein_sd != row.wasserstein_sd else row.wasserstein_sd),
+            row.window.split("..")[0],
+            row.next_window.split("..")[0],
+            f"{row.n_window}/{row.n_next}",
+            number(row.ks_statistic),
+            number(row.p_value),
+            number(row.p_adjusted),
+            number(row.wasserstein_sd),
             f"[{colors[row.status]}]{row.status}[/]",
         )
     console.print(view)
