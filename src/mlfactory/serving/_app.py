@@ -25,6 +25,7 @@ from mlfactory.exceptions import ConfigError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.registry import ModelRef, parse_model_ref
 from mlfactory.serving._errors import PayloadError, status_for
+from mlfactory.serving._explain import add_explain_route
 from mlfactory.serving._frame import describe_type
 from mlfactory.serving._payloads import (
     MLFLOW_FORMATS,
@@ -281,6 +282,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         _add_predict_route(app, service)
+        add_explain_route(app, service)
         poller = None
         if reload_interval_s:
             poller = asyncio.create_task(service.poll(reload_interval_s))
