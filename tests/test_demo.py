@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_quick_demo_runs_twice(isolated_home):
     first = runner.invoke(app, ["demo", "--quick"])
     assert first.exit_code == 0, first.output
-    for stage in ("store", "data", "train", "promote", "explain", "serve"):
+    for stage in ("store", "data", "train", "promote", "explain", "serve", "monitor"):
         assert stage in first.output
     settings = load_settings()
     # rerun (idempotent: no duplicate-key errors, nothing new ingested or featurized)
@@ -26,7 +26,10 @@ def test_quick_demo_runs_twice(isolated_home):
     assert "version 2 is now @champion" in summaries["promote"]
     with get_engine(settings.database_url).connect() as connection:
         logged = connection.exec_driver_sql("select count(*) from prediction_log").scalar()
+        reports = connection.exec_driver_sql("select drifted from drift_reports").scalars().all()
     assert logged == 2 * 600  # two runs x (300 held-out + 300 shifted rows)
+    assert len(reports) == 2 and all(reports)
+    assert "monthly_income" in summaries["monitor"] and summaries["monitor"].startswith("DRIFT")
     report = settings.reports_dir / "explain" / "credit" / "report.html"
     assert report.read_text().count("data:image/png;base64,") >= 5
 

@@ -204,6 +204,23 @@ def _serve_traffic(context: DemoContext) -> StageResult:
     )
 
 
+def _drift(context: DemoContext) -> StageResult:
+    from mlfactory.monitoring import monitor_model, publish_report
+
+    report = monitor_model(context.settings, f"{DEMO_MODEL}@champion", since="1h")
+    published = publish_report(
+        context.settings, report, context.settings.reports_dir / "drift" / DEMO_MODEL
+    )
+    verdict = "DRIFT" if report.drifted else "no drift"
+    drifted = ", ".join(report.drifted_features) or "none"
+    return StageResult(
+        "monitor",
+        f"{verdict} over the last hour's {report.n_current} logged rows vs the training sample: "
+        f"drifted features {drifted} (report #{published.report_id})",
+        {"drift report": str(published.files.html.resolve())},
+    )
+
+
 def demo_stages() -> list[DemoStage]:
     """The stages ``mlfactory demo`` runs, in order."""
     return [
@@ -213,4 +230,5 @@ def demo_stages() -> list[DemoStage]:
         DemoStage("promote", "register the best pipeline as champion", _promote),
         DemoStage("explain", "explain the champion (HTML report)", _explain),
         DemoStage("serve", "serve the champion, send normal then shifted traffic", _serve_traffic),
+        DemoStage("monitor", "drift check of the logged traffic", _drift),
     ]

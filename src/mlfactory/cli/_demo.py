@@ -15,6 +15,8 @@ NEXT_STEPS = (
     ("tracking UI", "mlfactory ui"),
     ("runs", "mlfactory runs list"),
     ("models", "mlfactory models show credit"),
+    ("drift", "mlfactory monitor model credit@champion --since 24h"),
+    ("dashboard", "mlfactory dashboard"),
 )
 
 
