@@ -1,0 +1,313 @@
+"""Out-of-core batch scoring: Dask partitions in, scored partitions out, one at a time.
+
+The model is loaded (and its file verified) once through the registry. Partitions are read by
+Dask (parquet row groups/files or CSV blocks) or streamed from a SQL query in chunks, scored a
+bounded window at a time, and written as they finish, so memory holds a few partitions, never
+the whole input. On a Dask cluster the model is scattered to every worker once.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlfactory.batch._score import check_columns, output_columns, score_partition
+from mlfactory.batch._sinks import ParquetSink, SqlSink
+from mlfactory.exceptions import ConfigError, DataError
+from mlfactory.logs import get_logger
+from mlfactory.registry import InputColumn, LoadedModel, load_model
+from mlfactory.settings import Settings
+
+__all__ = ["LOCAL_SCHEDULERS", "BatchReport", "ProgressCallback", "batch_predict"]
+
+logger = get_logger(__name__)
+
+LOCAL_SCHEDULERS = ("threads", "synchronous")
+DEFAULT_SQL_CHUNK_ROWS = 100_000
+ProgressCallback = Callable[[int, int | None, int], None]  # (partitions done, total, rows done)
+
+
+@dataclass
+class BatchReport:
+    """What one batch scoring run did."""
+
+    model: str
+    version: str
+    rows: int
+    partitions: int
+    output: str
+    seconds: float
+    scored_at: datetime
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _resolve_scheduler(scheduler: str | None, settings: Settings) -> str:
+    chosen = (scheduler or settings.dask_scheduler_address or "threads").strip()
+    if chosen in LOCAL_SCHEDULERS or "://" in chosen:
+        return chosen
+    raise ConfigError(
+        f"invalid Dask scheduler {chosen!r}: expected one of {', '.join(LOCAL_SCHEDULERS)} "
+        "or a scheduler address such as tcp://10.0.0.5:8786"
+    )
+
+
+def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
+    """CSV dtypes from the model schema, so a block's guess never disagrees with another's."""
+    numeric = {"double", "float", "long", "integer"}
+    return {c.name: "float64" for c in inputs if c.type in numeric}
+
+
+def _file_partitions(
+    path: Path,
+    inputs: Sequence[InputColumn],
+    key_columns: Sequence[str],
+    partition_rows: int | None,
+) -> tuple[list[Any], int | None]:
+    """Validated Dask partitions (delayed) of a parquet file/folder or CSV file, and their count."""
+    import dask.dataframe as dd
+
+    if not path.exists():
+        raise DataError(f"input {path} not found")
+    suffix = path.suffix.lower()
+    is_csv = suffix == ".csv" or (path.is_dir() and any(path.glob("*.csv")))
+    is_parquet = suffix in (".parquet", ".pq") or (path.is_dir() and not is_csv)
+    if not (is_csv or is_parquet):
+        raise DataError(f"input {path}: expected a .parquet file, a parquet folder or a .csv file")
+    source = str(path / "*.csv") if is_csv and path.is_dir() else str(path)
+    try:
+        if is_csv:
+            blocksize: Any = "default"
+            if partition_rows:
+                first = next(iter(sorted(path.glob("*.csv")))) if path.is_dir() else path
+                with first.open("rb") as handle:
+                    sample = handle.read(1 << 20)
+                per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
+                blocksize = max(1 << 16, int(partition_rows * per_row))
+            head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs))
+        else:
+            head = dd.read_parquet(source)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read input {path}: {exc}") from None
+    available = [str(c) for c in head.columns]
+    check_columns(available, inputs, key_columns, f"input {path}")
+    wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
+    frame = head[wanted]
+    if partition_rows and not is_csv:
+        import pyarrow.dataset as pads
+
+        total = pads.dataset(str(path), format="parquet").count_rows()
+        frame = frame.repartition(npartitions=max(1, math.ceil(total / partition_rows)))
+    parts = list(frame.to_delayed())
+    return parts, len(parts)
+
+
+def _sql_partitions(
+    url: str,
+    query: str,
+    inputs: Sequence[InputColumn],
+    key_columns: Sequence[str],
+    partition_rows: int | None,
+) -> Iterator[pd.DataFrame]:
+    """Stream a query's rows in chunks (server-side cursor); the first chunk is validated."""
+    import sqlalchemy as sa
+
+    from mlfactory.db import get_engine
+
+    engine = get_engine(url)
+    with engine.connect() as connection:
+        streaming = connection.execution_options(stream_results=True)
+        try:
+            chunks = pd.read_sql_query(
+                sa.text(query), streaming, chunksize=partition_rows or DEFAULT_SQL_CHUNK_ROWS
+            )
+            first = next(iter(chunks), None)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DataError(f"input query failed: {reason}") from None
+        if first is None:
+            raise DataError("input query returned no rows; nothing to score")
+        check_columns([str(c) for c in first.columns], inputs, key_columns, "the query result")
+        yield first
+        yield from chunks
+
+
+def _windows(parts: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]:
+    numbered = enumerate(parts)
+    while wave := list(itertools.islice(numbered, size)):
+        yield wave
+
+
+def _run_local(
+    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, scheduler: str
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Score waves of partitions with the local scheduler; the model is shared, not copied."""
+    import dask
+
+    window = 2 * max(1, _cpu_count()) if scheduler == "threads" else 1
+    for wave in _windows(parts, window):
+        tasks = [dask.delayed(score)(part, model) for _, part in wave]
+        results = dask.compute(*tasks, scheduler=scheduler)
+        yield from zip((i for i, _ in wave), results, strict=True)
+
+
+def _run_distributed(
+    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, address: str
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Scatter the model to every worker once; keep a bounded number of partitions in flight."""
+    from dask.delayed import Delayed
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address} ({exc}); check "
+            "MLFACTORY_DASK_SCHEDULER_ADDRESS or --scheduler"
+        ) from None
+    try:
+        shipped = client.scatter(model, broadcast=True, hash=False)
+        window = 2 * max(1, sum(client.nthreads().values()))
+        numbered = enumerate(parts)
+        index_of: dict[Any, int] = {}
+
+        def submit(count: int) -> list[Any]:
+            futures = []
+            for i, part in itertools.islice(numbered, count):
+                frame = client.compute(part) if isinstance(part, Delayed) else part
+                future = client.submit(score, frame, shipped, pure=False)
+                index_of[future.key] = i
+                futures.append(future)
+            return futures
+
+        pending = as_completed(submit(window), loop=client.loop)
+        for future in pending:
+            yield index_of.pop(future.key), future.result()
+            for extra in submit(1):
+                pending.add(extra)
+    finally:
+        client.close()
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _score_safely(frame: pd.DataFrame, model: Any, **kwargs: Any) -> pd.DataFrame:
+    try:
+        return score_partition(frame, model, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"the model could not score a partition of the input: {exc}") from None
+
+
+def batch_predict(
+    settings: Settings,
+    reference: str,
+    *,
+    input_path: Path | str | None = None,
+    sql: str | None = None,
+    output_path: Path | str | None = None,
+    table: str | None = None,
+    key_columns: Sequence[str] = (),
+    scheduler: str | None = None,
+    partition_rows: int | None = None,
+    db_url: str | None = None,
+    overwrite: bool = False,
+    allow_pickle: bool = False,
+    progress: ProgressCallback | None = None,
+    loaded: LoadedModel | None = None,
+) -> BatchReport:
+    """Score a file or a SQL query with a registered model into a parquet folder or a SQL table.
+
+    Output columns: the ``key_columns``, ``prediction``, ``proba_<class>`` for classifiers,
+    ``model_version`` and ``scored_at`` (one UTC timestamp for the whole run). Parquet output
+    appears atomically when every partition is written; a SQL table gets one transaction per
+    partition. Missing model columns are reported before anything is written.
+    """
+    if (input_path is None) == (sql is None):
+        raise ConfigError("give either --input FILE or --sql QUERY, not both or neither")
+    if (output_path is None) == (table is None):
+        raise ConfigError("give either --output FOLDER or --table TABLE, not both or neither")
+    if partition_rows is not None and partition_rows < 1:
+        raise ConfigError(f"--partition-rows must be a positive integer, got {partition_rows}")
+    address = _resolve_scheduler(scheduler, settings)
+    url = db_url or settings.database_url
+    keys = list(dict.fromkeys(key_columns))
+    model = loaded or load_model(settings, reference, allow_pickle=allow_pickle)
+    final = model.model.steps[-1][1] if hasattr(model.model, "steps") else model.model
+    classes = list(model.classes) if hasattr(final, "predict_proba") and model.classes else []
+    classes = [c.item() if hasattr(c, "item") else c for c in classes]
+    started, scored_at = time.perf_counter(), datetime.now(UTC)
+
+    if input_path is not None:
+        parts, total = _file_partitions(Path(input_path), model.inputs, keys, partition_rows)
+    else:
+        parts, total = _sql_partitions(url, sql or "", model.inputs, keys, partition_rows), None
+        parts = _peeked(parts)  # validates the first chunk before any output exists
+    sink: ParquetSink | SqlSink = (
+        ParquetSink(output_path, overwrite=overwrite)
+        if output_path is not None
+        else SqlSink(url, table or "")
+    )
+    score = functools.partial(
+        _score_safely,
+        inputs=model.inputs,
+        key_columns=keys,
+        classes=classes,
+        model_version=model.info.version,
+        scored_at=scored_at,
+    )
+    runner = _run_local if address in LOCAL_SCHEDULERS else _run_distributed
+    done = 0
+    try:
+        for index, frame in runner(parts, score, model.model, address):
+            sink.write(index, frame)
+            done += 1
+            if progress is not None:
+                progress(done, total, sink.rows)
+        if done == 0:
+            raise DataError(f"input {input_path} has no rows; nothing to score")
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    seconds = time.perf_counter() - started
+    logger.info(
+        "scored %d rows in %d partitions with %s version %s into %s (%.0f rows/s)",
+        sink.rows,
+        done,
+        model.ref,
+        model.info.version,
+        sink.describe(),
+        sink.rows / seconds,
+    )
+    return BatchReport(
+        str(model.ref),
+        model.info.version,
+        sink.rows,
+        done,
+        sink.describe(),
+        seconds,
+        scored_at,
+        output_columns(keys, classes),
+    )
+
+
+def _peeked(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Pull the first chunk now (raising on bad input), then yield everything lazily."""
+    first = next(parts)
+    return itertools.chain([first], parts)

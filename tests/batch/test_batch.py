@@ -1,0 +1,185 @@
+"""Batch scoring equals in-process scoring (parquet, SQLite, PostgreSQL); bad input: no output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from distributed import LocalCluster
+
+from mlfactory.batch import batch_predict
+from mlfactory.exceptions import ConfigError, DataError
+
+
+def _write_parts(X: pd.DataFrame, folder: Path, parts: int) -> Path:
+    """The frame as ``parts`` parquet files in one folder (several Dask partitions)."""
+    folder.mkdir(parents=True)
+    for i, chunk in enumerate(np.array_split(np.arange(len(X)), parts)):
+        X.iloc[chunk].to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder
+
+
+def _assert_matches(out: pd.DataFrame, registered, keys: str = "id") -> None:
+    """Row for row: predictions and probabilities equal the registered pipeline's in process."""
+    X = registered.X
+    out = out.sort_values(keys).reset_index(drop=True)
+    assert out[keys].tolist() == X[keys].tolist()
+    features = X.drop(columns=[keys])
+    expected = registered.model.predict_proba(features)
+    classes = list(registered.model.classes_)
+    assert out["prediction"].tolist() == registered.model.predict(features).tolist()
+    for position, label in enumerate(classes):
+        np.testing.assert_allclose(out[f"proba_{label}"], expected[:, position], rtol=0, atol=1e-12)
+    assert set(out["model_version"].astype(str)) == {"1"}
+    assert out["scored_at"].nunique() == 1
+
+
+def test_parquet_partitions_equal_in_process_scoring(registered, tmp_path: Path) -> None:
+    source = _write_parts(registered.X, tmp_path / "in", parts=3)
+    seen: list[tuple[int, int | None, int]] = []
+    report = batch_predict(
+        registered.settings,
+        "credit@champion",
+        input_path=source,
+        output_path=tmp_path / "out",
+        key_columns=["id"],
+        partition_rows=250,
+        progress=lambda done, total, rows: seen.append((done, total, rows)),
+    )
+    assert report.rows == len(registered.X)
+    assert report.partitions == 5  # 1200 rows / 250 per partition, rounded up
+    assert seen[-1] == (5, 5, len(registered.X))
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [f"part-{i:05d}.parquet" for i in range(5)]
+    out = pd.read_parquet(tmp_path / "out")
+    assert list(out.columns) == report.columns
+    expected = ["id", "prediction", "proba_0", "proba_1", "model_version", "scored_at"]
+    assert report.columns == expected
+    _assert_matches(out, registered)
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_csv_input_and_overwrite(registered, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    registered.X.to_csv(source, index=False)
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(DataError, match="already exists"):
+        batch_predict(registered.settings, "credit", input_path=source, output_path=target)
+    batch_predict(
+        registered.settings,
+        "credit",
+        input_path=source,
+        output_path=target,
+        key_columns=["id"],
+        partition_rows=300,
+        overwrite=True,
+    )
+    _assert_matches(pd.read_parquet(target), registered)
+
+
+def test_dask_cluster_scores_the_same(registered, tmp_path: Path) -> None:
+    source = _write_parts(registered.X, tmp_path / "in", parts=4)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        report = batch_predict(
+            registered.settings,
+            "credit",
+            input_path=source,
+            output_path=tmp_path / "out",
+            key_columns=["id"],
+            scheduler=cluster.scheduler_address,
+        )
+    assert report.partitions == 4
+    _assert_matches(pd.read_parquet(tmp_path / "out"), registered)
+
+
+def test_sqlite_table_from_sql_query(registered, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'score.db'}"
+    engine = sa.create_engine(url)
+    registered.X.to_sql("applicants", engine, index=False)
+    engine.dispose()
+    report = batch_predict(
+        registered.settings,
+        "credit",
+        sql="select * from applicants",
+        table="credit_scores",
+        key_columns=["id"],
+        db_url=url,
+        partition_rows=500,
+    )
+    assert report.partitions == 3
+    engine = sa.create_engine(url)
+    out = pd.read_sql_table("credit_scores", engine)
+    engine.dispose()
+    _assert_matches(out, registered)
+
+
+def test_postgres_table_appends(registered, tmp_path: Path, postgres_url: str) -> None:
+    source = _write_parts(registered.X, tmp_path / "in", parts=2)
+    for _ in range(2):  # a second run appends its own rows
+        batch_predict(
+            registered.settings,
+            "credit",
+            input_path=source,
+            table="credit_scores",
+            key_columns=["id"],
+            db_url=postgres_url,
+        )
+    engine = sa.create_engine(postgres_url)
+    out = pd.read_sql_table("credit_scores", engine)
+    engine.dispose()
+    assert len(out) == 2 * len(registered.X)
+    assert out["scored_at"].nunique() == 2
+    first = out[out["scored_at"] == out["scored_at"].min()]
+    _assert_matches(first, registered)
+
+
+def test_missing_model_column_writes_nothing(registered, tmp_path: Path) -> None:
+    source = _write_parts(registered.X.drop(columns=["age"]), tmp_path / "in", parts=2)
+    with pytest.raises(DataError, match=r"lacks the model input column\(s\) 'age'"):
+        batch_predict(
+            registered.settings, "credit", input_path=source, output_path=tmp_path / "out"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no temp folder
+    url = f"sqlite:///{tmp_path / 'score.db'}"
+    with pytest.raises(DataError, match="'age'"):
+        batch_predict(registered.settings, "credit", input_path=source, table="scores", db_url=url)
+    assert not sa.inspect(sa.create_engine(url)).has_table("scores")
+
+
+def test_unscorable_values_abort_without_output(registered, tmp_path: Path) -> None:
+    bad = registered.X.astype({"age": object})
+    bad.loc[700, "age"] = "old"
+    bad["age"] = bad["age"].astype(str)
+    source = _write_parts(bad, tmp_path / "in", parts=2)
+    with pytest.raises(DataError, match="could not score"):
+        batch_predict(
+            registered.settings, "credit", input_path=source, output_path=tmp_path / "out"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_argument_errors(registered, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="either --input"):
+        batch_predict(registered.settings, "credit", output_path=tmp_path / "o")
+    with pytest.raises(ConfigError, match="invalid Dask scheduler 'fast'"):
+        batch_predict(
+            registered.settings,
+            "credit",
+            input_path=tmp_path,
+            output_path=tmp_path / "o",
+            scheduler="fast",
+        )
+    with pytest.raises(DataError, match="--key-columns nope"):
+        batch_predict(
+            registered.settings,
+            "credit",
+            input_path=_write_parts(registered.X, tmp_path / "in", parts=1),
+            output_path=tmp_path / "o",
+            key_columns=["nope"],
+        )
