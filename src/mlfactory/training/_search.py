@@ -222,21 +222,26 @@ def score_on(
 # Search kinds ----------------------------------------------------------------------------------
 
 
-def _cross_validate_one(pipeline, X, y, cv, config, n_jobs, groups):
+def _cross_validate(estimator, X, y, cv, scoring, n_jobs, groups) -> dict[str, Any]:
+    """``cross_validate`` with every metric and train scores; failed fits score NaN."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FitFailedWarning)
         warnings.simplefilter("ignore", category=UserWarning)
-        result = cross_validate(
-            pipeline,
+        return cross_validate(
+            estimator,
             X,
             y,
             groups=groups,
             cv=cv,
-            scoring=_multimetric(config.scoring),
+            scoring=_multimetric(scoring),
             return_train_score=True,
             n_jobs=n_jobs,
             error_score=np.nan,
         )
+
+
+def _cross_validate_one(pipeline, X, y, cv, config, n_jobs, groups):
+    result = _cross_validate(pipeline, X, y, cv, config.scoring, n_jobs, groups)
     row: dict[str, Any] = {"candidate": 0, "params": {}}
     fold_rows = []
     for metric in config.scoring:
@@ -323,20 +328,7 @@ def _optuna_search(pipeline, X, y, cv, config, n_jobs, groups):
         trial = study.ask(dict(config.distributions))
         params = dict(trial.params)
         candidate = clone(pipeline).set_params(**params)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=FitFailedWarning)
-            warnings.simplefilter("ignore", category=UserWarning)
-            scores = cross_validate(
-                candidate,
-                X,
-                y,
-                groups=groups,
-                cv=cv,
-                scoring=_multimetric(config.scoring),
-                return_train_score=True,
-                n_jobs=n_jobs,
-                error_score=np.nan,
-            )
+        scores = _cross_validate(candidate, X, y, cv, config.scoring, n_jobs, groups)
         n_splits = len(scores["fit_time"])
         results["params"].append(params)
         results["mean_fit_time"].append(float(np.mean(scores["fit_time"])))
