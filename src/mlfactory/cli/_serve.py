@@ -53,6 +53,13 @@ def serve_command(
         bool,
         typer.Option(help="Append every scored record to prediction_log in the database."),
     ] = True,
+    onnx: Annotated[
+        bool,
+        typer.Option(
+            help="Serve the version's ONNX graph (compiled and verified at promotion) with "
+            "onnxruntime when it has one; else scikit-learn. GET /model says which and why."
+        ),
+    ] = True,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl-C.
 
@@ -77,6 +84,7 @@ def serve_command(
         "max_batch_rows": max_batch_rows,
         "reload_interval_s": reload_interval,
         "log_predictions": log_predictions,
+        "onnx": onnx,
     }
     try:
         run_server(settings, model, host=host, port=port, workers=workers, **options)

@@ -137,8 +137,14 @@ def promote(
     best_of: str | None = None,
     metric: str = "test_roc_auc",
     alias: str = DEFAULT_ALIAS,
+    compile_onnx: bool = True,
 ) -> VersionInfo:
-    """Register a run's model as a new version of ``name`` and point ``alias`` at it."""
+    """Register a run's model as a new version of ``name`` and point ``alias`` at it.
+
+    With ``compile_onnx`` the pipeline is also converted to ONNX and verified on the run's
+    reference sample; the verdict is recorded as version tags (``onnx_status`` = ``ok`` or
+    ``fallback: reason``, ``onnx_max_abs_diff``). A pipeline that does not convert still promotes.
+    """
     if (run_id is None) == (best_of is None):
         raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
     client = open_tracking(settings)
@@ -163,6 +169,12 @@ def promote(
         await_creation_for=0,
     )
     client.set_registered_model_alias(name, alias, version.version)
+    if compile_onnx:
+        from mlfactory.serving._onnx import compile_version  # serving imports the registry
+
+        info = _version_info(client, client.get_model_version(name, version.version))
+        for key, value in compile_version(settings, client, info).items():
+            client.set_model_version_tag(name, version.version, key, value)
     logger.info(
         "registered %s version %s (%s) from run %s", name, version.version, alias, run.info.run_id
     )

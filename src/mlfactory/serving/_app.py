@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +53,17 @@ logger = get_logger(__name__)
 PUBLIC_PATHS = frozenset({"/health"})
 WARNING_HEADER = "X-Mlfactory-Warning"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+class ModelInference(ModelDescription):
+    """``GET /model``: the description plus why the live inference path was chosen."""
+
+    inference: str = Field(description="Inference path live now: onnx or sklearn.")
+    inference_reason: str = Field(
+        description="Why: a verified ONNX graph, or why scikit-learn serves (the fallback reason)."
+    )
+
+
 _INVOCATIONS_BODY = {
     "required": True,
     "content": {
@@ -256,11 +268,13 @@ def create_app(
     log_batch_rows: int = 500,
     log_queue_rows: int = 50_000,
     max_body_bytes: int = 64 * 1024 * 1024,
+    onnx: bool = False,
 ) -> FastAPI:
     """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
 
     Nothing is loaded here: the model loads in the app's lifespan (startup), the prediction log
-    writer starts with it and is flushed at shutdown.
+    writer starts with it and is flushed at shutdown. With ``onnx`` the version's verified ONNX
+    graph (recorded at promotion) serves when it has one; ``GET /model`` says which path is live.
     """
     ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
     if max_batch_rows < 1:
@@ -274,6 +288,7 @@ def create_app(
         log_queue_rows=log_queue_rows,
         log_batch_rows=log_batch_rows,
         log_flush_interval_s=log_flush_interval_s,
+        onnx=onnx,
     )
     service = ModelService(settings, ref, options)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -337,13 +352,13 @@ def create_app(
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/model", response_model=ModelDescription, tags=["operations"])
-    async def model() -> ModelDescription:
+    @app.get("/model", response_model=ModelInference, tags=["operations"])
+    async def model() -> ModelInference:
         """Which model version is live, its metrics, input schema and inference path."""
         predictor = service.current()
         loaded = predictor.loaded
         inputs = loaded.inputs
-        return ModelDescription(
+        return ModelInference(
             name=loaded.info.name,
             version=loaded.info.version,
             alias=None if ref.version else (ref.alias or "champion"),
@@ -353,6 +368,7 @@ def create_app(
             metrics=loaded.info.metrics,
             inputs=[InputField(name=c.name, type=c.type, required=c.required) for c in inputs],
             inference=predictor.kind,
+            inference_reason=getattr(predictor, "reason", ""),
             loaded_at=service.loaded_at,
         )
 

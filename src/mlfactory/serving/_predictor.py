@@ -34,6 +34,7 @@ class Predictor(Protocol):
 
     kind: str
     loaded: LoadedModel
+    reason: str  # why this inference path is the live one
 
     def score(self, frame: pd.DataFrame) -> ScoreResult: ...
 
@@ -49,6 +50,7 @@ class SklearnPredictor:
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
+        self.reason = "the fitted scikit-learn pipeline"
         model = loaded.model
         if isinstance(model, Pipeline) and len(model.steps) > 1:
             self._transform = model[:-1].transform

@@ -21,7 +21,8 @@ from mlfactory.registry import ModelRef, load_model, resolve_version
 from mlfactory.serving._errors import PayloadError, ReloadConflict, ServiceNotReady
 from mlfactory.serving._frame import Batch, build_frame
 from mlfactory.serving._metrics import ServiceMetrics
-from mlfactory.serving._predictor import Predictor, ScoreResult, SklearnPredictor
+from mlfactory.serving._onnx import build_predictor
+from mlfactory.serving._predictor import Predictor, ScoreResult
 from mlfactory.serving._predlog import LoggedRequest, PredictionLogWriter
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
@@ -43,6 +44,7 @@ class ServeOptions:
     log_queue_rows: int = 50_000
     log_batch_rows: int = 500
     log_flush_interval_s: float = 0.5
+    onnx: bool = False  # serve the version's verified ONNX graph when it has one (opt-in)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class ModelService:
         loaded = load_model(
             self.settings, self.ref, allow_pickle=self.options.allow_pickle, cache_dir=target
         )
-        predictor = SklearnPredictor(loaded)
+        predictor = build_predictor(self.settings, loaded, onnx=self.options.onnx)
         _warm_up(predictor)
         return predictor
 

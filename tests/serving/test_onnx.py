@@ -1,0 +1,130 @@
+"""ONNX: compiled and verified at promotion, served by onnxruntime, scikit-learn as the fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _serving_helpers import TestClient, records
+
+from mlfactory.datasets import load_dataset
+from mlfactory.registry import load_model, promote
+from mlfactory.serving import create_app
+from mlfactory.serving._onnx import ONNX_TOLERANCE, build_predictor, compile_onnx
+from mlfactory.tracking import open_tracking
+from mlfactory.training import train
+
+KNN_SPEC = """
+name = "credit-knn"
+dataset = "credit"
+preprocessing = "robust_knn"
+model = "LogisticRegression"
+seed = 0
+[cv]
+folds = 2
+scoring = ["roc_auc"]
+[search]
+kind = "none"
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded(registered):
+    return load_model(registered.settings, "credit")
+
+
+def test_promotion_records_a_verified_graph(registered, loaded) -> None:
+    tags = loaded.info.tags
+    assert tags["onnx_status"] == "ok"
+    assert 0.0 <= float(tags["onnx_max_abs_diff"]) <= ONNX_TOLERANCE
+    assert int(tags["onnx_rows_checked"]) > 100
+    client = open_tracking(registered.settings)
+    names = [a.path for a in client.list_artifacts(loaded.info.run_id, "onnx")]
+    assert names == ["onnx/model.onnx"]
+
+
+def test_onnx_scores_equal_sklearn_within_the_recorded_tolerance(registered, loaded) -> None:
+    predictor = build_predictor(registered.settings, loaded, onnx=True)
+    assert predictor.kind == "onnx" and "verified" in predictor.reason
+    X = registered.X  # all rows, most never seen by the verification sample
+    result = predictor.score(X)
+    tolerance = float(loaded.info.tags["onnx_tolerance"])
+    expected = registered.pipeline.predict_proba(X)
+    assert np.max(np.abs(result.probabilities - expected)) <= tolerance
+    assert result.predictions.tolist() == registered.pipeline.predict(X).tolist()
+    assert result.classes == [0, 1]
+
+
+def test_boolean_nulls_are_scored_by_sklearn(registered, loaded) -> None:
+    predictor = build_predictor(registered.settings, loaded, onnx=True)
+    X = registered.X.head(5).copy()
+    X["high_debt_ratio"] = pd.array([True, None, False, True, False], dtype="boolean")
+    result = predictor.score(X)
+    np.testing.assert_allclose(
+        result.probabilities, registered.pipeline.predict_proba(X), rtol=0, atol=1e-12
+    )
+
+
+def test_service_reports_onnx_and_answers_like_the_pipeline(registered) -> None:
+    app = create_app(registered.settings, "credit", log_predictions=False, onnx=True)
+    X = registered.X.head(40)
+    with TestClient(app) as client:
+        model = client.get("/model").json()
+        answer = client.post("/predict", json=records(X))
+    assert model["inference"] == "onnx"
+    assert "verified ONNX graph" in model["inference_reason"]
+    assert answer.status_code == 200, answer.text
+    items = answer.json()["predictions"]
+    assert [i["prediction"] for i in items] == registered.pipeline.predict(X).tolist()
+    got = np.array([[i["probabilities"]["0"], i["probabilities"]["1"]] for i in items])
+    assert np.max(np.abs(got - registered.pipeline.predict_proba(X))) <= ONNX_TOLERANCE
+
+
+def test_unconvertible_pipeline_falls_back_with_the_reason(registered) -> None:
+    """robust_knn's distance-weighted KNNImputer has no ONNX converter: scikit-learn serves."""
+    spec = registered.settings.home.parent / "credit-knn.toml"
+    spec.write_text(KNN_SPEC)
+    run = train(spec, registered.settings)
+    info = promote(registered.settings, "credit-knn", run_id=run.run_id)
+    assert info.tags["onnx_status"].startswith("fallback: conversion failed")
+    assert "KNNImputer" in info.tags["onnx_status"]
+    app = create_app(registered.settings, "credit-knn", log_predictions=False, onnx=True)
+    X = load_dataset("credit", settings=registered.settings).X.head(10)
+    with TestClient(app) as client:
+        model = client.get("/model").json()
+        answer = client.post("/predict", json=records(X))
+    assert model["inference"] == "sklearn"
+    assert "KNNImputer" in model["inference_reason"]
+    expected = run.best.outcome.best_estimator.predict(X).tolist()
+    assert [i["prediction"] for i in answer.json()["predictions"]] == expected
+
+
+def test_promotion_without_compilation_and_opt_out(registered, loaded) -> None:
+    info = promote(
+        registered.settings, "credit-plain", run_id=loaded.info.run_id, compile_onnx=False
+    )
+    assert "onnx_status" not in info.tags
+    plain = load_model(registered.settings, "credit-plain")
+    assert "no ONNX graph" in build_predictor(registered.settings, plain, onnx=True).reason
+    assert build_predictor(registered.settings, loaded, onnx=False).kind == "sklearn"
+
+
+def test_disagreeing_graph_is_refused(registered) -> None:
+    """A random forest's float32 thresholds flip some probabilities: the check catches it."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from mlfactory.preprocessing import build_recipe
+
+    data = load_dataset("credit", settings=registered.settings)
+    pipe = Pipeline(
+        [
+            ("prep", build_recipe("basic", data.roles, data.X)),
+            ("model", RandomForestClassifier(n_estimators=30, random_state=0)),
+        ]
+    ).fit(data.X, data.y)
+    inputs = load_model(registered.settings, "credit").inputs
+    verdict = compile_onnx(pipe, inputs, data.X)
+    assert verdict.status.startswith("fallback:")
+    assert verdict.max_abs_diff is not None and verdict.max_abs_diff > ONNX_TOLERANCE
+    assert verdict.model_bytes is None
