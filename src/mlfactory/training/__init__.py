@@ -12,6 +12,7 @@ from mlfactory.training._runner import (
 from mlfactory.training._search import (
     SearchConfig,
     SearchOutcome,
+    in_process,
     parallel_context,
     run_search,
     score_on,
@@ -24,6 +25,7 @@ __all__ = [
     "ExperimentResult",
     "SearchConfig",
     "SearchOutcome",
+    "in_process",
     "parallel_context",
     "plan_from_spec",
     "run_experiment",

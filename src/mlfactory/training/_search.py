@@ -64,9 +64,8 @@ class SearchConfig:
 
 @dataclass
 class SearchOutcome:
-    candidates: (
-        pd.DataFrame
-    )  # candidate, params, status, error, mean_/std_ test/train per metric, rank
+    # candidate, params, status, error, mean_/std_ test/train per metric, rank per metric
+    candidates: pd.DataFrame
     folds: pd.DataFrame  # candidate, fold, metric, train_score, test_score
     best_index: int
     best_params: dict[str, Any]
