@@ -14,11 +14,12 @@ from mlfactory.batch import batch_predict
 from mlfactory.exceptions import ConfigError, DataError
 
 
-def _write_parts(X: pd.DataFrame, folder: Path, parts: int) -> Path:
-    """The frame as ``parts`` parquet files in one folder (several Dask partitions)."""
+def _write_parts(X: pd.DataFrame, folder: Path, parts: int, row_group_size: int = 100) -> Path:
+    """The frame as ``parts`` parquet files of 100-row row groups in one folder."""
     folder.mkdir(parents=True)
     for i, chunk in enumerate(np.array_split(np.arange(len(X)), parts)):
-        X.iloc[chunk].to_parquet(folder / f"part-{i}.parquet", index=False)
+        path = folder / f"part-{i}.parquet"
+        X.iloc[chunk].to_parquet(path, index=False, row_group_size=row_group_size)
     return folder
 
 
@@ -50,10 +51,10 @@ def test_parquet_partitions_equal_in_process_scoring(registered, tmp_path: Path)
         progress=lambda done, total, rows: seen.append((done, total, rows)),
     )
     assert report.rows == len(registered.X)
-    assert report.partitions == 5  # 1200 rows / 250 per partition, rounded up
-    assert seen[-1] == (5, 5, len(registered.X))
+    assert report.partitions == 6  # 3 files x 4 row groups of 100 rows, 2 per partition (<= 250)
+    assert seen[-1] == (6, 6, len(registered.X))
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == [f"part-{i:05d}.parquet" for i in range(5)]
+    assert files == [f"part-{i:05d}.parquet" for i in range(6)]
     out = pd.read_parquet(tmp_path / "out")
     assert list(out.columns) == report.columns
     expected = ["id", "prediction", "proba_0", "proba_1", "model_version", "scored_at"]
@@ -94,7 +95,7 @@ def test_dask_cluster_scores_the_same(registered, tmp_path: Path) -> None:
             key_columns=["id"],
             scheduler=cluster.scheduler_address,
         )
-    assert report.partitions == 4
+    assert report.partitions == 12  # one per row group by default
     _assert_matches(pd.read_parquet(tmp_path / "out"), registered)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,14 +69,50 @@ def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
     return {c.name: "float64" for c in inputs if c.type in numeric}
 
 
+def _read_row_groups(file: str, groups: list[int], columns: list[str]) -> pd.DataFrame:
+    """One partition: consecutive row groups of one parquet file (runs on a worker)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(file).read_row_groups(groups, columns=columns).to_pandas()
+
+
+Piece = tuple[str, list[int]]  # a parquet file and consecutive row groups of it
+
+
+def _parquet_pieces(files: Sequence[str], partition_rows: int | None) -> list[Piece]:
+    """Partitions as (file, row groups): each row group alone, or consecutive row groups of a
+    file merged up to ``partition_rows`` (a larger row group is one partition by itself)."""
+    import pyarrow.parquet as pq
+
+    pieces: list[Piece] = []
+    for file in files:
+        meta = pq.ParquetFile(file).metadata
+        group: list[int] = []
+        rows = 0
+        for index in range(meta.num_row_groups):
+            size = meta.row_group(index).num_rows
+            if group and (partition_rows is None or rows + size > partition_rows):
+                pieces.append((file, group))
+                group, rows = [], 0
+            group.append(index)
+            rows += size
+        if group:
+            pieces.append((file, group))
+    return pieces
+
+
 def _file_partitions(
     path: Path,
     inputs: Sequence[InputColumn],
     key_columns: Sequence[str],
     partition_rows: int | None,
 ) -> tuple[list[Any], int | None]:
-    """Validated Dask partitions (delayed) of a parquet file/folder or CSV file, and their count."""
-    import dask.dataframe as dd
+    """Validated Dask partitions (delayed) of a parquet file/folder or CSV file, and their count.
+
+    Parquet partitions follow row groups, so each is read exactly once, by one task; CSV files
+    are cut into byte blocks sized for ``partition_rows``.
+    """
+    import dask
 
     if not path.exists():
         raise DataError(f"input {path} not found")
@@ -86,31 +121,49 @@ def _file_partitions(
     is_parquet = suffix in (".parquet", ".pq") or (path.is_dir() and not is_csv)
     if not (is_csv or is_parquet):
         raise DataError(f"input {path}: expected a .parquet file, a parquet folder or a .csv file")
-    source = str(path / "*.csv") if is_csv and path.is_dir() else str(path)
+    if is_csv:
+        return _csv_partitions(path, inputs, key_columns, partition_rows)
+    import pyarrow.dataset as pads
+
     try:
-        if is_csv:
-            blocksize: Any = "default"
-            if partition_rows:
-                first = next(iter(sorted(path.glob("*.csv")))) if path.is_dir() else path
-                with first.open("rb") as handle:
-                    sample = handle.read(1 << 20)
-                per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
-                blocksize = max(1 << 16, int(partition_rows * per_row))
-            head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs))
-        else:
-            head = dd.read_parquet(source)
+        dataset = pads.dataset(str(path), format="parquet")
+        available = list(dataset.schema.names)
+        files = list(dataset.files)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read input {path}: {exc}") from None
+    if not files:
+        raise DataError(f"input {path} holds no parquet files")
+    check_columns(available, inputs, key_columns, f"input {path}")
+    wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
+    read = dask.delayed(_read_row_groups, pure=True)
+    parts = [read(file, groups, wanted) for file, groups in _parquet_pieces(files, partition_rows)]
+    return parts, len(parts)
+
+
+def _csv_partitions(
+    path: Path,
+    inputs: Sequence[InputColumn],
+    key_columns: Sequence[str],
+    partition_rows: int | None,
+) -> tuple[list[Any], int | None]:
+    import dask.dataframe as dd
+
+    source = str(path / "*.csv") if path.is_dir() else str(path)
+    try:
+        blocksize: Any = "default"
+        if partition_rows:
+            first = next(iter(sorted(path.glob("*.csv")))) if path.is_dir() else path
+            with first.open("rb") as handle:
+                sample = handle.read(1 << 20)
+            per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
+            blocksize = max(1 << 16, int(partition_rows * per_row))
+        head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read input {path}: {exc}") from None
     available = [str(c) for c in head.columns]
     check_columns(available, inputs, key_columns, f"input {path}")
     wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
-    frame = head[wanted]
-    if partition_rows and not is_csv:
-        import pyarrow.dataset as pads
-
-        total = pads.dataset(str(path), format="parquet").count_rows()
-        frame = frame.repartition(npartitions=max(1, math.ceil(total / partition_rows)))
-    parts = list(frame.to_delayed())
+    parts = list(head[wanted].to_delayed())
     return parts, len(parts)
 
 

@@ -1,0 +1,201 @@
+"""Batch scoring: ``mlfactory.batch.batch_predict`` vs the in-process limit, and 1 vs 2 workers.
+
+    .venv/bin/python benchmarks/batch.py                  # 10,000,000 rows
+    .venv/bin/python benchmarks/batch.py --rows 2000000   # when the machine is busy
+
+One registered model: the credit pipeline (``power`` recipe + LogisticRegression, 13 features)
+trained on 20,000 synthetic credit rows, registered as ``credit-batch`` v1 in a SQLite store under
+``benchmarks/_work/batch/`` (built once). The input (``--rows`` rows resampled from 200,000
+synthetic credit rows, plus an ``id`` key; 1,000,000-row parquet files with 100,000-row row
+groups) is generated once into the same folder (git-ignored).
+
+Each measurement runs in its own Python process, so its peak RSS (``ru_maxrss``) is its own:
+
+1. ``limit`` — in process, one thread: read the parquet files 100,000 rows at a time (pyarrow
+   ``iter_batches``) and call the pipeline's ``predict_proba`` (+ ``predict``) on each chunk;
+   the scores are not written anywhere;
+2. ``threads`` — ``batch_predict`` with the local threaded scheduler, 100,000-row partitions,
+   into a parquet folder (key, prediction, 2 probabilities, version, timestamp);
+3. ``cluster-1`` / ``cluster-2`` — the same on a ``LocalCluster`` of 1 or 2 single-threaded
+   worker processes (the model scattered once), including the cluster's start-up.
+
+Results: stdout (markdown) and ``benchmarks/_work/batch.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORK = Path(__file__).resolve().parent / "_work" / "batch"
+MODEL = "credit-batch"
+SPEC = """
+name = "credit-batch"
+dataset = "credit"
+preprocessing = "power"
+model = "LogisticRegression"
+seed = 0
+[cv]
+folds = 2
+scoring = ["roc_auc"]
+[search]
+kind = "none"
+"""
+CHUNK = 100_000
+FILE_ROWS = 1_000_000
+
+
+def settings():
+    from mlfactory.settings import load_settings
+
+    return load_settings(home=WORK / ".mlfactory")
+
+
+def ensure_model() -> None:
+    from mlfactory.datasets import write_synthetic
+    from mlfactory.exceptions import ModelNotFound
+    from mlfactory.registry import parse_model_ref, promote, resolve_version
+    from mlfactory.tracking import open_tracking
+    from mlfactory.training import train
+
+    current = settings()
+    try:
+        resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
+        return
+    except ModelNotFound:
+        pass
+    WORK.mkdir(parents=True, exist_ok=True)
+    write_synthetic("credit", 20_000, settings=current)
+    spec = WORK / "credit-batch.toml"
+    spec.write_text(SPEC)
+    promote(current, MODEL, run_id=train(spec, current).run_id)
+
+
+def ensure_input(rows: int) -> Path:
+    """``rows`` rows resampled from synthetic credit features, in 1M-row parquet files."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlfactory.datasets import load_dataset, write_synthetic
+
+    folder = WORK / f"input-{rows}"
+    if (folder / "_done").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    source = WORK / "source" / ".mlfactory"
+    from mlfactory.settings import load_settings
+
+    pool_settings = load_settings(home=source)
+    write_synthetic("credit", 200_000, settings=pool_settings)
+    pool = load_dataset("credit", settings=pool_settings).X.reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    for number, start in enumerate(range(0, rows, FILE_ROWS)):
+        size = min(FILE_ROWS, rows - start)
+        chunk = pool.iloc[rng.integers(0, len(pool), size)].reset_index(drop=True)
+        chunk.insert(0, "id", np.arange(start, start + size, dtype="int64"))
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        pq.write_table(table, folder / f"part-{number:03d}.parquet", row_group_size=CHUNK)
+    (folder / "_done").write_text("ok")
+    return folder
+
+
+def child(mode: str, folder: Path) -> dict:
+    """One measurement in this (fresh) process."""
+    from mlfactory.registry import load_model
+
+    current = settings()
+    loaded = load_model(current, f"{MODEL}/1")
+    files = sorted(folder.glob("*.parquet"))
+    started = time.perf_counter()
+    if mode == "limit":
+        import pyarrow.parquet as pq
+
+        model, rows = loaded.model, 0
+        for file in files:
+            for batch in pq.ParquetFile(file).iter_batches(CHUNK):
+                frame = batch.to_pandas().drop(columns=["id"])
+                model.predict_proba(frame)
+                model.predict(frame)
+                rows += len(frame)
+    else:
+        from mlfactory.batch import batch_predict
+
+        out = WORK / f"out-{mode}"
+        shutil.rmtree(out, ignore_errors=True)
+        kwargs = {
+            "input_path": folder,
+            "output_path": out,
+            "key_columns": ["id"],
+            "partition_rows": CHUNK,
+            "loaded": loaded,
+        }
+        if mode == "threads":
+            rows = batch_predict(current, f"{MODEL}/1", **kwargs).rows
+        else:
+            from distributed import LocalCluster
+
+            workers = int(mode.split("-")[1])
+            with LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster:
+                rows = batch_predict(
+                    current, f"{MODEL}/1", scheduler=cluster.scheduler_address, **kwargs
+                ).rows
+        shutil.rmtree(out, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"mode": mode, "rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    if args.child:
+        print(json.dumps(child(args.child, WORK / f"input-{args.rows}")))
+        return
+    ensure_model()
+    ensure_input(args.rows)
+    load_before = os.getloadavg()[0]
+    results = []
+    for mode in ("limit", "threads", "cluster-1", "cluster-2"):
+        done = subprocess.run(
+            [sys.executable, __file__, "--rows", str(args.rows), "--child", mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(f"{mode}: {result}", file=sys.stderr)
+    limit = results[0]["rows"] / results[0]["seconds"]
+    print(
+        f"\n{args.rows:,} rows; load {load_before:.2f} -> {os.getloadavg()[0]:.2f}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
+    )
+    print("| path | rows/s | vs limit | seconds | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        rate = r["rows"] / r["seconds"]
+        print(
+            f"| {r['mode']} | {rate:,.0f} | {rate / limit:.0%} | {r['seconds']:.1f} | "
+            f"{r['peak_rss_mb']:,.0f} |"
+        )
+    (WORK.parent / "batch.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
