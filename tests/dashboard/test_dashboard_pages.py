@@ -253,3 +253,15 @@ def test_pages_forbid_external_resources(client):
             r'(src|href)="(https?:)?//',
             response.text.replace('href="http://mlflow.example:5000/', ""),
         )
+
+
+def test_monitoring_and_models_pages_on_postgresql(isolated_home, postgres_url):
+    settings = load_settings(db_url=postgres_url)
+    with _client(settings) as client:
+        assert "No drift reports yet" in client.get("/monitoring").text
+        save_planted_drift_reports(settings, model="pg")
+        page = client.get("/monitoring").text
+        assert "No registered models yet" in client.get("/models").text
+    shares = [float(s) for s in re.findall(r"\d\d:\d\d: ([\d.]+)</title>", page)]
+    assert shares == [0.0, 0.25, 0.5, 1.0]
+    assert "4 of 4 features drifted" in page
