@@ -147,3 +147,25 @@ def _assert_all_recorded(url: str, count: int) -> None:
     assert folds == count * 2 * 2 * 2  # candidates x folds x metrics
     assert stuck == 0
     assert re.fullmatch(r"\w+", "ok")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_same_seed_same_results_sequential_parallel_and_on_a_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+
+    spec = _spec(tmp_path, "same-seed")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        for extra in ([], ["--jobs", "2"], ["--scheduler", cluster.scheduler_address]):
+            result = runner.invoke(app, ["train", str(spec), *extra])
+            assert result.exit_code == 0, result.output
+    runs = mlflow.search_runs(
+        experiment_names=["same-seed"], filter_string="tags.`mlfactory.role` = 'parent'"
+    )
+    assert len(runs) == 3
+    assert set(runs["tags.mlfactory.scheduler"]) == {"local", cluster.scheduler_address}
+    for column in ("params.best.clf__C", "metrics.test_roc_auc", "metrics.cv_roc_auc_mean"):
+        assert runs[column].nunique() == 1, runs[column].tolist()
