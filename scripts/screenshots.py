@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
-    from conftest import build_factory  # the same populated factory the tests use
+    from _dashboard_factory import build_factory  # the same populated factory the tests use
     from playwright.sync_api import sync_playwright
 
     from mlfactory.dashboard import create_dashboard_app

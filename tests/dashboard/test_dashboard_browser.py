@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Factory
+from _dashboard_factory import Factory
 
 from mlfactory.dashboard import create_dashboard_app
 from mlfactory.serving import BackgroundServer

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import sqlalchemy as sa
-from conftest import DRIFT_COLUMNS, Factory, save_planted_drift_reports
+from _dashboard_factory import DRIFT_COLUMNS, Factory, save_planted_drift_reports
 
 from mlfactory.dashboard import create_dashboard_app, resolve_artifact
 from mlfactory.db import get_engine
@@ -255,6 +255,7 @@ def test_pages_forbid_external_resources(client):
         )
 
 
+@pytest.mark.postgres
 def test_monitoring_and_models_pages_on_postgresql(isolated_home, postgres_url):
     settings = load_settings(db_url=postgres_url)
     with _client(settings) as client:
