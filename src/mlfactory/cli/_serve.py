@@ -60,6 +60,21 @@ def serve_command(
             "onnxruntime when it has one; else scikit-learn. GET /model says which and why."
         ),
     ] = True,
+    batch_max_size: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Micro-batching: score concurrent requests together in calls of up to this "
+            "many rows (0 = off). Helps many small concurrent requests.",
+        ),
+    ] = 0,
+    batch_max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Micro-batching: longest a request waits for others to join its call.",
+        ),
+    ] = 2.0,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl-C.
 
@@ -85,6 +100,8 @@ def serve_command(
         "reload_interval_s": reload_interval,
         "log_predictions": log_predictions,
         "onnx": onnx,
+        "batch_max_size": batch_max_size,
+        "batch_max_wait_ms": batch_max_wait_ms,
     }
     try:
         run_server(settings, model, host=host, port=port, workers=workers, **options)

@@ -28,6 +28,7 @@ from mlfactory.registry import ModelRef, parse_model_ref
 from mlfactory.serving._errors import PayloadError, status_for
 from mlfactory.serving._explain import add_explain_route
 from mlfactory.serving._frame import describe_type
+from mlfactory.serving._microbatch import DEFAULT_BATCH_MAX_WAIT_MS
 from mlfactory.serving._payloads import (
     MLFLOW_FORMATS,
     columns_from_csv,
@@ -269,16 +270,25 @@ def create_app(
     log_queue_rows: int = 50_000,
     max_body_bytes: int = 64 * 1024 * 1024,
     onnx: bool = False,
+    batch_max_size: int = 0,
+    batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS,
 ) -> FastAPI:
     """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
 
     Nothing is loaded here: the model loads in the app's lifespan (startup), the prediction log
     writer starts with it and is flushed at shutdown. With ``onnx`` the version's verified ONNX
     graph (recorded at promotion) serves when it has one; ``GET /model`` says which path is live.
+    ``batch_max_size`` > 1 turns on micro-batching: concurrent requests are scored together in
+    calls of up to that many rows, waiting at most ``batch_max_wait_ms`` for company.
     """
     ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
     if max_batch_rows < 1:
         raise ConfigError(f"max_batch_rows must be at least 1, got {max_batch_rows}")
+    if batch_max_size < 0 or batch_max_wait_ms < 0:
+        raise ConfigError(
+            f"--batch-max-size ({batch_max_size}) and --batch-max-wait-ms ({batch_max_wait_ms}) "
+            "must be >= 0 (size 0 or 1: micro-batching off)"
+        )
     options = ServeOptions(
         allow_pickle=allow_pickle,
         max_batch_rows=max_batch_rows,
@@ -289,6 +299,8 @@ def create_app(
         log_batch_rows=log_batch_rows,
         log_flush_interval_s=log_flush_interval_s,
         onnx=onnx,
+        batch_max_size=batch_max_size,
+        batch_max_wait_ms=batch_max_wait_ms,
     )
     service = ModelService(settings, ref, options)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None

@@ -21,6 +21,7 @@ from mlfactory.registry import ModelRef, load_model, resolve_version
 from mlfactory.serving._errors import PayloadError, ReloadConflict, ServiceNotReady
 from mlfactory.serving._frame import Batch, build_frame
 from mlfactory.serving._metrics import ServiceMetrics
+from mlfactory.serving._microbatch import DEFAULT_BATCH_MAX_WAIT_MS, MicroBatcher
 from mlfactory.serving._onnx import build_predictor
 from mlfactory.serving._predictor import Predictor, ScoreResult
 from mlfactory.serving._predlog import LoggedRequest, PredictionLogWriter
@@ -44,6 +45,8 @@ class ServeOptions:
     log_queue_rows: int = 50_000
     log_batch_rows: int = 500
     log_flush_interval_s: float = 0.5
+    batch_max_size: int = 0  # micro-batching: rows per combined call; 0 = off
+    batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS
     onnx: bool = False  # serve the version's verified ONNX graph when it has one (opt-in)
 
 
@@ -100,6 +103,7 @@ class ModelService:
         self.predictor: Predictor | None = None
         self.loaded_at: datetime | None = None
         self.log: PredictionLogWriter | None = None
+        self.batcher: MicroBatcher | None = None
         self._cache = Path(tempfile.mkdtemp(prefix="mlfactory-serve-"))
         self._reload_lock = asyncio.Lock()
         self._count_lock = threading.Lock()
@@ -125,6 +129,9 @@ class ModelService:
     async def start(self) -> None:
         """Load the model (in a thread) and start the prediction log writer."""
         self._install(await asyncio.to_thread(self._prepare))
+        if self.options.batch_max_size > 1:
+            self.batcher = MicroBatcher(self.options.batch_max_size, self.options.batch_max_wait_ms)
+            self.batcher.start()
         if self.options.log_predictions:
             url = self.options.log_db_url or self.settings.database_url
             self.log = PredictionLogWriter(
@@ -139,6 +146,8 @@ class ModelService:
 
     async def stop(self) -> None:
         """Flush the prediction log and remove downloaded model files."""
+        if self.batcher is not None:
+            await asyncio.to_thread(self.batcher.close)
         if self.log is not None:
             await asyncio.to_thread(self.log.close)
         shutil.rmtree(self._cache, ignore_errors=True)
@@ -194,7 +203,10 @@ class ModelService:
         predictor = self.current()
         batch = build_frame(raw, predictor.loaded.inputs, self.options.max_batch_rows)
         try:
-            result = predictor.score(batch.frame)
+            if self.batcher is not None:
+                result = self.batcher.score(predictor, batch.frame)
+            else:
+                result = predictor.score(batch.frame)
         except (ValueError, TypeError) as exc:  # valid types the fitted model still rejects
             raise PayloadError(f"the model could not score this input: {exc}") from None
         _check_finite(result)
