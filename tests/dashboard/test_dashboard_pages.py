@@ -104,6 +104,10 @@ def test_bad_sort_column_and_unknown_experiment(client):
     page = client.get("/experiments/cancer", params={"sort": "nope"})
     assert page.status_code == 400
     assert "cannot sort by &#39;nope&#39;" in page.text and "test_roc_auc" in page.text
+    flag = client.get("/experiments/cancer", params={"desc": "maybe"})
+    assert flag.status_code == 400 and "desc: Input should be a valid integer" in flag.text
+    report = client.get("/monitoring/reports/latest")
+    assert report.status_code == 400 and "report_id" in report.text
     missing = client.get("/experiments/absent")
     assert missing.status_code == 404 and "experiment &#39;absent&#39; not found" in missing.text
 

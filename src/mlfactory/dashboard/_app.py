@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -153,6 +154,14 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
     async def _failure(request: Request, exc: MlfactoryError) -> Response:
         logger.error("dashboard page %s failed: %s", request.url.path, exc)
         return error_page(request, 500, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return error_page(request, 400, f"invalid request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
