@@ -174,6 +174,22 @@ def compile_onnx(
     except Exception as exc:  # any converter gap: serve with scikit-learn
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         return OnnxCompilation(f"fallback: conversion failed: {reason}", None, None)
+    try:
+        return _verify(model, final, inputs, held_out, session, model_bytes)
+    except Exception as exc:  # e.g. held-out values the graph rejects: serve with scikit-learn
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return OnnxCompilation(f"fallback: verification failed: {reason}", None, None)
+
+
+def _verify(
+    model: Any,
+    final: Any,
+    inputs: Sequence[InputColumn],
+    held_out: pd.DataFrame,
+    session: Any,
+    model_bytes: bytes,
+) -> OnnxCompilation:
+    """Score ``held_out`` with both and compare labels and probabilities (or values)."""
     frame = held_out[[c.name for c in inputs]].dropna(
         subset=[c.name for c in inputs if c.type not in _NUMERIC]
     )
@@ -262,7 +278,10 @@ def compile_version(settings: Any, client: Any, info: Any) -> dict[str, str]:
         if verdict.ok and verdict.model_bytes is not None:
             path = work / "model.onnx"
             path.write_bytes(verdict.model_bytes)
-            client.log_artifact(info.run_id, str(path), ONNX_ARTIFACT.rsplit("/", 1)[0])
+            try:
+                client.log_artifact(info.run_id, str(path), ONNX_ARTIFACT.rsplit("/", 1)[0])
+            except Exception as exc:  # the artifact store refused: promote anyway, say why
+                return {"onnx_status": f"fallback: cannot store {ONNX_ARTIFACT}: {exc}"[:500]}
             tags["onnx_sha256"] = hashlib.sha256(verdict.model_bytes).hexdigest()
             tags["onnx_tolerance"] = f"{ONNX_TOLERANCE:g}"
         logger.info("ONNX for %s version %s: %s", info.name, info.version, verdict.status)
