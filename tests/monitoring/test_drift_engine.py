@@ -53,7 +53,7 @@ def test_planted_mean_variance_and_new_category_are_detected():
     by_name = {f.column: f for f in report.features}
     shifted = by_name["mean_shift"]
     mean_gap = shifted.details["mean_current"] - shifted.details["mean_reference"]
-    assert shifted.effect >= mean_gap / shifted.details["std_reference"]  # W1 >= |mean gap|
+    assert shifted.effect >= mean_gap / shifted.details["scale"]  # W1 >= |mean gap|
     assert shifted.effect == pytest.approx(0.3, abs=0.08)  # in reference standard deviations
     assert by_name["new_category"].details["unseen_categories"] == ["d"]
     assert by_name["new_category"].effect == pytest.approx(0.1, abs=0.02)  # 10% of rows moved
@@ -183,3 +183,21 @@ def test_correlation_flip_is_caught_by_the_domain_classifier_only():
     assert flipped.auc > max(flipped.permutation_aucs)
     same = domain_classifier(reference, _correlated(1_000, 0.8, 3), n_permutations=9, seed=0)
     assert not same.drifted and same.auc < 0.6
+
+
+def test_a_shift_of_a_heavy_tailed_bulk_is_not_hidden_by_its_outliers():
+    """Utilisation-like data: mostly 0-1 with a few huge values that inflate the std."""
+    rng = np.random.default_rng(5)
+    n = 4_000
+
+    def utilisation(scale: float) -> np.ndarray:
+        values = rng.beta(0.6, 1.8, n) * scale
+        outliers = rng.random(n) < 0.003
+        values[outliers] = rng.uniform(1e3, 5e4, outliers.sum())
+        return values
+
+    reference = pd.DataFrame({"utilisation": utilisation(1.0)})
+    current = pd.DataFrame({"utilisation": utilisation(1.6)})
+    feature = detect_drift(reference, current).features[0]
+    assert feature.status == "drift", feature.reason
+    assert feature.details["scale"] < feature.details["std_reference"] / 10

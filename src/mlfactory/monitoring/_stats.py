@@ -105,7 +105,7 @@ class NumericStats:
     ks_statistic: float
     p_value: float
     wasserstein: float  # raw, in the column's units
-    scale: float  # reference standard deviation (pooled when the reference is constant)
+    scale: float  # robust reference spread: IQR / 1.349 (the std when the IQR is 0)
     psi: float
     js_distance: float
     mean_reference: float
@@ -115,7 +115,12 @@ class NumericStats:
 
     @property
     def wasserstein_norm(self) -> float:
-        """Wasserstein distance in reference standard deviations (a mean shift of d sd gives d)."""
+        """Wasserstein distance in robust reference spreads (a mean shift of d sd gives d).
+
+        The spread is the reference's IQR / 1.349 — its standard deviation for normal data, but
+        not inflated by a heavy tail's few huge values (which would hide a real shift of the
+        bulk) — or its standard deviation when the IQR is 0 (mostly-constant counts).
+        """
         return self.wasserstein / self.scale
 
 
@@ -171,7 +176,11 @@ def numeric_stats(sorted_ref: np.ndarray, sorted_cur: np.ndarray, bins: int = 10
     else:
         p_value = ks_pvalue(d, n1, n2)
     std_ref = float(sorted_ref.std())
-    scale = std_ref if std_ref > 0 else float(np.concatenate([sorted_ref, sorted_cur]).std())
+    q1, q3 = sorted_ref[int(0.25 * (n1 - 1))], sorted_ref[int(0.75 * (n1 - 1))]
+    robust = float(q3 - q1) / 1.349
+    scale = robust if robust > 0 else std_ref
+    if scale <= 0:
+        scale = float(np.concatenate([sorted_ref, sorted_cur]).std())
     edges = quantile_edges(sorted_ref, bins)
     ref_share = _bin_counts(sorted_ref, edges) / n1
     cur_share = _bin_counts(sorted_cur, edges) / n2
