@@ -95,6 +95,14 @@ def _credit_spec(quick: bool) -> dict[str, Any]:
         "cv": {"folds": 3, "scoring": ["roc_auc", "neg_log_loss", "accuracy", "f1"]},
         "search": {"kind": "grid", "refit": "roc_auc"},
     }
+    spec["search"]["param_grid"] = {
+        "LogisticRegression": {"clf__C": [0.01, 0.1, 1.0, 10.0]},
+        "RandomForest": {
+            "clf__n_estimators": [100],
+            "clf__max_depth": [6, 10],
+            "clf__min_samples_leaf": [5],
+        },
+    }
     if quick:
         spec["cv"]["folds"] = 2
         spec["search"]["param_grid"] = {
@@ -114,7 +122,7 @@ def _train_credit(context: DemoContext) -> StageResult:
     (path,) = write_synthetic("credit", rows, settings=context.settings, seed=7)
     resolved = resolve_spec(spec_from_dict(_credit_spec(context.quick)), context.settings)
     context.values["resolved"] = resolved
-    result = run_experiment(plan_from_spec(resolved), context.settings)
+    result = run_experiment(plan_from_spec(resolved), context.settings, n_jobs=-1)
     context.values["experiment"] = result
     auc = result.best.test_scores["roc_auc"]
     return StageResult(
