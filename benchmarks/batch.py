@@ -17,7 +17,8 @@ Each measurement runs in its own Python process, so its peak RSS (``ru_maxrss``)
 2. ``threads`` — ``batch_predict`` with the local threaded scheduler, 100,000-row partitions,
    into a parquet folder (key, prediction, 2 probabilities, version, timestamp);
 3. ``cluster-1`` / ``cluster-2`` — the same on a ``LocalCluster`` of 1 or 2 single-threaded
-   worker processes (the model scattered once), including the cluster's start-up.
+   worker processes (the model scattered once); the cluster's start-up is timed separately and
+   the workers' peak RSS is reported beside the client's.
 
 Results: stdout (markdown) and ``benchmarks/_work/batch.json``.
 """
@@ -142,15 +143,30 @@ def child(mode: str, folder: Path) -> dict:
         if mode == "threads":
             rows = batch_predict(current, f"{MODEL}/1", **kwargs).rows
         else:
-            from distributed import LocalCluster
+            from distributed import Client, LocalCluster
 
             workers = int(mode.split("-")[1])
             with LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster:
+                startup = time.perf_counter() - started
+                started = time.perf_counter()
                 rows = batch_predict(
                     current, f"{MODEL}/1", scheduler=cluster.scheduler_address, **kwargs
                 ).rows
+                seconds = time.perf_counter() - started
+                with Client(cluster.scheduler_address, set_as_default=False) as probe:
+                    peaks = probe.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            shutil.rmtree(out, ignore_errors=True)
+            client_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return {
+                "mode": mode,
+                "rows": rows,
+                "seconds": seconds,
+                "startup_s": startup,
+                "peak_rss_mb": client_mb,
+                "worker_peak_rss_mb": max(peaks.values()) / 1024,
+            }
         shutil.rmtree(out, ignore_errors=True)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -186,13 +202,17 @@ def main() -> None:
         f"\n{args.rows:,} rows; load {load_before:.2f} -> {os.getloadavg()[0]:.2f}; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
     )
-    print("| path | rows/s | vs limit | seconds | peak RSS MB |")
+    print("| path | rows/s | vs limit | seconds | peak RSS MB (client / worker) |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
         rate = r["rows"] / r["seconds"]
+        extra = f" (+{r['startup_s']:.1f} s start-up)" if "startup_s" in r else ""
+        memory = f"{r['peak_rss_mb']:,.0f}"
+        if "worker_peak_rss_mb" in r:
+            memory += f" / {r['worker_peak_rss_mb']:,.0f}"
         print(
-            f"| {r['mode']} | {rate:,.0f} | {rate / limit:.0%} | {r['seconds']:.1f} | "
-            f"{r['peak_rss_mb']:,.0f} |"
+            f"| {r['mode']} | {rate:,.0f} | {rate / limit:.0%} | {r['seconds']:.1f}{extra} | "
+            f"{memory} |"
         )
     (WORK.parent / "batch.json").write_text(json.dumps(results, indent=2))
 
