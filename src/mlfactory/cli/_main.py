@@ -16,6 +16,7 @@ from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
 from mlfactory.cli._monitor import monitor_app
+from mlfactory.cli._predict import predict_command
 from mlfactory.cli._registry import models_app, promote_command
 from mlfactory.cli._runs import runs_app, ui_command
 from mlfactory.cli._serve import serve_command
@@ -106,6 +107,7 @@ app.command("promote")(promote_command)
 app.add_typer(models_app, name="models")
 app.command("explain")(explain_command)
 app.command("serve")(serve_command)
+app.command("predict")(predict_command)
 app.add_typer(monitor_app, name="monitor")
 
 
