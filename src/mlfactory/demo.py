@@ -195,19 +195,24 @@ def _send(url: str, frame: Any, batch: int = 50) -> int:
 
 
 def _serve_traffic(context: DemoContext) -> StageResult:
+    import httpx
+
     from mlfactory.serving import BackgroundServer, create_app
 
     resolved = context.values["resolved"]
     X_test = resolved.X_test.head(300 if context.quick else 2_000)
-    app = create_app(context.settings, f"{DEMO_MODEL}@champion", log_flush_interval_s=0.2)
+    app = create_app(
+        context.settings, f"{DEMO_MODEL}@champion", onnx=True, log_flush_interval_s=0.2
+    )
     with BackgroundServer(app) as server:
+        inference = httpx.get(f"{server.url}/model", timeout=30).json()["inference"]
         normal = _send(server.url, X_test)
         shifted = _send(server.url, shifted_sample(X_test))
     context.values["traffic"] = (normal, shifted)
     return StageResult(
         "serve",
         f"served {normal} held-out rows then {shifted} deliberately shifted rows on "
-        f"{server.url}; every prediction logged in prediction_log",
+        f"{server.url} ({inference} inference); every prediction logged in prediction_log",
         {"serve": f"mlfactory serve {DEMO_MODEL}@champion"},
     )
 
