@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,8 +71,10 @@ def ensure_model() -> None:
 
     current = settings()
     try:
-        resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
-        return
+        version = resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
+        if version.tags.get("onnx_status") == "ok":
+            return
+        shutil.rmtree(WORK / ".mlfactory")  # registered before the ONNX path existed: redo
     except ModelNotFound:
         pass
     WORK.mkdir(parents=True, exist_ok=True)
@@ -218,19 +221,23 @@ def main() -> None:
         "import sys; from mlfactory.logs import configure_logging; configure_logging('WARNING');"
         "from mlfactory.serving import run_server; from mlfactory.settings import load_settings;"
         f"run_server(load_settings(), '{MODEL}/1', port=int(sys.argv[1]), "
-        "log_predictions=sys.argv[2] == 'log')"
+        "log_predictions=sys.argv[2] == 'log', onnx=sys.argv[3] == 'onnx', "
+        "batch_max_size=int(sys.argv[4]))"
     )
-    variants = [
-        ("/invocations", split_body, "log", ""),
-        ("/invocations", split_body, "nolog", ", no prediction log"),
-        ("/predict", records_body, "log", ""),
+    variants = [  # path, body, prediction log, inference, micro-batch size, label
+        ("/invocations", split_body, "log", "sklearn", "0", ""),
+        ("/invocations", split_body, "nolog", "sklearn", "0", ", no prediction log"),
+        ("/predict", records_body, "log", "sklearn", "0", ""),
+        ("/invocations", split_body, "log", "onnx", "0", ", onnx"),
+        ("/invocations", split_body, "log", "onnx", "64", ", onnx + micro-batching"),
+        ("/invocations", split_body, "nolog", "onnx", "64", ", onnx + micro-batching, no log"),
     ]
-    for path, body, logging_mode, note in variants:
+    for path, body, logging_mode, inference, batch, note in variants:
         port = free_port()
         contenders.append(
             (
                 f"mlfactory serve {path}{note}",
-                [sys.executable, "-c", launcher, str(port), logging_mode],
+                [sys.executable, "-c", launcher, str(port), logging_mode, inference, batch],
                 f"http://127.0.0.1:{port}", path, body,
             )
         )  # fmt: skip
