@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / "_work" / "serving"
-MODEL = "credit-bench"
+MODEL = "credit-bench-onnx"  # promoted with its verified ONNX graph
 ROWS = 20_000
 SPEC = """
 name = "credit-bench"
@@ -71,10 +70,8 @@ def ensure_model() -> None:
 
     current = settings()
     try:
-        version = resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
-        if version.tags.get("onnx_status") == "ok":
-            return
-        shutil.rmtree(WORK / ".mlfactory")  # registered before the ONNX path existed: redo
+        resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
+        return
     except ModelNotFound:
         pass
     WORK.mkdir(parents=True, exist_ok=True)

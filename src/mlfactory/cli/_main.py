@@ -12,6 +12,7 @@ from rich.table import Table
 from mlfactory import __version__
 from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register data commands)
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
+from mlfactory.cli._dashboard import dashboard_command
 from mlfactory.cli._data import data_app
 from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
@@ -108,6 +109,7 @@ app.add_typer(models_app, name="models")
 app.command("explain")(explain_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
+app.command("dashboard")(dashboard_command)
 app.add_typer(monitor_app, name="monitor")
 
 
