@@ -1,15 +1,13 @@
 """Drift report outputs: a self-contained HTML page and a JSON document.
 
-Figures are drawn with ``matplotlib.figure.Figure`` (no pyplot state) from the small profiles the
-engine keeps (histogram shares on common edges, 101 quantiles), so the report never needs the raw
-rows, and embedded as base64 PNG: no external link, ~15 KB per feature.
+Figures are inline SVG drawn from the small profiles the engine keeps (histogram shares on common
+edges, 101 quantiles), so the report never needs the raw rows: no external link, no script, a few
+KB per feature.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 from mlfactory.monitoring._drift import DriftReport, FeatureDrift, Status
 
-__all__ = ["ReportFiles", "feature_figure_png", "render_html", "report_json", "write_report"]
+__all__ = ["ReportFiles", "feature_figure_svg", "render_html", "report_json", "write_report"]
 
 _COLORS = ("#4c72b0", "#dd8452")
 _STATUS_COLOR = {Status.DRIFT: "#c0392b", Status.OK: "#27ae60", Status.NOT_TESTABLE: "#7f8c8d"}
@@ -37,50 +35,94 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def feature_figure_png(feature: FeatureDrift, dpi: int = 60) -> bytes | None:
-    """Overlaid histograms + ECDFs (numeric) or category shares (categorical) as PNG bytes."""
-    from matplotlib.figure import Figure
+_W, _H, _PAD = 300, 120, 22  # one panel, in px; two panels for numeric columns
 
+
+def _panel(x0: float, body: list[str], low: str, high: str, top: str) -> str:
+    """A framed panel at horizontal offset ``x0`` with axis end labels."""
+    return (
+        f'<g transform="translate({x0:.0f},0)">'
+        f'<rect x="{_PAD}" y="4" width="{_W - _PAD - 6}" height="{_H - _PAD - 4}" fill="none" '
+        'stroke="#ccc"/>' + "".join(body) + f'<text x="{_PAD}" y="{_H - 6}" font-size="10" '
+        f'fill="#555">{html.escape(low)}</text><text x="{_W - 6}" y="{_H - 6}" font-size="10" '
+        f'fill="#555" text-anchor="end">{html.escape(high)}</text><text x="{_PAD + 4}" y="15" '
+        f'font-size="10" fill="#555">{html.escape(top)}</text></g>'
+    )
+
+
+def _points(xs: list[float], ys: list[float]) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+
+
+def feature_figure_svg(feature: FeatureDrift) -> str | None:
+    """Overlaid histograms + ECDFs (numeric) or category shares (categorical) as inline SVG.
+
+    Drawn by hand from the engine's small profiles: no plotting library, no raster image, a few
+    KB per feature, and milliseconds instead of matplotlib's ~75 ms per figure.
+    """
     profile = feature.profile
     if not profile:
         return None
-    figure = Figure(figsize=(7.5, 2.4), dpi=dpi)
+    x_span, y_span, y_base = _W - _PAD - 6, _H - _PAD - 8, _H - _PAD
+    parts: list[str] = []
     if feature.kind == "numeric":
-        left, right = figure.subplots(1, 2)
         edges = profile["edges"]
-        for share, color, label in zip(
-            (profile["reference"], profile["current"]), _COLORS, ("reference", "current"),
-            strict=True,
-        ):  # fmt: skip
-            left.stairs(share, edges, color=color, fill=True, alpha=0.35, label=label)
-            left.stairs(share, edges, color=color)
+        lo, hi = edges[0], edges[-1]
+        top = max(max(profile["reference"]), max(profile["current"])) or 1.0
+
+        def x(value: float) -> float:
+            return _PAD + x_span * (value - lo) / ((hi - lo) or 1.0)
+
+        hist: list[str] = []
+        for shares, color in zip((profile["reference"], profile["current"]), _COLORS, strict=True):
+            xs, ys = [x(lo)], [y_base]
+            for left, right, share in zip(edges[:-1], edges[1:], shares, strict=True):
+                y = y_base - y_span * share / top
+                xs += [x(left), x(right)]
+                ys += [y, y]
+            xs.append(x(hi))
+            ys.append(y_base)
+            hist.append(
+                f'<polygon points="{_points(xs, ys)}" fill="{color}" fill-opacity="0.35" '
+                f'stroke="{color}"/>'
+            )
+        ecdf: list[str] = []
         levels = profile["levels"]
-        right.plot(profile["reference_quantiles"], levels, color=_COLORS[0], label="reference")
-        right.plot(profile["current_quantiles"], levels, color=_COLORS[1], label="current")
-        axes = (left, right)
+        for quantiles, color in zip(
+            (profile["reference_quantiles"], profile["current_quantiles"]), _COLORS, strict=True
+        ):
+            xs = [min(max(x(q), _PAD), _PAD + x_span) for q in quantiles]
+            ys = [y_base - y_span * level for level in levels]
+            ecdf.append(
+                f'<polyline points="{_points(xs, ys)}" fill="none" stroke="{color}" '
+                'stroke-width="1.5"/>'
+            )
+        parts.append(_panel(0, hist, f"{lo:.4g}", f"{hi:.4g}", "share"))
+        parts.append(_panel(_W, ecdf, f"{lo:.4g}", f"{hi:.4g}", "ECDF"))
+        width = 2 * _W
     else:
-        ax = figure.subplots(1, 1)
-        positions = range(len(profile["categories"]))
-        ax.bar([p - 0.2 for p in positions], profile["reference"], 0.4, color=_COLORS[0],
-               label="reference")  # fmt: skip
-        ax.bar([p + 0.2 for p in positions], profile["current"], 0.4, color=_COLORS[1],
-               label="current")  # fmt: skip
-        ax.set_xticks(list(positions), [c[:12] for c in profile["categories"]], fontsize=7)
-        axes = (ax,)
-    for ax in axes:  # few ticks: tick text is most of the drawing time
-        ax.tick_params(labelsize=7)
-        ax.locator_params(axis="y", nbins=3)
-        if feature.kind == "numeric":
-            ax.locator_params(axis="x", nbins=4)
-    if feature.kind == "numeric":
-        axes[0].set_yticks([])  # histogram heights: the shape is what matters
-        axes[1].set_yticks([0.0, 0.5, 1.0])
-    # fixed margins, no titles or legends (the page says what is drawn): text layout is most of
-    # matplotlib's time, and tight_layout alone would cost a third of it
-    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.96, wspace=0.18)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+        categories = profile["categories"]
+        top = max(max(profile["reference"]), max(profile["current"])) or 1.0
+        slot = x_span / max(len(categories), 1)
+        bars: list[str] = []
+        for i, (ref, cur) in enumerate(zip(profile["reference"], profile["current"], strict=True)):
+            for offset, share, color in ((0.1, ref, _COLORS[0]), (0.5, cur, _COLORS[1])):
+                height = y_span * share / top
+                bars.append(
+                    f'<rect x="{_PAD + slot * (i + offset):.1f}" y="{y_base - height:.1f}" '
+                    f'width="{slot * 0.4:.1f}" height="{height:.1f}" fill="{color}"/>'
+                )
+            bars.append(
+                f'<text x="{_PAD + slot * (i + 0.5):.1f}" y="{y_base + 10}" font-size="9" '
+                f'text-anchor="middle" fill="#333">{html.escape(str(categories[i])[:10])}</text>'
+            )
+        parts.append(_panel(0, bars, "", "", f"{top:.2f}"))
+        width = _W
+    label = html.escape(feature.column)
+    return (
+        f'<svg viewBox="0 0 {width} {_H}" width="{width}" height="{_H}" role="img" '
+        f'aria-label="{label}" class="figure">{"".join(parts)}</svg>'
+    )
 
 
 _CSS = """
@@ -122,13 +164,8 @@ _HEADER = (
 
 
 def _section(feature: FeatureDrift, title: str | None = None) -> str:
-    png = feature_figure_png(feature)
-    image = (
-        f'<img alt="{html.escape(feature.column)}" '
-        f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        if png
-        else f"<p>{html.escape(feature.reason)}</p>"
-    )
+    figure = feature_figure_svg(feature)
+    image = figure if figure else f"<p>{html.escape(feature.reason)}</p>"
     return (
         f"<section><h3>{html.escape(title or feature.column)} {_badge(feature.status)}</h3>"
         f"{image}</section>"
