@@ -6,24 +6,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+from _credit_model import train_registered_credit
 
-from mlfactory.datasets import load_dataset, write_synthetic
-from mlfactory.registry import load_model, promote
-from mlfactory.settings import Settings, load_settings
-from mlfactory.training import train
-
-SPEC = """
-name = "credit-batch"
-dataset = "credit"
-preprocessing = "power"
-model = "LogisticRegression"
-seed = 0
-[cv]
-folds = 2
-scoring = ["roc_auc"]
-[search]
-kind = "none"
-"""
+from mlfactory.datasets import load_dataset
+from mlfactory.registry import load_model
+from mlfactory.settings import Settings
 
 
 @dataclass
@@ -36,13 +23,7 @@ class Registered:
 @pytest.fixture(scope="session")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """Credit (synthetic, 1200 rows) -> power + LogisticRegression, registered as 'credit' v1."""
-    home = tmp_path_factory.mktemp("batch") / ".mlfactory"
-    settings = load_settings(home=home)
-    write_synthetic("credit", 1200, settings=settings)
-    spec = home.parent / "credit.toml"
-    spec.write_text(SPEC)
-    result = train(spec, settings)
-    promote(settings, "credit", run_id=result.run_id)
+    settings, _ = train_registered_credit(tmp_path_factory.mktemp("batch"), 1200, "credit-batch")
     X = load_dataset("credit", settings=settings).X.reset_index(drop=True)
     X.insert(0, "id", range(1000, 1000 + len(X)))
     return Registered(settings, X, load_model(settings, "credit").model)

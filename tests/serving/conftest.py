@@ -7,25 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+from _credit_model import train_registered_credit
 from _serving_helpers import ThreadedServer
 
-from mlfactory.datasets import load_dataset, write_synthetic
-from mlfactory.registry import promote
-from mlfactory.settings import Settings, load_settings
-from mlfactory.training import train
-
-SPEC = """
-name = "credit-serve"
-dataset = "credit"
-preprocessing = "power"
-model = "LogisticRegression"
-seed = 0
-[cv]
-folds = 2
-scoring = ["roc_auc"]
-[search]
-kind = "none"
-"""
+from mlfactory.datasets import load_dataset
+from mlfactory.settings import Settings
 
 
 @dataclass
@@ -39,13 +25,9 @@ class Registered:
 @pytest.fixture(scope="session")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """Credit (synthetic, 1500 rows) -> power + LogisticRegression, registered as 'credit' v1."""
-    home = tmp_path_factory.mktemp("serving") / ".mlfactory"
-    settings = load_settings(home=home)
-    write_synthetic("credit", 1500, settings=settings)
-    spec = home.parent / "credit.toml"
-    spec.write_text(SPEC)
-    result = train(spec, settings)
-    promote(settings, "credit", run_id=result.run_id)
+    settings, result = train_registered_credit(
+        tmp_path_factory.mktemp("serving"), 1500, "credit-serve"
+    )
     X = load_dataset("credit", settings=settings).X
     return Registered(settings, result.best.run_id, X, result.best.outcome.best_estimator)
 
