@@ -28,6 +28,7 @@ from sklearn.model_selection import (
     cross_validate,
 )
 
+from mlfactory._worker import InPlaceTask
 from mlfactory.exceptions import SpecError
 from mlfactory.logs import get_logger
 
@@ -87,31 +88,13 @@ class SearchOutcome:
 _ON_CLUSTER: ContextVar[bool] = ContextVar("mlfactory_on_cluster", default=False)
 
 
-class _NestedInPlace:
-    """A joblib task whose own joblib calls (a ColumnTransformer's, a forest's) run in place.
-
-    joblib's Dask backend runs every task under ``parallel_config(backend="dask")``, where a
-    nested ``Parallel(n_jobs=None)`` means *every core of the cluster*: each fold's preprocessing
-    and scoring turned into more cluster tasks that shipped column slices of the data between the
-    workers (1 133 tasks instead of 50 for a 10 x 5 grid; see docs/benchmarks.md).
-    """
-
-    def __init__(self, function: Any) -> None:
-        self.function = function
-        self.__name__ = getattr(function, "__name__", type(function).__name__)  # Dask task keys
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with joblib.parallel_config(backend="sequential"):
-            return self.function(*args, **kwargs)
-
-
 def _cluster_backend(client: Any, scatter: Sequence[Any]) -> Any:
     """joblib's Dask backend, with each task's nested joblib work kept on its worker."""
     from joblib._dask import DaskDistributedBackend
 
     class ClusterBackend(DaskDistributedBackend):
         def submit(self, func: Any, callback: Any = None) -> Any:
-            func.items = [(_NestedInPlace(f), args, kw) for f, args, kw in func.items]
+            func.items = [(InPlaceTask(f), args, kw) for f, args, kw in func.items]
             return super().submit(func, callback)
 
     return ClusterBackend(client=client, scatter=list(scatter))
