@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/tuning.py                  # 150 000 synthetic credit rows
     .venv/bin/python benchmarks/tuning.py --rows 5000      # quick, small
     .venv/bin/python benchmarks/tuning.py --profile --diagnose   # + where the time goes
+    .venv/bin/python benchmarks/tuning.py --repeat 3       # best of 3 interleaved rounds
 
 The experiment is the course's: synthetic "Give Me Some Credit" data, the ``power`` recipe +
 ``LogisticRegression``, the grid ``logistic_regression_course.json`` (10 values of ``C``), 5
@@ -393,8 +394,10 @@ def report(rows: int, host: str, results: dict[str, dict[str, Any]]) -> list[str
         "train-dask": "(d) mlfactory train --scheduler (2-worker LocalCluster)",
         "autolog": "(e) GridSearchCV + mlflow.sklearn.autolog (SQLite)",
     }
+    rounds = max(len(r.get("all_work_seconds", [1])) for r in results.values())
     lines = [
-        f"{rows:,} rows (80% train: 10 candidates x 5 folds x 6 metrics), {host}",
+        f"{rows:,} rows (80% train: 10 candidates x 5 folds x 6 metrics), {host}, "
+        f"best of {rounds} round(s)",
         "",
         "| contender | work s | process wall s | search s | recording s | same best as (a) |",
         "|---|---:|---:|---:|---:|---|",
@@ -438,6 +441,8 @@ def report(rows: int, host: str, results: dict[str, dict[str, Any]]) -> list[str
     if "train-1" in results:
         phases = ", ".join(f"{k} {v:.2f}s" for k, v in results["train-1"]["phases"].items())
         lines.append(f"- split of (b): {phases}")
+    every = {n: [round(t, 1) for t in r.get("all_work_seconds", [])] for n, r in results.items()}
+    lines.append(f"- work seconds of every round: {every}")
     init = {n: round(r["init_seconds"], 2) for n, r in results.items()}
     lines.append(f"- one-time creation of the tracking store (not timed above), s: {init}")
     return lines
@@ -448,6 +453,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=150_000, help="synthetic credit rows")
     parser.add_argument(
         "--contenders", default=",".join(CONTENDERS), help=f"subset of {','.join(CONTENDERS)}"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of every contender; the best is reported"
     )
     parser.add_argument("--profile", action="store_true", help="extra cProfile run of (b)")
     parser.add_argument("--diagnose", action="store_true", help="extra diagnosed run of (d)")
@@ -474,20 +482,24 @@ def main() -> None:
         raise SystemExit(f"unknown contenders {unknown}; expected some of {CONTENDERS}")
     results: dict[str, dict[str, Any]] = {}
     extra: dict[str, Any] = {}
-    for name in names:
-        if name == "train-dask":
-            cluster, _ = start_cluster(diagnose=False)
-            with cluster:
-                results[name] = measure(name, args.rows, csv, spec, cluster.scheduler_address)
-        else:
-            results[name] = measure(name, args.rows, csv, spec)
-        r = results[name]
-        phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
-        print(
-            f"  {name:<11} work {r['work_seconds']:6.1f}s  wall {r['wall_seconds']:6.1f}s  "
-            f"({phases})",
-            flush=True,
-        )
+    for round_ in range(1, args.repeat + 1):  # round-robin: a load change hits every contender
+        for name in names:
+            if name == "train-dask":
+                cluster, _ = start_cluster(diagnose=False)
+                with cluster:
+                    r = measure(name, args.rows, csv, spec, cluster.scheduler_address)
+            else:
+                r = measure(name, args.rows, csv, spec)
+            times = [*results.get(name, {}).get("all_work_seconds", []), r["work_seconds"]]
+            if name not in results or r["work_seconds"] < results[name]["work_seconds"]:
+                results[name] = r  # best of the rounds: noise only ever adds time
+            results[name]["all_work_seconds"] = times
+            phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
+            print(
+                f"  [{round_}/{args.repeat}] {name:<11} work {r['work_seconds']:6.1f}s  "
+                f"wall {r['wall_seconds']:6.1f}s  ({phases})",
+                flush=True,
+            )
     if args.profile:
         profiled = measure("train-1-profile", args.rows, csv, spec)
         extra["profile_train_1"] = profiled["profile"]
