@@ -14,7 +14,7 @@ worker process, started and stopped by this script:
    to the same SQLite database, as in production), and again with the log off;
 3. ``mlfactory /predict`` — the typed endpoint with records (class + probabilities returned).
 
-The same asyncio + httpx load generator (in this process, so it shares the 2 cores with the
+The same asyncio + aiohttp load generator (in this process, so it shares the 2 cores with the
 server) drives three cells: 1-row requests at concurrency 1 and 16, 100-row requests at
 concurrency 4, each for ``--seconds``. Reported: requests/s, rows/s, p50 and p99 latency.
 Answers are checked against the in-process pipeline before timing. In-process ``predict_proba``
@@ -123,14 +123,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
-    """``concurrency`` clients posting bodies in turn for ``seconds``; latencies in ms."""
-    import httpx
+    """``concurrency`` clients posting bodies in turn for ``seconds``; latencies in ms.
+
+    aiohttp (C-accelerated HTTP parsing) rather than httpx: an httpx client took a whole core to
+    send ~450 requests/s here, so it measured itself, not the server (docs/benchmarks.md).
+    """
+    import aiohttp
 
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def worker(offset: int, deadline: float) -> None:
             nonlocal errors
@@ -139,9 +144,10 @@ async def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) 
                 body = bodies[i % len(bodies)]
                 i += 1
                 began = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    errors += response.status != 200
                 latencies.append((time.perf_counter() - began) * 1000)
-                errors += response.status_code != 200
 
         warm = time.perf_counter() + min(1.0, seconds / 5)
         await asyncio.gather(*(worker(k, warm) for k in range(concurrency)))
@@ -156,6 +162,39 @@ async def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) 
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the log writer, uvicorn workers)."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def log_counts(url: str) -> tuple[float, float] | None:
+    """(records written, dropped) by mlfactory's prediction log, from /metrics."""
+    import httpx
+
+    text = httpx.get(url + "/metrics", timeout=10).text
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("mlfactory_prediction_log_")
+    }
+    if not values:
+        return None
+    return (
+        values.get("mlfactory_prediction_log_written_total", 0.0),
+        values.get("mlfactory_prediction_log_dropped_total", 0.0),
+    )
 
 
 def split_body(frame) -> bytes:
@@ -219,22 +258,25 @@ def main() -> None:
         "from mlfactory.serving import run_server; from mlfactory.settings import load_settings;"
         f"run_server(load_settings(), '{MODEL}/1', port=int(sys.argv[1]), "
         "log_predictions=sys.argv[2] == 'log', onnx=sys.argv[3] == 'onnx', "
-        "batch_max_size=int(sys.argv[4]))"
+        "batch_max_size=int(sys.argv[4]), workers=int(sys.argv[5]))"
     )
-    variants = [  # path, body, prediction log, inference, micro-batch size, label
-        ("/invocations", split_body, "log", "sklearn", "0", ""),
-        ("/invocations", split_body, "nolog", "sklearn", "0", ", no prediction log"),
-        ("/predict", records_body, "log", "sklearn", "0", ""),
-        ("/invocations", split_body, "log", "onnx", "0", ", onnx"),
-        ("/invocations", split_body, "log", "onnx", "64", ", onnx + micro-batching"),
-        ("/invocations", split_body, "nolog", "onnx", "64", ", onnx + micro-batching, no log"),
+    variants = [  # path, body, prediction log, inference, micro-batch size, workers, label
+        ("/invocations", split_body, "log", "sklearn", "0", "1", ""),
+        ("/invocations", split_body, "nolog", "sklearn", "0", "1", ", no prediction log"),
+        ("/predict", records_body, "log", "sklearn", "0", "1", ""),
+        ("/invocations", split_body, "log", "onnx", "0", "1", ", onnx"),
+        ("/predict", records_body, "log", "onnx", "0", "1", ", onnx"),
+        ("/invocations", split_body, "nolog", "onnx", "0", "1", ", onnx, no log"),
+        ("/invocations", split_body, "log", "onnx", "64", "1", ", onnx + micro-batching"),
+        ("/invocations", split_body, "log", "onnx", "0", "2", ", onnx, 2 workers"),
     ]
-    for path, body, logging_mode, inference, batch, note in variants:
+    for path, body, logging_mode, inference, batch, workers, note in variants:
         port = free_port()
         contenders.append(
             (
                 f"mlfactory serve {path}{note}",
-                [sys.executable, "-c", launcher, str(port), logging_mode, inference, batch],
+                [sys.executable, "-c", launcher, str(port), logging_mode, inference, batch,
+                 workers],
                 f"http://127.0.0.1:{port}", path, body,
             )
         )  # fmt: skip
@@ -262,14 +304,29 @@ def main() -> None:
             assert labels == expected, f"{name} disagrees with the in-process pipeline"
             for rows, concurrency in CELLS:
                 bodies = [make_body(X.iloc[i : i + rows]) for i in range(0, 20 * rows, rows)]
+                logged_before = log_counts(url) if name.startswith("mlfactory") else None
+                cpu_before, began = cpu_seconds(process.pid), time.perf_counter()
                 cell = asyncio.run(load(url + path, bodies, concurrency, args.seconds))
+                cell["server_cores"] = (cpu_seconds(process.pid) - cpu_before) / (
+                    time.perf_counter() - began
+                )
+                if logged_before is not None:
+                    time.sleep(1.0)  # the writer's last batch
+                    written, dropped = log_counts(url) or (0.0, 0.0)
+                    cell["log_written"] = written - logged_before[0]
+                    cell["log_dropped"] = dropped - logged_before[1]
                 cell.update({"server": name, "rows": rows, "concurrency": concurrency})
                 cell["rows_per_s"] = cell["rps"] * rows
                 results["servers"].append(cell)
+                logged = (
+                    f" logged {cell['log_written']:.0f} dropped {cell['log_dropped']:.0f}"
+                    if "log_written" in cell
+                    else ""
+                )
                 print(
                     f"  {rows:>3} rows x{concurrency:>2}: {cell['rps']:8.1f} req/s "
                     f"p50 {cell['p50_ms']:7.2f} ms p99 {cell['p99_ms']:7.2f} ms "
-                    f"errors {cell['errors']}",
+                    f"errors {cell['errors']} server {cell['server_cores']:.2f} cores{logged}",
                     flush=True,
                 )
         finally:
@@ -278,18 +335,25 @@ def main() -> None:
     results["load_after"] = os.getloadavg()
     (WORK.parent / "serving.json").write_text(json.dumps(results, indent=2))
     print()
-    print("| server | rows/request | concurrency | requests/s | rows/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| server | rows/request | concurrency | requests/s | rows/s | p50 ms | p99 ms "
+        "| server cores | records logged (dropped) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for cell in results["servers"]:
+        logged = ""
+        if "log_written" in cell:
+            logged = f"{cell['log_written']:,.0f} ({cell['log_dropped']:,.0f})"
         print(
             f"| {cell['server']} | {cell['rows']} | {cell['concurrency']} | {cell['rps']:.0f} | "
-            f"{cell['rows_per_s']:.0f} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} |"
+            f"{cell['rows_per_s']:.0f} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | "
+            f"{cell['server_cores']:.2f} | {logged} |"
         )
     for item in results["in_process"]:
         print(
             f"| in-process predict_proba | {item['rows']} | 1 | {1000 / item['p50_ms']:.0f} | "
             f"{1000 / item['p50_ms'] * item['rows']:.0f} | {item['p50_ms']:.2f} | "
-            f"{item['p99_ms']:.2f} |"
+            f"{item['p99_ms']:.2f} | | |"
         )
 
 

@@ -25,7 +25,7 @@ def test_quick_demo_runs_twice(isolated_home):
     assert "(0 new rows, 0 featurized, 8 up to date)" in summaries["data"]
     assert "version 2 is now @champion" in summaries["promote"]
     with get_engine(settings.database_url).connect() as connection:
-        logged = connection.exec_driver_sql("select count(*) from prediction_log").scalar()
+        logged = connection.exec_driver_sql("select sum(records) from prediction_requests").scalar()
         reports = connection.exec_driver_sql("select drifted from drift_reports").scalars().all()
     assert logged == 2 * 600  # two runs x (300 held-out + 300 shifted rows)
     assert len(reports) == 2 and all(reports)

@@ -212,7 +212,7 @@ def _serve_traffic(context: DemoContext) -> StageResult:
     return StageResult(
         "serve",
         f"served {normal} held-out rows then {shifted} deliberately shifted rows on "
-        f"{server.url} ({inference} inference); every prediction logged in prediction_log",
+        f"{server.url} ({inference} inference); every prediction logged in prediction_requests",
         {"serve": f"mlfactory serve {DEMO_MODEL}@champion"},
     )
 

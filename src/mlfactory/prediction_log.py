@@ -1,40 +1,160 @@
 """The prediction log: every prediction the service makes, for monitoring.
 
-Written by the prediction service (in batches, off the request path) and read by
-``mlfactory monitor model``. One row per scored record.
+Written by the prediction service (in batches, off the request path, by a writer process) and read
+by ``mlfactory monitor model``. One row per scored *request*, its records held column by column:
+``inputs`` is ``{feature: [value per record]}``, ``predictions`` a list, ``probabilities``
+``{class: [probability per record]}``. A row per record cost 15-30 us of row building, JSON and
+SQL per record and could not keep up with the service at 100-row requests (docs/benchmarks.md);
+a request's columns serialize in one JSON call. :func:`read_prediction_log` gives one row per
+record back, and the layout is plain SQL/JSON for any client (SQLite ``json_each``, PostgreSQL
+``json_array_elements``).
 """
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
+from itertools import chain
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["PREDICTION_LOG", "create_prediction_log", "read_prediction_log"]
+__all__ = [
+    "PREDICTION_LOG",
+    "LoggedRequest",
+    "create_prediction_log",
+    "insert_prediction_requests",
+    "read_logged_probabilities",
+    "read_prediction_log",
+    "write_log_batches",
+]
 
 _metadata = sa.MetaData()
 
 PREDICTION_LOG = sa.Table(
-    "prediction_log",
+    "prediction_requests",
     _metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("request_id", sa.String(64), nullable=False, index=True),
     sa.Column("model_name", sa.String(256), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("row_index", sa.Integer, nullable=False),  # position of the record in its request
-    sa.Column("inputs", sa.JSON, nullable=False),  # {feature: value}
-    sa.Column("prediction", sa.JSON, nullable=False),  # class label or value
-    sa.Column("probabilities", sa.JSON, nullable=True),  # {class: probability} for classifiers
-    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("records", sa.Integer, nullable=False),  # records scored in the request
+    sa.Column("inputs", sa.JSON, nullable=False),  # {feature: [value per record]}
+    sa.Column("predictions", sa.JSON, nullable=False),  # [class label or value per record]
+    sa.Column("probabilities", sa.JSON, nullable=True),  # {class: [probability per record]}
+    sa.Column("latency_ms", sa.Float, nullable=True),  # time in the model for the request
 )
 
 
+class LoggedRequest(NamedTuple):
+    """One scored request, as the service hands it to the log (a tuple: cheap to pickle)."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    received_at: datetime
+    columns: dict[str, list[Any]]  # {feature: [value per record]}, JSON-safe
+    predictions: list[Any]
+    probabilities: dict[str, list[float]] | None  # {class: [probability per record]}
+    model_ms: float
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+    def row(self) -> dict[str, Any]:
+        """The request as a row of the table."""
+        return {
+            "request_id": self.request_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "received_at": self.received_at,
+            "records": self.rows,
+            "inputs": self.columns,
+            "predictions": self.predictions,
+            "probabilities": self.probabilities,
+            "latency_ms": self.model_ms,
+        }
+
+
 def create_prediction_log(engine: Engine) -> None:
-    """Create the table if it does not exist (idempotent)."""
-    _metadata.create_all(engine, checkfirst=True)
+    """Create the table if it does not exist (idempotent, safe against a concurrent creator)."""
+    try:
+        _metadata.create_all(engine, checkfirst=True)
+    except Exception:  # another process may have created it between check and create
+        if not sa.inspect(engine).has_table(PREDICTION_LOG.name):
+            raise
+
+
+def insert_prediction_requests(connection: sa.Connection, requests: list[LoggedRequest]) -> None:
+    """Append ``requests`` in the open transaction."""
+    if requests:
+        connection.execute(PREDICTION_LOG.insert(), [request.row() for request in requests])
+
+
+def write_log_batches(connection: Connection, database_url: str) -> None:
+    """Body of the prediction-log writer process: insert each batch it receives, say how it went.
+
+    Receives pickled lists of :class:`LoggedRequest` (an empty message means "finish"), inserts
+    each list in one transaction and answers ``("written" | "dropped", records, reason)``. It
+    runs in its own process so that JSON and SQL never compete with the prediction service for
+    its interpreter (see :class:`mlfactory.serving.PredictionLogWriter`).
+    """
+    from mlfactory.db import get_engine
+
+    engine = get_engine(database_url)
+    table_ready = False
+    try:  # ready before the first batch arrives; retried with each batch otherwise
+        create_prediction_log(engine)
+        table_ready = True
+    except Exception:
+        pass
+    while True:
+        try:
+            payload = connection.recv_bytes()
+        except (EOFError, OSError):  # the service went away
+            return
+        if not payload:
+            connection.send(("finished", 0, ""))
+            return
+        batch: list[LoggedRequest] = pickle.loads(payload)  # from our parent process only
+        count = sum(item.rows for item in batch)
+        try:
+            if not table_ready:
+                create_prediction_log(engine)
+                table_ready = True
+            with engine.begin() as transaction:
+                insert_prediction_requests(transaction, batch)
+            connection.send(("written", count, ""))
+        except Exception as exc:  # the database may be down: the service counts and warns
+            text = str(getattr(exc, "orig", None) or exc).strip()
+            connection.send(("dropped", count, text.splitlines()[0] if text else repr(exc)))
+
+
+def _logged_requests(
+    engine: Engine,
+    model_name: str,
+    since: datetime | None,
+    until: datetime | None,
+    model_version: str | None,
+    columns: list[sa.Column],
+) -> list[Any]:
+    table = PREDICTION_LOG
+    query = sa.select(table.c.records, *columns).where(table.c.model_name == model_name)
+    if since is not None:
+        query = query.where(table.c.received_at >= since)
+    if until is not None:
+        query = query.where(table.c.received_at < until)
+    if model_version is not None:
+        query = query.where(table.c.model_version == model_version)
+    create_prediction_log(engine)
+    with engine.connect() as connection:
+        return list(connection.execute(query.order_by(table.c.id)).all())
 
 
 def read_prediction_log(
@@ -44,27 +164,56 @@ def read_prediction_log(
     until: datetime | None = None,
     model_version: str | None = None,
 ) -> pd.DataFrame:
-    """Logged records of one model (optionally a time window and version), inputs expanded."""
+    """Logged records of one model (optionally a time window and version), one row per record:
+    request_id, model_version, received_at, row_index, prediction and one column per input."""
     table = PREDICTION_LOG
-    query = sa.select(table).where(table.c.model_name == model_name)
-    if since is not None:
-        query = query.where(table.c.received_at >= since)
-    if until is not None:
-        query = query.where(table.c.received_at < until)
-    if model_version is not None:
-        query = query.where(table.c.model_version == model_version)
-    create_prediction_log(engine)
-    with engine.connect() as connection:
-        rows = connection.execute(query.order_by(table.c.id)).mappings().all()
-    if not rows:
+    requests = _logged_requests(
+        engine, model_name, since, until, model_version,
+        [table.c.request_id, table.c.model_version, table.c.received_at, table.c.inputs,
+         table.c.predictions],
+    )  # fmt: skip
+    if not requests:
         return pd.DataFrame()
-    inputs = pd.DataFrame([row["inputs"] for row in rows])
+    counts = np.array([request.records for request in requests])
+    names = list(dict.fromkeys(chain.from_iterable(request.inputs for request in requests)))
     meta = pd.DataFrame(
         {
-            "request_id": [row["request_id"] for row in rows],
-            "model_version": [row["model_version"] for row in rows],
-            "received_at": [row["received_at"] for row in rows],
-            "prediction": [row["prediction"] for row in rows],
+            "request_id": np.repeat([r.request_id for r in requests], counts),
+            "model_version": np.repeat([r.model_version for r in requests], counts),
+            "received_at": pd.to_datetime([r.received_at for r in requests]).repeat(counts),
+            "row_index": np.concatenate([np.arange(n) for n in counts]),
+            "prediction": list(chain.from_iterable(r.predictions for r in requests)),
+        }
+    )
+    inputs = pd.DataFrame(
+        {
+            name: list(
+                chain.from_iterable(r.inputs.get(name, [None] * r.records) for r in requests)
+            )
+            for name in names
         }
     )
     return pd.concat([meta, inputs], axis=1)
+
+
+def read_logged_probabilities(
+    engine: Engine,
+    model_name: str,
+    model_version: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame | None:
+    """Logged class probabilities (one row per record, one column per class), or None when a
+    request of the window has none (a regressor, or a classifier without predict_proba)."""
+    requests = _logged_requests(
+        engine, model_name, since, until, model_version, [PREDICTION_LOG.c.probabilities]
+    )
+    if not requests or any(request.probabilities is None for request in requests):
+        return None
+    classes = list(requests[0].probabilities)
+    return pd.DataFrame(
+        {
+            str(label): list(chain.from_iterable(r.probabilities[label] for r in requests))
+            for label in classes
+        }
+    )

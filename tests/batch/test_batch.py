@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,46 @@ def test_dask_cluster_scores_the_same(registered, tmp_path: Path) -> None:
         )
     assert report.partitions == 12  # one per row group by default
     _assert_matches(pd.read_parquet(tmp_path / "out"), registered)
+
+
+@pytest.mark.parametrize("workers_see_folder", [True, False])
+def test_cluster_workers_write_their_parts_when_they_see_the_folder(
+    registered, tmp_path: Path, workers_see_folder: bool
+) -> None:
+    """Workers write part files themselves (only row counts come back) when the staging folder
+    is visible to them, and send the scored partitions back to be written when it is not."""
+    from mlfactory.batch._batch import _run_distributed, _score_safely
+    from mlfactory.registry import load_model
+
+    loaded = load_model(registered.settings, "credit")
+    parts = [registered.X.iloc[i : i + 50] for i in range(0, 200, 50)]
+    score = functools.partial(
+        _score_safely,
+        inputs=loaded.inputs,
+        key_columns=["id"],
+        classes=[0, 1],
+        model_version="1",
+        scored_at=pd.Timestamp("2026-01-01", tz="UTC"),
+    )
+    folder = tmp_path / "staging"
+    folder.mkdir()
+    target = str(folder if workers_see_folder else tmp_path / "not-there")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        results = dict(
+            _run_distributed(parts, score, loaded.model, cluster.scheduler_address, target)
+        )
+    assert sorted(results) == [0, 1, 2, 3]
+    if workers_see_folder:
+        assert all(results[i] == 50 for i in range(4))
+        written = pd.concat(pd.read_parquet(folder / f"part-{i:05d}.parquet") for i in range(4))
+    else:
+        assert not list(folder.iterdir())
+        written = pd.concat(results[i] for i in range(4))
+    expected = loaded.model.predict_proba(registered.X.head(200).drop(columns=["id"]))
+    np.testing.assert_allclose(written["proba_1"], expected[:, 1], rtol=0, atol=1e-12)
+    assert written["id"].tolist() == registered.X["id"].head(200).tolist()
 
 
 def test_sqlite_table_from_sql_query(registered, tmp_path: Path) -> None:

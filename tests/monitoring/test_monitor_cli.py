@@ -12,7 +12,11 @@ from mlfactory.cli._monitor import Freq, monitor_app
 from mlfactory.datasets import load_dataset
 from mlfactory.db import get_engine
 from mlfactory.monitoring import WindowFreq, monitor_model, read_drift_reports
-from mlfactory.prediction_log import PREDICTION_LOG, create_prediction_log
+from mlfactory.prediction_log import (
+    LoggedRequest,
+    create_prediction_log,
+    insert_prediction_requests,
+)
 from mlfactory.registry import load_model, promote
 from mlfactory.settings import load_settings
 from mlfactory.training import train
@@ -104,24 +108,24 @@ def promoted(tmp_path_factory):
 def _log_predictions(settings, version, frame, labels, when, probabilities) -> None:
     engine = get_engine(settings.database_url)
     create_prediction_log(engine)
-    rows = [
-        {
-            "request_id": f"r{i // 10}",
-            "model_name": "monitored",
-            "model_version": version,
-            "received_at": when,
-            "row_index": i % 10,
-            "inputs": {k: float(v) for k, v in record.items()},
-            "prediction": int(label),
-            "probabilities": {"0": float(p0), "1": 1.0 - float(p0)},
-            "latency_ms": 1.0,
-        }
-        for i, (record, label, p0) in enumerate(
-            zip(frame.to_dict("records"), labels, probabilities, strict=True)
+    requests = []
+    for start in range(0, len(frame), 10):  # requests of 10 records, as a client would send
+        part = frame.iloc[start : start + 10]
+        p0 = [float(p) for p in probabilities[start : start + 10]]
+        requests.append(
+            LoggedRequest(
+                request_id=f"r{start // 10}",
+                model_name="monitored",
+                model_version=version,
+                received_at=when,
+                columns={name: [float(v) for v in part[name]] for name in part.columns},
+                predictions=[int(label) for label in labels[start : start + 10]],
+                probabilities={"0": p0, "1": [1.0 - p for p in p0]},
+                model_ms=1.0,
+            )
         )
-    ]
     with engine.begin() as connection:
-        connection.execute(PREDICTION_LOG.insert(), rows)
+        insert_prediction_requests(connection, requests)
 
 
 def test_monitor_model_end_to_end(promoted, monkeypatch, tmp_path):

@@ -9,8 +9,9 @@ from _serving_helpers import TestClient, records
 
 from mlfactory.datasets import load_dataset
 from mlfactory.registry import load_model, promote
-from mlfactory.serving import create_app
+from mlfactory.serving import build_frame, create_app
 from mlfactory.serving._onnx import ONNX_TOLERANCE, build_predictor, compile_onnx
+from mlfactory.serving._service import INLINE_MAX_ROWS
 from mlfactory.tracking import open_tracking
 from mlfactory.training import train
 
@@ -53,6 +54,51 @@ def test_onnx_scores_equal_sklearn_within_the_recorded_tolerance(registered, loa
     assert np.max(np.abs(result.probabilities - expected)) <= tolerance
     assert result.predictions.tolist() == registered.pipeline.predict(X).tolist()
     assert result.classes == [0, 1]
+
+
+def test_columns_feed_the_graph_exactly_as_the_frame_does(registered, loaded) -> None:
+    """The ONNX path skips the DataFrame: same feed, same scores, nulls included."""
+    predictor = build_predictor(registered.settings, loaded, onnx=True)
+    X = registered.X.head(60).copy()
+    X.iloc[::7, 0] = np.nan  # numeric nulls become NaN in both feeds
+    raw = {name: [row[name] for row in records(X)] for name in X.columns}
+    batch = build_frame(raw, loaded.inputs, max_rows=1000)
+    assert "frame" not in batch.__dict__  # nothing has built the DataFrame yet
+    from_columns = predictor.score_batch(batch)
+    assert "frame" not in batch.__dict__  # ... and the ONNX path did not need it
+    from_frame = predictor.score(batch.frame)
+    np.testing.assert_array_equal(from_columns.probabilities, from_frame.probabilities)
+    np.testing.assert_array_equal(from_columns.predictions, from_frame.predictions)
+    np.testing.assert_allclose(
+        from_columns.probabilities, registered.pipeline.predict_proba(X), atol=ONNX_TOLERANCE
+    )
+
+
+def test_boolean_nulls_in_columns_go_to_sklearn(registered, loaded) -> None:
+    predictor = build_predictor(registered.settings, loaded, onnx=True)
+    X = registered.X.head(4).copy()
+    raw = {name: [row[name] for row in records(X)] for name in X.columns}
+    raw["high_debt_ratio"] = [True, None, False, True]
+    result = predictor.score_batch(build_frame(raw, loaded.inputs, max_rows=10))
+    X["high_debt_ratio"] = pd.array(raw["high_debt_ratio"], dtype="boolean")
+    np.testing.assert_allclose(
+        result.probabilities, registered.pipeline.predict_proba(X), rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("rows", [1, INLINE_MAX_ROWS + 44])
+def test_invocations_on_the_loop_and_in_threads_answer_alike(registered, rows) -> None:
+    """Small ONNX requests are scored on the event loop, big ones in threads: same answers."""
+    app = create_app(registered.settings, "credit", log_predictions=False, onnx=True)
+    X = registered.X.sample(rows, random_state=rows, replace=rows > len(registered.X))
+    data = [list(row.values()) for row in records(X)]  # nulls as None
+    body = {"dataframe_split": {"columns": list(X.columns), "data": data}}
+    with TestClient(app) as client:
+        service = app.state.service
+        assert service.scores_inline(rows) is (rows <= INLINE_MAX_ROWS)
+        answer = client.post("/invocations", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == registered.pipeline.predict(X).tolist()
 
 
 def test_boolean_nulls_are_scored_by_sklearn(registered, loaded) -> None:

@@ -58,12 +58,23 @@ def _check_log(registered, serve, db_url):
     assert log["prediction"].tolist() == registered.pipeline.predict(X).tolist()
     np.testing.assert_allclose(log["age"].to_numpy(float), X["age"].to_numpy(float))
     assert log["monthly_income"].isna().tolist() == X["monthly_income"].isna().tolist()
+    assert log["row_index"].tolist() == [0, 1, 2, 3, 4, 0, 1]
     with engine.connect() as connection:
-        table = PREDICTION_LOG
-        query = sa.select(table.c.probabilities, table.c.latency_ms, table.c.inputs)
-        probabilities, latency, inputs = connection.execute(query).first()
-    assert sum(probabilities.values()) == pytest.approx(1.0) and latency > 0
-    assert set(inputs) == set(X.columns)
+        table = PREDICTION_LOG  # one row per request, records column by column
+        query = sa.select(
+            table.c.records, table.c.probabilities, table.c.latency_ms, table.c.inputs
+        )
+        rows = connection.execute(query.order_by(table.c.id)).all()
+    assert [row.records for row in rows] == [5, 2]
+    probabilities, latency, inputs = rows[0].probabilities, rows[0].latency_ms, rows[0].inputs
+    np.testing.assert_allclose(
+        np.array(probabilities["0"]) + np.array(probabilities["1"]), 1.0, rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        probabilities["1"], registered.pipeline.predict_proba(X.head(5))[:, 1], atol=1e-4
+    )
+    assert latency > 0 and set(inputs) == set(X.columns)
+    assert all(len(values) == 5 for values in inputs.values())
 
 
 def test_prediction_log_in_sqlite(registered, serve, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -203,23 +204,54 @@ def _windows(parts: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]
         yield wave
 
 
+def _score_task(frame: pd.DataFrame, model: Any, index: int, *, score: Callable) -> pd.DataFrame:
+    """Score a partition and hand it back to be written by this process."""
+    return score(frame, model)
+
+
+def _score_into_folder(
+    frame: pd.DataFrame, model: Any, index: int, *, score: Callable, folder: str
+) -> int:
+    """Score a partition and write it where the task runs; only its row count travels back."""
+    result = score(frame, model)
+    result.to_parquet(os.path.join(folder, ParquetSink.part_name(index)), index=False)
+    return len(result)
+
+
+def _task(score: Callable, folder: str | None) -> Callable[..., Any]:
+    if folder is None:
+        return functools.partial(_score_task, score=score)
+    return functools.partial(_score_into_folder, score=score, folder=folder)
+
+
 def _run_local(
-    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, scheduler: str
-) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Score waves of partitions with the local scheduler; the model is shared, not copied."""
+    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, scheduler: str,
+    folder: str | None,
+) -> Iterator[tuple[int, pd.DataFrame | int]]:  # fmt: skip
+    """Score waves of partitions with the local scheduler; the model is shared, not copied.
+
+    With a ``folder`` the tasks also write their part files, in parallel.
+    """
     import dask
 
+    task = _task(score, folder)
     window = 2 * max(1, _cpu_count()) if scheduler == "threads" else 1
     for wave in _windows(parts, window):
-        tasks = [dask.delayed(score)(part, model) for _, part in wave]
+        tasks = [dask.delayed(task)(part, model, i) for i, part in wave]
         results = dask.compute(*tasks, scheduler=scheduler)
         yield from zip((i for i, _ in wave), results, strict=True)
 
 
 def _run_distributed(
-    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, address: str
-) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Scatter the model to every worker once; keep a bounded number of partitions in flight."""
+    parts: Iterable[Any], score: Callable[..., pd.DataFrame], model: Any, address: str,
+    folder: str | None,
+) -> Iterator[tuple[int, pd.DataFrame | int]]:  # fmt: skip
+    """Scatter the model to every worker once; keep a bounded number of partitions in flight.
+
+    When every worker sees ``folder`` (same machine or shared storage) the workers write their
+    part files themselves: scored partitions no longer all travel through this process, which
+    had made a second worker slower than one. Otherwise the partitions come back to be written.
+    """
     from dask.delayed import Delayed
     from distributed import Client, as_completed
 
@@ -231,6 +263,10 @@ def _run_distributed(
             "MLFACTORY_DASK_SCHEDULER_ADDRESS or --scheduler"
         ) from None
     try:
+        if folder is not None and not all(client.run(os.path.isdir, folder).values()):
+            logger.info("workers do not see %s: scored partitions come back to be written", folder)
+            folder = None
+        task = _task(score, folder)
         shipped = client.scatter(model, broadcast=True, hash=False)
         window = 2 * max(1, sum(client.nthreads().values()))
         numbered = enumerate(parts)
@@ -240,7 +276,7 @@ def _run_distributed(
             futures = []
             for i, part in itertools.islice(numbered, count):
                 frame = client.compute(part) if isinstance(part, Delayed) else part
-                future = client.submit(score, frame, shipped, pure=False)
+                future = client.submit(task, frame, shipped, i, pure=False)
                 index_of[future.key] = i
                 futures.append(future)
             return futures
@@ -325,10 +361,14 @@ def batch_predict(
         scored_at=scored_at,
     )
     runner = _run_local if address in LOCAL_SCHEDULERS else _run_distributed
+    folder = str(sink.staging) if isinstance(sink, ParquetSink) else None
     done = 0
     try:
-        for index, frame in runner(parts, score, model.model, address):
-            sink.write(index, frame)
+        for index, result in runner(parts, score, model.model, address, folder):
+            if isinstance(result, int):  # the task wrote its part file itself
+                sink.add_written(result)
+            else:
+                sink.write(index, result)
             done += 1
             if progress is not None:
                 progress(done, total, sink.rows)

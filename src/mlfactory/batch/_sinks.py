@@ -37,9 +37,22 @@ class ParquetSink:
         self._tmp.mkdir()
         self.rows = 0
 
+    @staticmethod
+    def part_name(index: int) -> str:
+        return f"part-{index:05d}.parquet"
+
+    @property
+    def staging(self) -> Path:
+        """The hidden folder part files go to until :meth:`commit` (tasks may write there)."""
+        return self._tmp
+
     def write(self, index: int, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self._tmp / f"part-{index:05d}.parquet", index=False)
+        frame.to_parquet(self._tmp / self.part_name(index), index=False)
         self.rows += len(frame)
+
+    def add_written(self, rows: int) -> None:
+        """Count a part file a task wrote into :attr:`staging` itself."""
+        self.rows += rows
 
     def commit(self) -> None:
         old = None

@@ -51,7 +51,10 @@ def serve_command(
     ] = None,
     log_predictions: Annotated[
         bool,
-        typer.Option(help="Append every scored record to prediction_log in the database."),
+        typer.Option(
+            help="Log every scored request (inputs, predictions, probabilities) to the "
+            "prediction_requests table."
+        ),
     ] = True,
     onnx: Annotated[
         bool,

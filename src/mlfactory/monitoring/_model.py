@@ -163,7 +163,7 @@ def monitor_model(
     return report
 
 
-_META = ("request_id", "model_version", "received_at", "prediction")
+_META = ("request_id", "model_version", "received_at", "row_index", "prediction")
 
 
 def _logged_probabilities(
@@ -174,19 +174,7 @@ def _logged_probabilities(
     until: datetime | None,
 ) -> pd.DataFrame | None:
     """Logged class probabilities of the window (rows in log order), or None when absent."""
-    import sqlalchemy as sa
+    from mlfactory.prediction_log import read_logged_probabilities
 
-    from mlfactory.prediction_log import PREDICTION_LOG as table
-
-    query = sa.select(table.c.probabilities).where(
-        table.c.model_name == name, table.c.model_version == version
-    )
-    if since is not None:
-        query = query.where(table.c.received_at >= since)
-    if until is not None:
-        query = query.where(table.c.received_at < until)
-    with get_engine(settings.database_url).connect() as connection:
-        values = connection.execute(query.order_by(table.c.id)).scalars().all()
-    if not values or any(v is None for v in values):
-        return None
-    return pd.DataFrame([{str(k): v for k, v in v.items()} for v in values])
+    engine = get_engine(settings.database_url)
+    return read_logged_probabilities(engine, name, version, since, until)

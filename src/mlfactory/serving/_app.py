@@ -225,7 +225,10 @@ def _add_predict_route(app: FastAPI, service: ModelService) -> None:
     ) -> Response:
         records = body if isinstance(body, list) else [body]
         request_id = request.state.request_id
-        scored = await run_in_threadpool(service.score_columns, _columns(records), request_id)
+        if service.scores_inline(len(records)):
+            scored = service.score_columns(_columns(records), request_id)
+        else:
+            scored = await run_in_threadpool(service.score_columns, _columns(records), request_id)
         info = scored.predictor.loaded.info
         probabilities = scored.probabilities or [None] * len(scored.predictions)
         payload = PredictResponse(
@@ -424,7 +427,8 @@ def create_app(
                 columns = columns_from_mlflow(parse_json(body), names)
             return service.score_columns(columns, request_id)
 
-        scored = await run_in_threadpool(run)
+        # ~1 KB per row of 10-20 features: a rough row count without parsing the body first
+        scored = run() if service.scores_inline(len(body) // 512) else await run_in_threadpool(run)
         return JSONResponse(
             {"predictions": scored.predictions}, headers=_scored_headers(scored, request_id)
         )

@@ -1,8 +1,9 @@
 """From request columns to the scoring DataFrame: validated, coerced to the training schema.
 
 Every payload format is first turned into ``{column: [values]}``; :func:`build_frame` then checks
-each column against the model's input schema and builds the DataFrame once, with the schema's
-dtypes. Types are forgiving where that is safe (ints for doubles, numeric strings, nulls where the
+each column against the model's input schema. The DataFrame (with the schema's dtypes) is built
+only when a scikit-learn path asks for it: the ONNX path feeds arrays straight from the columns.
+Types are forgiving where that is safe (ints for doubles, numeric strings, nulls where the
 pipeline imputes); anything else is a :class:`PayloadError` naming the column and the type.
 """
 
@@ -12,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,15 +44,18 @@ def describe_type(mlflow_type: str) -> str:
 
 @dataclass
 class Batch:
-    """A validated request: the frame to score and the plain values to log."""
+    """A validated request: typed values per schema column (also what the log stores)."""
 
-    frame: pd.DataFrame
-    columns: dict[str, list[Any]]  # JSON-safe values, None for nulls
+    columns: dict[str, list[Any]]  # converted to the schema's types, None for nulls; JSON-safe
+    schema: Sequence[InputColumn]
+    rows: int
     ignored: list[str] = field(default_factory=list)  # extra columns the model does not use
 
-    @property
-    def rows(self) -> int:
-        return len(self.frame)
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The DataFrame to score, with the schema's dtypes (built once, on first use)."""
+        data = {column.name: _series(column, self.columns[column.name]) for column in self.schema}
+        return pd.DataFrame(data, copy=False)
 
 
 class _Bad(ValueError):
@@ -169,7 +174,7 @@ def _series(column: InputColumn, values: list[Any]) -> Any:
 def build_frame(
     raw: dict[str, Sequence[Any]], schema: Sequence[InputColumn], max_rows: int
 ) -> Batch:
-    """Validate ``{column: values}`` against ``schema`` and build the frame to score."""
+    """Validate ``{column: values}`` against ``schema``: a :class:`Batch` of typed columns."""
     lengths = {name: len(values) for name, values in raw.items()}
     distinct = set(lengths.values())
     if len(distinct) > 1:
@@ -187,11 +192,9 @@ def build_frame(
     if missing:
         shown = ", ".join(f"{c.name!r} ({describe_type(c.type)})" for c in missing)
         raise PayloadError(f"missing column(s) {shown}; null values are accepted, absence is not")
-    columns: dict[str, list[Any]] = {}
-    data: dict[str, Any] = {}
-    for column in schema:
-        values = _convert(column, raw[column.name]) if column.name in raw else [None] * rows
-        columns[column.name] = values
-        data[column.name] = _series(column, values)
+    columns = {
+        column.name: _convert(column, raw[column.name]) if column.name in raw else [None] * rows
+        for column in schema
+    }
     ignored = [name for name in raw if name not in known]
-    return Batch(pd.DataFrame(data, copy=False), columns, ignored)
+    return Batch(columns, schema, rows, ignored)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from mlfactory.logs import get_logger
 from mlfactory.registry import InputColumn, LoadedModel
+from mlfactory.serving._frame import Batch
 from mlfactory.serving._predictor import ScoreResult
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "compile_onnx",
     "compile_version",
     "onnx_feed",
+    "onnx_feed_from_columns",
 ]
 
 logger = get_logger(__name__)
@@ -145,6 +147,25 @@ def onnx_feed(frame: pd.DataFrame, inputs: Sequence[InputColumn]) -> dict[str, n
     return feed
 
 
+def onnx_feed_from_columns(
+    columns: dict[str, list[Any]], inputs: Sequence[InputColumn]
+) -> dict[str, np.ndarray] | None:
+    """:func:`onnx_feed` straight from a request's typed columns, with no DataFrame between."""
+    feed: dict[str, np.ndarray] = {}
+    for column in inputs:
+        values = columns[column.name]
+        if column.type in _NUMERIC:
+            array = np.array(values, dtype=np.float32)  # None becomes NaN
+        elif any(value is None for value in values):
+            return None
+        elif column.type == "boolean":
+            array = np.array(values, dtype=bool)
+        else:
+            array = np.array(values, dtype=object)
+        feed[column.name] = array.reshape(-1, 1)
+    return feed
+
+
 def _session(model_bytes: bytes) -> Any:
     import onnxruntime as ort
 
@@ -237,6 +258,15 @@ class OnnxPredictor:
         feed = onnx_feed(frame, self.loaded.inputs)
         if feed is None:
             return self._fallback.score(frame)
+        return self._run(feed)
+
+    def score_batch(self, batch: Batch) -> ScoreResult:
+        feed = onnx_feed_from_columns(batch.columns, self.loaded.inputs)
+        if feed is None:
+            return self._fallback.score(batch.frame)
+        return self._run(feed)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> ScoreResult:
         start = time.perf_counter()
         outputs = self._session.run(None, feed)
         predictions = outputs[0].ravel()

@@ -1,4 +1,4 @@
-"""The predictor interface: one ``score(frame) -> ScoreResult`` call per batch.
+"""The predictor interface: ``score(frame)`` or ``score_batch(batch)`` -> ``ScoreResult``.
 
 The service only talks to a :class:`Predictor`, so micro-batching or a compiled ONNX path can
 replace :class:`SklearnPredictor` without touching the HTTP layer.
@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlfactory.registry import LoadedModel
+from mlfactory.serving._frame import Batch
 
 __all__ = ["Predictor", "ScoreResult", "SklearnPredictor"]
 
@@ -38,6 +39,10 @@ class Predictor(Protocol):
 
     def score(self, frame: pd.DataFrame) -> ScoreResult: ...
 
+    def score_batch(self, batch: Batch) -> ScoreResult:
+        """Score a validated request (a path may skip building its DataFrame)."""
+        ...
+
 
 class SklearnPredictor:
     """Scores with the fitted scikit-learn pipeline: preprocessing once, then predict (+proba).
@@ -60,6 +65,9 @@ class SklearnPredictor:
             self._final = model
         self._proba = loaded.is_classifier and hasattr(self._final, "predict_proba")
         self.classes = [_plain(c) for c in loaded.classes]
+
+    def score_batch(self, batch: Batch) -> ScoreResult:
+        return self.score(batch.frame)
 
     def score(self, frame: pd.DataFrame) -> ScoreResult:
         start = time.perf_counter()
