@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlfactory._worker import fit_friendly_allocator
 from mlfactory.batch._score import check_columns, output_columns, score_partition
 from mlfactory.batch._sinks import ParquetSink, SqlSink
 from mlfactory.exceptions import ConfigError, DataError
@@ -113,7 +114,6 @@ def _file_partitions(
     Parquet partitions follow row groups, so each is read exactly once, by one task; CSV files
     are cut into byte blocks sized for ``partition_rows``.
     """
-    import dask
 
     if not path.exists():
         raise DataError(f"input {path} not found")
@@ -136,8 +136,10 @@ def _file_partitions(
         raise DataError(f"input {path} holds no parquet files")
     check_columns(available, inputs, key_columns, f"input {path}")
     wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
-    read = dask.delayed(_read_row_groups, pure=True)
-    parts = [read(file, groups, wanted) for file, groups in _parquet_pieces(files, partition_rows)]
+    # loaders, not Delayed reads: the scoring task reads its own row groups, so a partition is
+    # never shipped from the worker that read it to the one that scores it
+    pieces = _parquet_pieces(files, partition_rows)
+    parts = [functools.partial(_read_row_groups, file, groups, wanted) for file, groups in pieces]
     return parts, len(parts)
 
 
@@ -204,17 +206,24 @@ def _windows(parts: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]
         yield wave
 
 
-def _score_task(frame: pd.DataFrame, model: Any, index: int, *, score: Callable) -> pd.DataFrame:
-    """Score a partition and hand it back to be written by this process."""
-    return score(frame, model)
+Part = pd.DataFrame | Callable[[], pd.DataFrame]  # a partition, or a loader of one
 
 
-def _score_into_folder(
-    frame: pd.DataFrame, model: Any, index: int, *, score: Callable, folder: str
-) -> int:
-    """Score a partition and write it where the task runs; only its row count travels back."""
-    result = score(frame, model)
-    result.to_parquet(os.path.join(folder, ParquetSink.part_name(index)), index=False)
+def _load(part: Part) -> pd.DataFrame:
+    return part() if callable(part) else part
+
+
+def _score_task(part: Part, model: Any, index: int, *, score: Callable) -> pd.DataFrame:
+    """Read and score a partition; hand it back to be written by this process."""
+    with fit_friendly_allocator():  # on a Dask worker: no mmap per array (see mlfactory._worker)
+        return score(_load(part), model)
+
+
+def _score_into_folder(part: Part, model: Any, index: int, *, score: Callable, folder: str) -> int:
+    """Read, score and write a partition where the task runs; only its row count travels back."""
+    with fit_friendly_allocator():
+        result = score(_load(part), model)
+        result.to_parquet(os.path.join(folder, ParquetSink.part_name(index)), index=False)
     return len(result)
 
 
