@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -194,15 +195,33 @@ def test_missing_model_column_writes_nothing(registered, tmp_path: Path) -> None
     assert not sa.inspect(sa.create_engine(url)).has_table("scores")
 
 
-def test_unscorable_values_abort_without_output(registered, tmp_path: Path) -> None:
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_unscorable_values_abort_without_output(
+    registered, tmp_path: Path, on_cluster: bool
+) -> None:
+    """A bad partition stops the run; partitions still being written in parallel finish first,
+    so the staging folder is removed whole: no output, no temp folder."""
     bad = registered.X.astype({"age": object})
     bad.loc[700, "age"] = "old"
     bad["age"] = bad["age"].astype(str)
     source = _write_parts(bad, tmp_path / "in", parts=2)
-    with pytest.raises(DataError, match="could not score"):
-        batch_predict(
-            registered.settings, "credit", input_path=source, output_path=tmp_path / "out"
-        )
+    with contextlib.ExitStack() as stack:
+        scheduler = None
+        if on_cluster:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+                )
+            )
+            scheduler = cluster.scheduler_address
+        with pytest.raises(DataError, match="could not score"):
+            batch_predict(
+                registered.settings,
+                "credit",
+                input_path=source,
+                output_path=tmp_path / "out",
+                scheduler=scheduler,
+            )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 

@@ -8,6 +8,7 @@ the whole input. On a Dask cluster the model is scattered to every worker once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -243,12 +244,29 @@ def _run_local(
     """
     import dask
 
-    task = _task(score, folder)
+    task = functools.partial(_caught, _task(score, folder))
     window = 2 * max(1, _cpu_count()) if scheduler == "threads" else 1
     for wave in _windows(parts, window):
         tasks = [dask.delayed(task)(part, model, i) for i, part in wave]
         results = dask.compute(*tasks, scheduler=scheduler)
+        # raise only once the whole wave is done: no task may still be writing into the
+        # staging folder when the caller removes it
+        failed = next((r for r in results if isinstance(r, _Failed)), None)
+        if failed is not None:
+            raise failed.error
         yield from zip((i for i, _ in wave), results, strict=True)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _caught(task: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return task(*args)
+    except Exception as exc:
+        return _Failed(exc)
 
 
 def _run_distributed(
@@ -291,10 +309,18 @@ def _run_distributed(
             return futures
 
         pending = as_completed(submit(window), loop=client.loop)
-        for future in pending:
-            yield index_of.pop(future.key), future.result()
-            for extra in submit(1):
-                pending.add(extra)
+        try:
+            for future in pending:
+                yield index_of.pop(future.key), future.result()
+                for extra in submit(1):
+                    pending.add(extra)
+        except BaseException:
+            # let the partitions still running finish (at most the window) before the caller
+            # removes the staging folder they write into
+            for running in [f for f in pending.futures if not f.done()]:
+                with contextlib.suppress(Exception):
+                    running.result(timeout=300)
+            raise
     finally:
         client.close()
 
