@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/batch.py                  # 10,000,000 rows
     .venv/bin/python benchmarks/batch.py --rows 2000000   # when the machine is busy
+    .venv/bin/python benchmarks/batch.py --repeat 3       # best of 3 interleaved rounds
 
 One registered model: the credit pipeline (``power`` recipe + LogisticRegression, 13 features)
 trained on 20,000 synthetic credit rows, registered as ``credit-batch`` v1 in a SQLite store under
@@ -17,8 +18,9 @@ Each measurement runs in its own Python process, so its peak RSS (``ru_maxrss``)
 2. ``threads`` — ``batch_predict`` with the local threaded scheduler, 100,000-row partitions,
    into a parquet folder (key, prediction, 2 probabilities, version, timestamp);
 3. ``cluster-1`` / ``cluster-2`` — the same on a ``LocalCluster`` of 1 or 2 single-threaded
-   worker processes (the model scattered once); the cluster's start-up is timed separately and
-   the workers' peak RSS is reported beside the client's.
+   worker processes (the model scattered once); the cluster's start-up, including the workers'
+   first imports of pandas/pyarrow/scikit-learn (a long-lived cluster has done them), is timed
+   separately and the workers' peak RSS is reported beside the client's.
 
 Results: stdout (markdown) and ``benchmarks/_work/batch.json``.
 """
@@ -119,6 +121,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def warm_up() -> None:
+    """Import what scoring needs on a worker (part of the cluster's start-up, timed apart):
+    the task module, parquet, and the modules the credit pipeline unpickles."""
+    import importlib
+
+    for module in (
+        "mlfactory._batch_tasks", "pyarrow.parquet", "sklearn.compose", "sklearn.impute",
+        "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+    ):  # fmt: skip
+        importlib.import_module(module)
+
+
 def child(mode: str, folder: Path) -> dict:
     """One measurement in this (fresh) process."""
     from mlfactory.registry import load_model
@@ -158,6 +172,8 @@ def child(mode: str, folder: Path) -> dict:
             with LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster:
+                with Client(cluster.scheduler_address, set_as_default=False) as warm:
+                    warm.run(warm_up)  # what a long-lived cluster's workers have already done
                 startup = time.perf_counter() - started
                 started = time.perf_counter()
                 rows = batch_predict(
@@ -184,6 +200,7 @@ def child(mode: str, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the best of each is kept")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -194,21 +211,27 @@ def main() -> None:
     ensure_model()
     ensure_input(args.rows)
     load_before = os.getloadavg()[0]
-    results = []
-    for mode in ("limit", "threads", "cluster-1", "cluster-2"):
-        done = subprocess.run(
-            [sys.executable, __file__, "--rows", str(args.rows), "--child", mode],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        results.append(result)
-        print(f"{mode}: {result}", file=sys.stderr)
+    best: dict[str, dict] = {}
+    for round_ in range(1, args.repeat + 1):  # round-robin; the best of each mode is reported
+        for mode in ("limit", "threads", "cluster-1", "cluster-2"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--rows", str(args.rows), "--child", mode],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            seconds = [*best.get(mode, {}).get("all_seconds", []), result["seconds"]]
+            if mode not in best or result["seconds"] < best[mode]["seconds"]:
+                best[mode] = result
+            best[mode]["all_seconds"] = seconds
+            print(f"[{round_}/{args.repeat}] {mode}: {result}", file=sys.stderr)
+    results = list(best.values())
     limit = results[0]["rows"] / results[0]["seconds"]
     print(
         f"\n{args.rows:,} rows; load {load_before:.2f} -> {os.getloadavg()[0]:.2f}; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"best of {args.repeat} round(s)\n"
     )
     print("| path | rows/s | vs limit | seconds | peak RSS MB (client / worker) |")
     print("|---|---:|---:|---:|---:|")
@@ -222,6 +245,11 @@ def main() -> None:
             f"| {r['mode']} | {rate:,.0f} | {rate / limit:.0%} | {r['seconds']:.1f}{extra} | "
             f"{memory} |"
         )
+    rounds = {r["mode"]: [round(t, 1) for t in r["all_seconds"]] for r in results}
+    print(f"\nseconds of every round: {rounds}")
+    if "cluster-1" in best and "cluster-2" in best:
+        speedup = best["cluster-1"]["seconds"] / best["cluster-2"]["seconds"]
+        print(f"1 -> 2 workers: {speedup:.2f}x")
     (WORK.parent / "batch.json").write_text(json.dumps(results, indent=2))
 
 

@@ -107,13 +107,14 @@ def test_cluster_workers_write_their_parts_when_they_see_the_folder(
 ) -> None:
     """Workers write part files themselves (only row counts come back) when the staging folder
     is visible to them, and send the scored partitions back to be written when it is not."""
-    from mlfactory.batch._batch import _run_distributed, _score_safely
+    from mlfactory._batch_tasks import score_checked
+    from mlfactory.batch._batch import _run_distributed
     from mlfactory.registry import load_model
 
     loaded = load_model(registered.settings, "credit")
     parts = [registered.X.iloc[i : i + 50] for i in range(0, 200, 50)]
     score = functools.partial(
-        _score_safely,
+        score_checked,
         inputs=loaded.inputs,
         key_columns=["id"],
         classes=[0, 1],
@@ -244,3 +245,37 @@ def test_argument_errors(registered, tmp_path: Path) -> None:
             output_path=tmp_path / "o",
             key_columns=["nope"],
         )
+
+
+def test_a_pickled_task_unpickles_without_mlflow(registered, tmp_path: Path) -> None:
+    """What a worker receives with each task (the scoring function, the model's input schema,
+    a parquet loader) must not make it import MLflow: that cost each worker ~2.5 s."""
+    import pickle
+    import subprocess
+    import sys
+
+    from mlfactory._batch_tasks import read_row_groups, score_checked, score_into_folder
+    from mlfactory.registry import load_model
+
+    loaded = load_model(registered.settings, "credit")
+    score = functools.partial(
+        score_checked,
+        inputs=loaded.inputs,
+        key_columns=["id"],
+        classes=[0, 1],
+        model_version="1",
+        scored_at=pd.Timestamp("2026-01-01", tz="UTC"),
+    )
+    task = functools.partial(score_into_folder, score=score, folder=str(tmp_path))
+    loader = functools.partial(read_row_groups, "part.parquet", [0], ["id"])
+    payload = tmp_path / "task.pickle"
+    payload.write_bytes(pickle.dumps((task, loader)))
+    code = (
+        "import pickle, sys; pickle.loads(open(sys.argv[1], 'rb').read()); "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('mlflow')} | "
+        "{m for m in sys.modules if m.startswith(('mlfactory.registry', 'mlfactory.batch'))}))"
+    )
+    loaded_modules = subprocess.run(
+        [sys.executable, "-c", code, str(payload)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded_modules == "[]"

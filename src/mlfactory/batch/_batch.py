@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlfactory._worker import fit_friendly_allocator
-from mlfactory.batch._score import check_columns, output_columns, score_partition
+from mlfactory._batch_tasks import read_row_groups, score_checked, score_into_folder, score_task
+from mlfactory.batch._score import check_columns, output_columns
 from mlfactory.batch._sinks import ParquetSink, SqlSink
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.logs import get_logger
@@ -70,13 +70,6 @@ def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
     """CSV dtypes from the model schema, so a block's guess never disagrees with another's."""
     numeric = {"double", "float", "long", "integer"}
     return {c.name: "float64" for c in inputs if c.type in numeric}
-
-
-def _read_row_groups(file: str, groups: list[int], columns: list[str]) -> pd.DataFrame:
-    """One partition: consecutive row groups of one parquet file (runs on a worker)."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(file).read_row_groups(groups, columns=columns).to_pandas()
 
 
 Piece = tuple[str, list[int]]  # a parquet file and consecutive row groups of it
@@ -140,7 +133,7 @@ def _file_partitions(
     # loaders, not Delayed reads: the scoring task reads its own row groups, so a partition is
     # never shipped from the worker that read it to the one that scores it
     pieces = _parquet_pieces(files, partition_rows)
-    parts = [functools.partial(_read_row_groups, file, groups, wanted) for file, groups in pieces]
+    parts = [functools.partial(read_row_groups, file, groups, wanted) for file, groups in pieces]
     return parts, len(parts)
 
 
@@ -207,31 +200,10 @@ def _windows(parts: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]
         yield wave
 
 
-Part = pd.DataFrame | Callable[[], pd.DataFrame]  # a partition, or a loader of one
-
-
-def _load(part: Part) -> pd.DataFrame:
-    return part() if callable(part) else part
-
-
-def _score_task(part: Part, model: Any, index: int, *, score: Callable) -> pd.DataFrame:
-    """Read and score a partition; hand it back to be written by this process."""
-    with fit_friendly_allocator():  # on a Dask worker: no mmap per array (see mlfactory._worker)
-        return score(_load(part), model)
-
-
-def _score_into_folder(part: Part, model: Any, index: int, *, score: Callable, folder: str) -> int:
-    """Read, score and write a partition where the task runs; only its row count travels back."""
-    with fit_friendly_allocator():
-        result = score(_load(part), model)
-        result.to_parquet(os.path.join(folder, ParquetSink.part_name(index)), index=False)
-    return len(result)
-
-
 def _task(score: Callable, folder: str | None) -> Callable[..., Any]:
     if folder is None:
-        return functools.partial(_score_task, score=score)
-    return functools.partial(_score_into_folder, score=score, folder=folder)
+        return functools.partial(score_task, score=score)
+    return functools.partial(score_into_folder, score=score, folder=folder)
 
 
 def _run_local(
@@ -331,13 +303,6 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _score_safely(frame: pd.DataFrame, model: Any, **kwargs: Any) -> pd.DataFrame:
-    try:
-        return score_partition(frame, model, **kwargs)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"the model could not score a partition of the input: {exc}") from None
-
-
 def batch_predict(
     settings: Settings,
     reference: str,
@@ -388,7 +353,7 @@ def batch_predict(
         else SqlSink(url, table or "")
     )
     score = functools.partial(
-        _score_safely,
+        score_checked,
         inputs=model.inputs,
         key_columns=keys,
         classes=classes,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from mlfactory._batch_tasks import part_name
 from mlfactory.db import get_engine
 from mlfactory.exceptions import DataError
 from mlfactory.settings import mask_url
@@ -37,17 +38,13 @@ class ParquetSink:
         self._tmp.mkdir()
         self.rows = 0
 
-    @staticmethod
-    def part_name(index: int) -> str:
-        return f"part-{index:05d}.parquet"
-
     @property
     def staging(self) -> Path:
         """The hidden folder part files go to until :meth:`commit` (tasks may write there)."""
         return self._tmp
 
     def write(self, index: int, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self._tmp / self.part_name(index), index=False)
+        frame.to_parquet(self._tmp / part_name(index), index=False)
         self.rows += len(frame)
 
     def add_written(self, rows: int) -> None:

@@ -17,6 +17,7 @@ from mlflow.models import Model
 
 from mlfactory.logs import get_logger
 from mlfactory.registry._registry import ModelRef, VersionInfo, parse_model_ref, resolve_version
+from mlfactory.schema import InputColumn
 from mlfactory.serialization import UnsafeModelError, file_sha256, load_skops
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking, tracking_uri
@@ -24,13 +25,6 @@ from mlfactory.tracking import open_tracking, tracking_uri
 __all__ = ["InputColumn", "LoadedModel", "load_model"]
 
 logger = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class InputColumn:
-    name: str
-    type: str  # MLflow column type: double, long, integer, float, boolean, string, datetime
-    required: bool = True
 
 
 @dataclass
