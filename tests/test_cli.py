@@ -46,3 +46,19 @@ def test_invalid_setting_is_one_line_exit_2_without_traceback(monkeypatch):
     assert len(lines) == 1
     assert "MLFACTORY_LOG_LEVEL" in lines[0] and "DEBUG" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_help_imports_neither_mlflow_nor_the_web_stack() -> None:
+    """``mlfactory --help`` stays quick: MLflow, FastAPI and Jinja2 load with the commands that
+    use them, not with the CLI (they were ~2.5 s of every invocation)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlfactory.cli._main; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'fastapi', 'jinja2'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

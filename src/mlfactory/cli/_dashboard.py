@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlfactory.cli._common import console, current_settings
-from mlfactory.dashboard._app import DEFAULT_MLFLOW_URL
+from mlfactory.dashboard._defaults import DEFAULT_MLFLOW_URL
 
 
 def dashboard_command(

@@ -1,38 +1,35 @@
-"""Read-only web dashboard: data, experiments, models and monitoring pages (server-rendered)."""
+"""Read-only web dashboard: data, experiments, models and monitoring pages (server-rendered).
 
-from mlfactory.dashboard._app import DEFAULT_MLFLOW_URL, create_dashboard_app
-from mlfactory.dashboard._artifacts import artifact_dir, list_artifact_files, resolve_artifact
-from mlfactory.dashboard._queries import (
-    DriftPoint,
-    Leaderboard,
-    ModelOverview,
-    data_status,
-    drift_history,
-    drift_report,
-    experiment_names,
-    leaderboard,
-    models_overview,
-    run_detail,
-)
-from mlfactory.dashboard._server import run_dashboard
-from mlfactory.dashboard._svg import line_chart
+Names load on first use (PEP 562): ``mlfactory --help`` must not import FastAPI, Jinja2 and MLflow.
+"""
 
-__all__ = [
-    "DEFAULT_MLFLOW_URL",
-    "DriftPoint",
-    "Leaderboard",
-    "ModelOverview",
-    "artifact_dir",
-    "create_dashboard_app",
-    "data_status",
-    "drift_history",
-    "drift_report",
-    "experiment_names",
-    "leaderboard",
-    "line_chart",
-    "list_artifact_files",
-    "models_overview",
-    "resolve_artifact",
-    "run_dashboard",
-    "run_detail",
-]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "DEFAULT_MLFLOW_URL": "_defaults",
+    "create_dashboard_app": "_app",
+    "artifact_dir": "_artifacts",
+    "list_artifact_files": "_artifacts",
+    "resolve_artifact": "_artifacts",
+    "DriftPoint": "_queries",
+    "Leaderboard": "_queries",
+    "ModelOverview": "_queries",
+    "data_status": "_queries",
+    "drift_history": "_queries",
+    "drift_report": "_queries",
+    "experiment_names": "_queries",
+    "leaderboard": "_queries",
+    "models_overview": "_queries",
+    "run_detail": "_queries",
+    "run_dashboard": "_server",
+    "line_chart": "_svg",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlfactory.dashboard import _queries as q
 from mlfactory.dashboard._artifacts import resolve_artifact
+from mlfactory.dashboard._defaults import DEFAULT_MLFLOW_URL
 from mlfactory.dashboard._svg import line_chart
 from mlfactory.exceptions import DataError, MlfactoryError, ModelNotFound
 from mlfactory.logs import get_logger
@@ -29,7 +30,6 @@ __all__ = ["DEFAULT_MLFLOW_URL", "create_dashboard_app"]
 
 logger = get_logger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
-DEFAULT_MLFLOW_URL = "http://127.0.0.1:5000"
 PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'"
