@@ -228,7 +228,11 @@ class ModelService:
         )
 
     def score_columns(self, raw: dict[str, Any], request_id: str) -> Scored:
-        """Validate, build the frame once, score, count, and queue for the log (sync: a thread)."""
+        """Validate, score (a DataFrame only if the path needs one), count, queue for the log.
+
+        Synchronous: called on the event loop for small ONNX requests (:meth:`scores_inline`),
+        in a worker thread otherwise.
+        """
         received = datetime.now(UTC)
         predictor = self.current()
         batch = build_frame(raw, predictor.loaded.inputs, self.options.max_batch_rows)
