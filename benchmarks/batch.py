@@ -38,48 +38,21 @@ import sys
 import time
 from pathlib import Path
 
+from _credit_model import benchmark_settings, ensure_credit_model
+
 WORK = Path(__file__).resolve().parent / "_work" / "batch"
 MODEL = "credit-batch"
-SPEC = """
-name = "credit-batch"
-dataset = "credit"
-preprocessing = "power"
-model = "LogisticRegression"
-seed = 0
-[cv]
-folds = 2
-scoring = ["roc_auc"]
-[search]
-kind = "none"
-"""
 CHUNK = 100_000
 FILE_ROWS = 1_000_000
 
 
 def settings():
-    from mlfactory.settings import load_settings
-
-    return load_settings(home=WORK / ".mlfactory")
+    return benchmark_settings(WORK)
 
 
 def ensure_model() -> None:
-    from mlfactory.datasets import write_synthetic
-    from mlfactory.exceptions import ModelNotFound
-    from mlfactory.registry import parse_model_ref, promote, resolve_version
-    from mlfactory.tracking import open_tracking
-    from mlfactory.training import train
-
-    current = settings()
-    try:
-        resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
-        return
-    except ModelNotFound:
-        pass
-    WORK.mkdir(parents=True, exist_ok=True)
-    write_synthetic("credit", 20_000, settings=current)
-    spec = WORK / "credit-batch.toml"
-    spec.write_text(SPEC)
-    promote(current, MODEL, run_id=train(spec, current).run_id)
+    """Train and register the credit model once (kept under WORK)."""
+    ensure_credit_model(WORK, MODEL, "credit-batch")
 
 
 def ensure_input(rows: int) -> Path:

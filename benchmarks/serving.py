@@ -36,50 +36,21 @@ import sys
 import time
 from pathlib import Path
 
+from _credit_model import benchmark_settings, ensure_credit_model
+
 WORK = Path(__file__).resolve().parent / "_work" / "serving"
 MODEL = "credit-bench-onnx"  # promoted with its verified ONNX graph
 ROWS = 20_000
-SPEC = """
-name = "credit-bench"
-dataset = "credit"
-preprocessing = "power"
-model = "LogisticRegression"
-seed = 0
-[cv]
-folds = 2
-scoring = ["roc_auc"]
-[search]
-kind = "none"
-"""
 CELLS = [(1, 1), (1, 16), (100, 4)]  # (rows per request, concurrency)
 
 
 def settings():
-    from mlfactory.settings import load_settings
-
-    return load_settings(home=WORK / ".mlfactory")
+    return benchmark_settings(WORK)
 
 
 def ensure_model() -> None:
-    """Train and register the credit model once (kept in benchmarks/_work/serving)."""
-    from mlfactory.datasets import write_synthetic
-    from mlfactory.exceptions import ModelNotFound
-    from mlfactory.registry import parse_model_ref, promote, resolve_version
-    from mlfactory.tracking import open_tracking
-    from mlfactory.training import train
-
-    current = settings()
-    try:
-        resolve_version(open_tracking(current), parse_model_ref(f"{MODEL}/1"))
-        return
-    except ModelNotFound:
-        pass
-    WORK.mkdir(parents=True, exist_ok=True)
-    write_synthetic("credit", ROWS, settings=current)
-    spec = WORK / "credit-bench.toml"
-    spec.write_text(SPEC)
-    result = train(spec, current)
-    promote(current, MODEL, run_id=result.run_id)
+    """Train and register the credit model once (kept under WORK)."""
+    ensure_credit_model(WORK, MODEL, "credit-bench", rows=ROWS)
 
 
 def free_port() -> int:
