@@ -1,35 +1,60 @@
-"""Safe model files: skops with an allow-list held here, never read back from the file.
+"""Safe model files: skops with an exact allow-list held here, never read back from the file.
 
-skops refuses to load types it does not trust by default; the types a file needs are checked
-against :data:`TRUSTED_TYPE_PREFIXES` before anything is passed to ``skops.io.load``.
+skops rebuilds only the types it trusts by default (scikit-learn estimators, builtins, numpy
+arrays); every other type a file names must be passed to ``skops.io.load`` explicitly. mlfactory
+passes only names that are both in :data:`TRUSTED_TYPES` (fully qualified, compared exactly: a
+prefix such as ``numpy.`` would admit ``numpy.testing._private.utils.runstring``, an ``exec``) and,
+when the model's metadata recorded them at logging time, in that recorded list too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 from mlfactory.exceptions import MlfactoryError
 
 __all__ = [
-    "TRUSTED_TYPE_PREFIXES",
+    "TRUSTED_TYPES",
     "UnsafeModelError",
+    "UnverifiedModelError",
     "file_sha256",
     "load_skops",
     "skops_trusted_types",
+    "untrusted_types",
 ]
 
-# Module prefixes whose classes may be rebuilt from a model file (fitted estimators, arrays).
-TRUSTED_TYPE_PREFIXES: tuple[str, ...] = (
-    "sklearn.",
-    "numpy.",
-    "scipy.sparse.",
-    "lightgbm.",
-    "xgboost.",
-    "mlfactory.",
+# Every non-default type the model zoo and the preprocessing recipes need, by exact name.
+# tests/test_serialization.py fits each zoo model with each recipe and checks the list covers
+# them, so a new model family that needs a new type fails there, not at a user's load.
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        # numpy: dtypes of fitted arrays
+        "numpy.dtype",
+        # scikit-learn internals of fitted trees, neighbours and networks
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+        "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        # mlfactory's own preprocessing helpers (FunctionTransformer functions)
+        "mlfactory.preprocessing._recipes.to_float",
+        # optional model families (LightGBM, XGBoost), when installed
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+    }
 )
 
 
@@ -37,18 +62,47 @@ class UnsafeModelError(MlfactoryError):
     """A model file needs a type outside the allow-list, or its bytes changed since logging."""
 
 
-def _check(types: list[str], where: str) -> list[str]:
-    refused = [name for name in types if not name.startswith(TRUSTED_TYPE_PREFIXES)]
+class UnverifiedModelError(UnsafeModelError):
+    """A model version has no recorded SHA-256, so its file cannot be verified."""
+
+    exit_code = 2
+
+
+def _refused(types: Iterable[str], recorded: Iterable[str] | None) -> list[str]:
+    allowed = TRUSTED_TYPES if recorded is None else TRUSTED_TYPES & set(recorded)
+    return sorted({name for name in types if name not in allowed})
+
+
+def _check(types: list[str], where: str, recorded: Iterable[str] | None = None) -> list[str]:
+    refused = _refused(types, recorded)
     if refused:
+        outside = [name for name in refused if name not in TRUSTED_TYPES]
+        why = (
+            "types outside mlfactory's allow-list"
+            if outside
+            else "types its metadata did not record when it was logged"
+        )
         raise UnsafeModelError(
-            f"{where} needs types outside mlfactory's allow-list: {', '.join(sorted(refused))} "
-            f"(allowed prefixes: {', '.join(TRUSTED_TYPE_PREFIXES)})"
+            f"{where} needs {why}: {', '.join(outside or refused)}; refusing to load it "
+            "(only the exact types of the model zoo and recipes are trusted)"
         )
     return sorted(types)
 
 
+def untrusted_types(path: Path | str) -> list[str]:
+    """The types a skops file asks to rebuild beyond skops' defaults (nothing is constructed)."""
+    import skops.io as sio
+
+    try:
+        return sio.get_untrusted_types(file=Path(path))
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
+        raise UnsafeModelError(f"model file {path} is not a readable skops file: {exc}") from None
+
+
 def skops_trusted_types(model: Any) -> list[str]:
     """Non-default types ``model`` needs when saved with skops, checked against the allow-list."""
+    import skops.io as sio
+
     return _check(sio.get_untrusted_types(data=sio.dumps(model)), f"model {type(model).__name__}")
 
 
@@ -60,15 +114,37 @@ def file_sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def load_skops(path: Path | str, expected_sha256: str | None = None) -> Any:
-    """Load a skops file after checking its hash (when known) and the types it needs."""
+def verify_sha256(path: Path | str, expected_sha256: str, what: str = "model file") -> None:
+    """Raise :class:`UnsafeModelError` unless ``path`` hashes to ``expected_sha256``."""
+    actual = file_sha256(path)
+    if actual != expected_sha256.strip().lower():
+        raise UnsafeModelError(
+            f"{what} {path} has SHA-256 {actual[:12]}…, expected {expected_sha256[:12]}… "
+            "as recorded when it was logged; refusing to load a modified file"
+        )
+
+
+def load_skops(
+    path: Path | str,
+    expected_sha256: str | None,
+    *,
+    recorded_types: Iterable[str] | None = None,
+) -> Any:
+    """Load a skops file after checking its hash and the exact types it needs.
+
+    ``expected_sha256=None`` skips the hash check and must be an explicit, warned choice of the
+    caller (``--allow-unverified``); the type check always runs.
+    """
+    import skops.io as sio
+
     path = Path(path)
     if expected_sha256 is not None:
-        actual = file_sha256(path)
-        if actual != expected_sha256:
-            raise UnsafeModelError(
-                f"model file {path} has SHA-256 {actual[:12]}…, expected {expected_sha256[:12]}… "
-                "as recorded when it was logged; refusing to load a modified file"
-            )
-    trusted = _check(sio.get_untrusted_types(file=path), f"model file {path}")
-    return sio.load(path, trusted=trusted)
+        verify_sha256(path, expected_sha256)
+    trusted = _check(untrusted_types(path), f"model file {path}", recorded_types)
+    try:
+        return sio.load(path, trusted=trusted)
+    except MlfactoryError:
+        raise
+    except Exception as exc:  # a malformed schema fails inside skops: one line, never a trace
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+        raise UnsafeModelError(f"model file {path} could not be loaded: {reason}") from None

@@ -80,6 +80,14 @@ def explain_command(
             "--log/--no-log", help="Also log the files on the model's MLflow run (explain/)."
         ),
     ] = True,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Load a registered version that has no recorded SHA-256 (registered outside "
+            "mlfactory promote); warns.",
+        ),
+    ] = False,
 ) -> None:
     """Explain a model: permutation importance, partial dependence and SHAP, as one HTML report.
 
@@ -115,6 +123,7 @@ def explain_command(
             seed=seed,
             log_to_run=log_to_run,
             progress=step,
+            allow_unverified=allow_unverified,
         )
     e = report.explanation
     console.print(f"explained [bold]{e.model_label}[/] on {e.rows} rows of {e.data_source}")

@@ -7,24 +7,21 @@ the run logged it, and the types it needs against mlfactory's allow-list.
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.models import Model
 from sklearn.pipeline import Pipeline
 
 from mlfactory.exceptions import DataError, ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.registry import LoadedModel, load_model
+from mlfactory.registry._load import download_model_dir, load_model_dir
 from mlfactory.registry._registry import _model_run
-from mlfactory.serialization import UnsafeModelError, load_skops
 from mlfactory.settings import Settings
-from mlfactory.tracking import open_tracking, tracking_uri
+from mlfactory.tracking import open_tracking
 
 __all__ = ["ExplainModel", "is_run_id", "load_run_model", "open_model"]
 
@@ -98,28 +95,14 @@ def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = Non
     client = open_tracking(settings)
     run = _model_run(client, run_id.strip())
     tags = dict(run.data.tags)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     target = Path(cache_dir or tempfile.mkdtemp(prefix="mlfactory-explain-"))
-    target.mkdir(parents=True, exist_ok=True)
-    model_dir = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=tags["mlfactory.model_uri"],
-            dst_path=str(target),
-            tracking_uri=tracking_uri(settings),
-        )
+    model_dir = download_model_dir(settings, tags["mlfactory.model_uri"], target)
+    model, meta = load_model_dir(
+        model_dir, tags["mlfactory.model_sha256"], where=f"model of run {run.info.run_id}"
     )
-    meta = Model.load(str(model_dir))
-    flavor = meta.flavors.get("sklearn", {})
-    if flavor.get("serialization_format") != "skops":
-        raise UnsafeModelError(
-            f"model of run {run.info.run_id} is not skops-serialized; mlfactory explain only "
-            "loads skops files (loading pickles can run arbitrary code)"
-        )
-    file = model_dir / flavor.get("pickled_model", "model.skops")
-    model = load_skops(file, expected_sha256=tags["mlfactory.model_sha256"])
     schema = meta.get_input_schema()
     columns = [spec.name for spec in schema.inputs] if schema is not None else []
-    logger.info("loaded the model of run %s from %s", run.info.run_id, file)
+    logger.info("loaded the model of run %s from %s", run.info.run_id, model_dir)
     return ExplainModel(
         pipeline=_check_pipeline(model, f"of run {run.info.run_id}"),
         run_id=run.info.run_id,
@@ -131,11 +114,17 @@ def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = Non
     )
 
 
-def open_model(settings: Settings, reference: str) -> ExplainModel:
-    """The model behind a run id or a registry reference ``NAME[@alias|/version]``."""
+def open_model(
+    settings: Settings, reference: str, *, allow_unverified: bool = False
+) -> ExplainModel:
+    """The model behind a run id or a registry reference ``NAME[@alias|/version]``.
+
+    ``allow_unverified`` loads a registered version that has no recorded SHA-256 (warned).
+    """
     text = reference.strip()
     if not text:
         raise ModelNotFound("empty model reference; expected a RUN_ID or NAME[@alias]")
     if is_run_id(text):
         return load_run_model(settings, text)
-    return ExplainModel.from_loaded(load_model(settings, text), settings)
+    loaded = load_model(settings, text, allow_unverified=allow_unverified)
+    return ExplainModel.from_loaded(loaded, settings)

@@ -299,6 +299,7 @@ def explain_model(
     seed: int = 0,
     log_to_run: bool = True,
     progress: Progress | None = None,
+    allow_unverified: bool = False,
 ) -> ExplainReport:
     """Explain a run's model (``RUN_ID``) or a registered one (``NAME[@alias]``) end to end.
 
@@ -308,7 +309,7 @@ def explain_model(
     """
     say = progress or (lambda _message: None)
     say(f"loading model {reference}")
-    model = open_model(settings, reference)
+    model = open_model(settings, reference, allow_unverified=allow_unverified)
     say("loading data")
     loaded = load_explain_data(settings, model, data)
     explanation = explain_frame(

@@ -1,6 +1,6 @@
 """Model registry: promote runs to versions with aliases, and load versions safely."""
 
-from mlfactory.registry._load import InputColumn, LoadedModel, load_model
+from mlfactory.registry._load import InputColumn, LoadedModel, load_model, verify_model
 from mlfactory.registry._registry import (
     DEFAULT_ALIAS,
     ModelRef,
@@ -26,4 +26,5 @@ __all__ = [
     "parse_model_ref",
     "promote",
     "resolve_version",
+    "verify_model",
 ]

@@ -1,7 +1,11 @@
-"""Load a registered model safely: verified hash, skops with mlfactory's allow-list.
+"""Load a registered model safely: verified hash, skops with mlfactory's exact allow-list.
 
-Pickle-based files (cloudpickle/pickle flavours) run code when loaded; they are refused unless the
-caller passes ``allow_pickle=True`` explicitly, and then a warning is logged.
+Every path that turns a model file into objects (serve, predict, explain, monitor, promote's trial
+load, the ONNX compiler) goes through :func:`load_model_dir`. A version without a recorded
+SHA-256 (registered with the MLflow UI or ``MlflowClient.create_model_version``) is refused unless
+the caller passes ``allow_unverified=True``, which logs a warning. Pickle-based files
+(cloudpickle/pickle flavours) run code when loaded; they are refused unless the caller passes
+``allow_pickle=True`` explicitly, and then a warning is logged.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.models import Model
-
 from mlfactory.logs import get_logger
 from mlfactory.registry._registry import ModelRef, VersionInfo, parse_model_ref, resolve_version
 from mlfactory.schema import InputColumn
-from mlfactory.serialization import UnsafeModelError, file_sha256, load_skops
+from mlfactory.serialization import (
+    UnsafeModelError,
+    UnverifiedModelError,
+    load_skops,
+    verify_sha256,
+)
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking, tracking_uri
 
-__all__ = ["InputColumn", "LoadedModel", "load_model"]
+__all__ = ["InputColumn", "LoadedModel", "load_model", "load_model_dir", "verify_model"]
 
 logger = get_logger(__name__)
 
@@ -45,7 +51,7 @@ class LoadedModel:
         return [column.name for column in self.inputs]
 
 
-def _input_columns(meta: Model) -> list[InputColumn]:
+def _input_columns(meta: Any) -> list[InputColumn]:
     schema = meta.get_input_schema()
     if schema is None:
         return []
@@ -55,41 +61,128 @@ def _input_columns(meta: Model) -> list[InputColumn]:
     ]
 
 
+def _model_file(model_dir: Path, flavor: dict[str, Any], where: str) -> Path:
+    """The flavour's model file, which must be a plain file directly inside ``model_dir``."""
+    name = str(flavor.get("pickled_model") or "model.skops")
+    file = model_dir / name
+    if Path(name).name != name or name in ("", ".", "..") or not file.is_file():
+        raise UnsafeModelError(
+            f"{where}: MLmodel names the model file {name!r}; expected a file directly inside "
+            f"{model_dir}"
+        )
+    return file
+
+
+def download_model_dir(settings: Settings, artifact_uri: str, target: Path) -> Path:
+    """Download a logged model's folder (MLmodel + model file) into ``target``."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    target.mkdir(parents=True, exist_ok=True)
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=tracking_uri(settings)
+        )
+    )
+
+
+def load_model_dir(
+    model_dir: Path,
+    expected_sha256: str | None,
+    *,
+    where: str,
+    allow_pickle: bool = False,
+    allow_unverified: bool = False,
+) -> tuple[Any, Any]:
+    """Verify and load the scikit-learn model of a downloaded MLflow model folder.
+
+    Returns ``(model, MLmodel metadata)``. The hash is checked first, then the exact types the
+    skops file asks for (intersected with the list recorded in MLmodel at logging time), and only
+    then is anything constructed.
+    """
+    from mlflow.models import Model
+
+    try:
+        meta = Model.load(str(model_dir))
+    except Exception as exc:
+        raise UnsafeModelError(f"{where}: no readable MLmodel in {model_dir}: {exc}") from None
+    flavor = meta.flavors.get("sklearn") or {}
+    if not expected_sha256:
+        if not allow_unverified:
+            raise UnverifiedModelError(
+                f"{where} has no recorded SHA-256, so its file cannot be verified (it was "
+                "registered outside mlfactory, e.g. with the MLflow UI or "
+                "MlflowClient.create_model_version); register its run with "
+                "`mlfactory promote RUN_ID --name NAME`, or pass --allow-unverified to load it "
+                "anyway"
+            )
+        logger.warning("%s has no recorded SHA-256: loading it unverified", where)
+    file = _model_file(model_dir, flavor, where)
+    serialization = str(flavor.get("serialization_format", ""))
+    if serialization == "skops":
+        recorded = flavor.get("skops_trusted_types")
+        recorded_types = [str(t) for t in recorded] if isinstance(recorded, list) else None
+        model = load_skops(file, expected_sha256 or None, recorded_types=recorded_types)
+    elif not allow_pickle:
+        raise UnsafeModelError(
+            f"{where}: model file {file} is {serialization or 'not skops'}-serialized: loading "
+            "it can run arbitrary code; pass --allow-pickle only if you trust its origin"
+        )
+    else:
+        import mlflow
+
+        logger.warning("loading %s with %s (allow_pickle): this runs code", file, serialization)
+        if expected_sha256:
+            verify_sha256(file, expected_sha256)
+        model = mlflow.sklearn.load_model(str(model_dir))
+    return model, meta
+
+
 def load_model(
     settings: Settings,
     reference: str | ModelRef,
     *,
     allow_pickle: bool = False,
+    allow_unverified: bool = False,
     cache_dir: Path | None = None,
 ) -> LoadedModel:
     """Download, verify and load the version ``reference`` points at."""
     ref = parse_model_ref(reference) if isinstance(reference, str) else reference
     client = open_tracking(settings)
     info = resolve_version(client, ref)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     target = Path(cache_dir or tempfile.mkdtemp(prefix="mlfactory-model-"))
-    target.mkdir(parents=True, exist_ok=True)
-    model_dir = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=info.source, dst_path=str(target), tracking_uri=tracking_uri(settings)
-        )
+    model_dir = download_model_dir(settings, info.source, target)
+    model, meta = load_model_dir(
+        model_dir,
+        info.model_sha256,
+        where=f"model {ref} (version {info.version})",
+        allow_pickle=allow_pickle,
+        allow_unverified=allow_unverified,
     )
-    meta = Model.load(str(model_dir))
-    flavor = meta.flavors.get("sklearn", {})
-    file = model_dir / flavor.get("pickled_model", "model.skops")
-    serialization = flavor.get("serialization_format", "")
-    if serialization == "skops":
-        model = load_skops(file, expected_sha256=info.model_sha256)
-    elif not allow_pickle:
-        raise UnsafeModelError(
-            f"model file {file} of {ref} is {serialization or 'not skops'}-serialized: loading it "
-            "can run arbitrary code; pass --allow-pickle only if you trust its origin"
-        )
-    else:
-        logger.warning("loading %s with %s (allow_pickle): this runs code", file, serialization)
-        if info.model_sha256 and file_sha256(file) != info.model_sha256:
-            raise UnsafeModelError(f"model file {file} does not match its recorded SHA-256")
-        model = mlflow.sklearn.load_model(str(model_dir))
     classes = list(getattr(model, "classes_", []))
-    logger.info("loaded %s (version %s) from %s", ref, info.version, file)
+    logger.info("loaded %s (version %s) from %s", ref, info.version, model_dir)
     return LoadedModel(ref, info, model, _input_columns(meta), model_dir, classes)
+
+
+def verify_model(
+    settings: Settings,
+    reference: str | ModelRef,
+    *,
+    allow_pickle: bool = False,
+    allow_unverified: bool = False,
+) -> VersionInfo:
+    """Load ``reference`` once in a throwaway folder: raises unless it is safe to serve."""
+    import shutil
+
+    work = Path(tempfile.mkdtemp(prefix="mlfactory-verify-"))
+    try:
+        loaded = load_model(
+            settings,
+            reference,
+            allow_pickle=allow_pickle,
+            allow_unverified=allow_unverified,
+            cache_dir=work,
+        )
+        return loaded.info
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

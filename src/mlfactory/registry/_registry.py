@@ -61,6 +61,14 @@ class VersionInfo:
         return self.tags.get("model_sha256")
 
 
+def _as_metric(value: str) -> float | None:
+    """A ``metric.*`` tag's value as a finite-or-infinite float, or None when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def parse_model_ref(text: str) -> ModelRef:
     match = _REF.match(text.strip())
     if not match:
@@ -72,18 +80,21 @@ def parse_model_ref(text: str) -> ModelRef:
 
 def _version_info(client: MlflowClient, version: Any) -> VersionInfo:
     tags = dict(version.tags)
-    metrics = {
-        key.removeprefix("metric."): float(value)
-        for key, value in tags.items()
-        if key.startswith("metric.")
-    }
+    metrics: dict[str, float] = {}
+    for key, value in list(tags.items()):
+        if key.startswith("metric."):
+            number = _as_metric(value)
+            if number is None:
+                continue  # not a number (any MLflow user can set tags): kept as text in tags
+            metrics[key.removeprefix("metric.")] = number
+            del tags[key]
     return VersionInfo(
         name=version.name,
         version=str(version.version),
         run_id=version.run_id or "",
         source=version.source,
         aliases=list(getattr(version, "aliases", []) or []),
-        tags={k: v for k, v in tags.items() if not k.startswith("metric.")},
+        tags=tags,
         metrics=metrics,
         created=int(version.creation_timestamp or 0),
     )
@@ -150,6 +161,7 @@ def promote(
     client = open_tracking(settings)
     run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
     run_tags = run.data.tags
+    _trial_load(settings, run)  # hash and allow-list checked before anything is registered
     tags = {key: run_tags.get(f"mlfactory.{key}", "") for key in _VERSION_TAG_KEYS}
     tags["model_sha256"] = run_tags["mlfactory.model_sha256"]
     tags.update(
@@ -168,17 +180,50 @@ def promote(
         model_id=run_tags.get("mlfactory.model_id") or None,
         await_creation_for=0,
     )
-    client.set_registered_model_alias(name, alias, version.version)
-    if compile_onnx:
-        from mlfactory.serving._onnx import compile_version  # serving imports the registry
+    try:
+        if compile_onnx:
+            from mlfactory.serving._onnx import compile_version  # serving imports the registry
 
-        info = _version_info(client, client.get_model_version(name, version.version))
-        for key, value in compile_version(settings, client, info).items():
-            client.set_model_version_tag(name, version.version, key, value)
+            info = _version_info(client, client.get_model_version(name, version.version))
+            for key, value in compile_version(settings, client, info).items():
+                client.set_model_version_tag(name, version.version, key, value)
+        # the alias moves last: a server polling it never sees a version without its tags
+        client.set_registered_model_alias(name, alias, version.version)
+    except BaseException:
+        _discard_version(client, name, version.version)
+        raise
     logger.info(
         "registered %s version %s (%s) from run %s", name, version.version, alias, run.info.run_id
     )
     return _version_info(client, client.get_model_version(name, version.version))
+
+
+def _trial_load(settings: Settings, run: Any) -> None:
+    """Download the run's model, check its SHA-256 and exact types, and load it once."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from mlfactory.registry._load import download_model_dir, load_model_dir
+
+    work = Path(tempfile.mkdtemp(prefix="mlfactory-promote-"))
+    try:
+        model_dir = download_model_dir(settings, run.data.tags["mlfactory.model_uri"], work)
+        load_model_dir(
+            model_dir,
+            run.data.tags["mlfactory.model_sha256"],
+            where=f"model of run {run.info.run_id}",
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _discard_version(client: MlflowClient, name: str, version: str) -> None:
+    """Remove a version whose promotion did not finish, so no half-promoted version stays."""
+    try:
+        client.delete_model_version(name, version)
+    except MlflowException as exc:  # pragma: no cover - the store went away mid-promotion
+        logger.warning("could not remove unfinished version %s/%s: %s", name, version, exc)
 
 
 def _registered_model(client: MlflowClient, name: str) -> Any:

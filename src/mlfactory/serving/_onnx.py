@@ -9,6 +9,7 @@ convert or does not agree falls back to :class:`SklearnPredictor`, with the reas
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -275,7 +276,15 @@ class OnnxPredictor:
         return ScoreResult(predictions, probabilities, self.classes, elapsed)
 
 
-ONNX_ARTIFACT = "onnx/model.onnx"
+ONNX_ARTIFACT = "onnx/model.onnx"  # where versions promoted before content addressing keep it
+
+
+_ONNX_PATH = re.compile(r"onnx/(?:[0-9a-f]{16}/)?model\.onnx")
+
+
+def onnx_artifact_path(sha256: str) -> str:
+    """The run-relative path of the graph whose SHA-256 is ``sha256``."""
+    return f"onnx/{sha256[:16]}/model.onnx"
 
 
 def compile_version(settings: Any, client: Any, info: Any) -> dict[str, str]:
@@ -306,13 +315,18 @@ def compile_version(settings: Any, client: Any, info: Any) -> dict[str, str]:
             tags["onnx_max_abs_diff"] = f"{verdict.max_abs_diff:.3g}"
             tags["onnx_rows_checked"] = str(verdict.rows_checked)
         if verdict.ok and verdict.model_bytes is not None:
+            digest = hashlib.sha256(verdict.model_bytes).hexdigest()
+            # content-addressed: promoting the same run again never overwrites another
+            # version's graph (which would break that version's recorded hash)
+            artifact = onnx_artifact_path(digest)
             path = work / "model.onnx"
             path.write_bytes(verdict.model_bytes)
             try:
-                client.log_artifact(info.run_id, str(path), ONNX_ARTIFACT.rsplit("/", 1)[0])
+                client.log_artifact(info.run_id, str(path), artifact.rsplit("/", 1)[0])
             except Exception as exc:  # the artifact store refused: promote anyway, say why
-                return {"onnx_status": f"fallback: cannot store {ONNX_ARTIFACT}: {exc}"[:500]}
-            tags["onnx_sha256"] = hashlib.sha256(verdict.model_bytes).hexdigest()
+                return {"onnx_status": f"fallback: cannot store {artifact}: {exc}"[:500]}
+            tags["onnx_sha256"] = digest
+            tags["onnx_artifact"] = artifact
             tags["onnx_tolerance"] = f"{ONNX_TOLERANCE:g}"
         logger.info("ONNX for %s version %s: %s", info.name, info.version, verdict.status)
         return tags
@@ -341,16 +355,19 @@ def build_predictor(settings: Any, loaded: LoadedModel, *, onnx: bool = True) ->
             client = open_tracking(settings)
             target = loaded.path.parent / "onnx-download"
             target.mkdir(parents=True, exist_ok=True)
-            path = Path(client.download_artifacts(loaded.info.run_id, ONNX_ARTIFACT, str(target)))
+            artifact = loaded.info.tags.get("onnx_artifact") or ONNX_ARTIFACT
+            if not _ONNX_PATH.fullmatch(artifact):
+                raise ValueError(f"unexpected ONNX artifact path {artifact!r}")
+            path = Path(client.download_artifacts(loaded.info.run_id, artifact, str(target)))
             model_bytes = path.read_bytes()
             if hashlib.sha256(model_bytes).hexdigest() != loaded.info.tags.get("onnx_sha256"):
-                reason = f"fallback: {ONNX_ARTIFACT} does not match its recorded SHA-256"
+                reason = f"fallback: {artifact} does not match its recorded SHA-256"
             else:
                 predictor = OnnxPredictor(loaded, model_bytes, sklearn)
                 logger.info("serving %s with ONNX", loaded.ref)
                 return predictor
         except Exception as exc:
-            reason = f"fallback: cannot load {ONNX_ARTIFACT}: {str(exc).strip()[:200]}"
+            reason = f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
     sklearn.reason = reason
     logger.info("serving %s with scikit-learn: %s", loaded.ref, reason)
     return sklearn

@@ -42,6 +42,7 @@ class ServeOptions:
     """How the service runs; every field has a safe default."""
 
     allow_pickle: bool = False
+    allow_unverified: bool = False
     max_batch_rows: int = 10_000
     reload_interval_s: float | None = None
     log_predictions: bool = True
@@ -127,7 +128,11 @@ class ModelService:
         """Download, verify, load and warm up a version (in a worker thread, before any swap)."""
         target = self._cache / f"v{version_hint or 'current'}-{datetime.now().timestamp():.6f}"
         loaded = load_model(
-            self.settings, self.ref, allow_pickle=self.options.allow_pickle, cache_dir=target
+            self.settings,
+            self.ref,
+            allow_pickle=self.options.allow_pickle,
+            allow_unverified=self.options.allow_unverified,
+            cache_dir=target,
         )
         predictor = build_predictor(self.settings, loaded, onnx=self.options.onnx)
         _warm_up(predictor)
