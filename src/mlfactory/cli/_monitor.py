@@ -232,6 +232,14 @@ def model_command(
     alpha: AlphaOption = 0.05,
     multivariate: MultivariateOption = False,
     out: OutOption = None,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Load a version that has no recorded SHA-256 (registered outside mlfactory "
+            "promote); warns.",
+        ),
+    ] = False,
 ) -> None:
     """Drift of a registered model: its training sample vs its logged predictions' inputs.
 
@@ -248,6 +256,7 @@ def model_command(
         until=until,
         config=_config(alpha, sample),
         multivariate=multivariate,
+        allow_unverified=allow_unverified,
     )
     _publish_and_exit(ctx, report, out)
 

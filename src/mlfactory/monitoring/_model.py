@@ -91,15 +91,20 @@ def monitor_model(
     *,
     multivariate: bool = False,
     progress: ProgressCallback | None = None,
+    allow_unverified: bool = False,
 ) -> DriftReport:
-    """Drift report of model ``NAME[@alias|/version]`` over the prediction log window."""
+    """Drift report of model ``NAME[@alias|/version]`` over the prediction log window.
+
+    The model is loaded through the verified loader; ``allow_unverified`` admits a version with
+    no recorded SHA-256 (warned).
+    """
     from mlfactory.registry import load_model
 
     now = datetime.now(UTC)
     start, end = parse_time(since, now), parse_time(until, now)
     if start is not None and end is not None and start >= end:
         raise SpecError(f"window start {start.isoformat()} is not before end {end.isoformat()}")
-    loaded = load_model(settings, reference)
+    loaded = load_model(settings, reference, allow_unverified=allow_unverified)
     sample = load_reference_sample(settings, loaded.info.run_id)
     features = loaded.feature_names or list(sample.columns[:-1])
     absent = [c for c in features if c not in sample.columns]
