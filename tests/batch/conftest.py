@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+import typer
 from _credit_model import train_registered_credit
 
 from mlfactory.datasets import load_dataset
@@ -27,3 +28,30 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     X = load_dataset("credit", settings=settings).X.reset_index(drop=True)
     X.insert(0, "id", range(1000, 1000 + len(X)))
     return Registered(settings, X, load_model(settings, "credit").model)
+
+
+def predict_app(settings: Settings):
+    """``mlfactory predict`` alone in a Typer app whose settings are ``settings``."""
+    from mlfactory.cli._common import MlfactoryGroup
+    from mlfactory.cli._predict import predict_command
+
+    app = typer.Typer(cls=MlfactoryGroup)
+
+    @app.callback()
+    def _root(ctx: typer.Context) -> None:
+        ctx.obj = settings
+
+    app.command("predict")(predict_command)
+    return app
+
+
+@pytest.fixture
+def run_predict(registered: Registered):
+    """Run ``mlfactory predict ARGS`` (CliRunner) with the registered model's settings."""
+    from typer.testing import CliRunner
+
+    def run(*args: str, settings: Settings | None = None):
+        app = predict_app(settings or registered.settings)
+        return CliRunner().invoke(app, ["predict", *args])
+
+    return run

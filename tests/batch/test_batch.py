@@ -56,7 +56,7 @@ def test_parquet_partitions_equal_in_process_scoring(registered, tmp_path: Path)
     assert report.partitions == 6  # 3 files x 4 row groups of 100 rows, 2 per partition (<= 250)
     assert seen[-1] == (6, 6, len(registered.X))
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == [f"part-{i:05d}.parquet" for i in range(6)]
+    assert files == ["_MLFACTORY_PREDICT", *(f"part-{i:05d}.parquet" for i in range(6))]
     out = pd.read_parquet(tmp_path / "out")
     assert list(out.columns) == report.columns
     expected = ["id", "prediction", "proba_0", "proba_1", "model_version", "scored_at"]
@@ -69,7 +69,7 @@ def test_csv_input_and_overwrite(registered, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     registered.X.to_csv(source, index=False)
     target = tmp_path / "out"
-    target.mkdir()
+    batch_predict(registered.settings, "credit", input_path=source, output_path=target)
     with pytest.raises(DataError, match="already exists"):
         batch_predict(registered.settings, "credit", input_path=source, output_path=target)
     batch_predict(

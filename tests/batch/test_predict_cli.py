@@ -5,39 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import typer
-from typer.testing import CliRunner
-
-from mlfactory.cli._common import MlfactoryGroup
-from mlfactory.cli._predict import predict_command
 
 
-def _app(settings) -> typer.Typer:
-    app = typer.Typer(cls=MlfactoryGroup)
-
-    @app.callback()
-    def _root(ctx: typer.Context) -> None:
-        ctx.obj = settings
-
-    app.command("predict")(predict_command)
-    return app
-
-
-def test_cli_scores_a_file(registered, tmp_path: Path) -> None:
+def test_cli_scores_a_file(registered, run_predict, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     registered.X.to_parquet(source, index=False)
-    result = CliRunner().invoke(
-        _app(registered.settings),
-        [
-            "predict",
-            "credit",
-            "--input",
-            str(source),
-            "--output",
-            str(tmp_path / "out"),
-            "--key-columns",
-            "id",
-        ],
+    result = run_predict(
+        "credit", "--input", str(source), "--output", str(tmp_path / "out"), "--key-columns", "id"
     )
     assert result.exit_code == 0, result.output
     assert "1,200" in result.output
@@ -46,13 +20,10 @@ def test_cli_scores_a_file(registered, tmp_path: Path) -> None:
     assert out["prediction"].tolist() == registered.model.predict(features).tolist()
 
 
-def test_cli_missing_column_is_one_line_exit_1(registered, tmp_path: Path) -> None:
+def test_cli_missing_column_is_one_line_exit_1(registered, run_predict, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     registered.X.drop(columns=["debt_ratio"]).to_parquet(source, index=False)
-    result = CliRunner().invoke(
-        _app(registered.settings),
-        ["predict", "credit", "--input", str(source), "--output", str(tmp_path / "out")],
-    )
+    result = run_predict("credit", "--input", str(source), "--output", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert "'debt_ratio'" in result.output
     assert not (tmp_path / "out").exists()

@@ -21,9 +21,11 @@ from typing import Any
 
 import pandas as pd
 
+from mlfactory import __version__
 from mlfactory._batch_tasks import read_row_groups, score_checked, score_into_folder, score_task
 from mlfactory.batch._score import check_columns, output_columns
 from mlfactory.batch._sinks import ParquetSink, SqlSink
+from mlfactory.batch._sql import check_query, db_error, read_only_connection, sqlite_file
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.logs import get_logger
 from mlfactory.registry import InputColumn, LoadedModel, load_model
@@ -171,27 +173,26 @@ def _sql_partitions(
     key_columns: Sequence[str],
     partition_rows: int | None,
 ) -> Iterator[pd.DataFrame]:
-    """Stream a query's rows in chunks (server-side cursor); the first chunk is validated."""
+    """Stream a query's rows in chunks (server-side cursor) on a read-only connection; the
+    first chunk is validated. Errors are the database's one-line message, never rows."""
     import sqlalchemy as sa
 
-    from mlfactory.db import get_engine
-
-    engine = get_engine(url)
-    with engine.connect() as connection:
+    with read_only_connection(url) as connection:
         streaming = connection.execution_options(stream_results=True)
         try:
-            chunks = pd.read_sql_query(
-                sa.text(query), streaming, chunksize=partition_rows or DEFAULT_SQL_CHUNK_ROWS
+            chunks = iter(
+                pd.read_sql_query(
+                    sa.text(query), streaming, chunksize=partition_rows or DEFAULT_SQL_CHUNK_ROWS
+                )
             )
-            first = next(iter(chunks), None)
+            first = next(chunks, None)
+            if first is None:
+                raise DataError("the query returned no rows: nothing to score, nothing written")
+            check_columns([str(c) for c in first.columns], inputs, key_columns, "the query result")
+            yield first
+            yield from chunks
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise DataError(f"input query failed: {reason}") from None
-        if first is None:
-            raise DataError("input query returned no rows; nothing to score")
-        check_columns([str(c) for c in first.columns], inputs, key_columns, "the query result")
-        yield first
-        yield from chunks
+            raise DataError(f"the --sql query failed: {db_error(exc)}") from None
 
 
 def _windows(parts: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -317,6 +318,7 @@ def batch_predict(
     db_url: str | None = None,
     overwrite: bool = False,
     allow_pickle: bool = False,
+    allow_unverified: bool = False,
     progress: ProgressCallback | None = None,
     loaded: LoadedModel | None = None,
 ) -> BatchReport:
@@ -326,6 +328,9 @@ def batch_predict(
     ``model_version`` and ``scored_at`` (one UTC timestamp for the whole run). Parquet output
     appears atomically when every partition is written; a SQL table gets one transaction per
     partition. Missing model columns are reported before anything is written.
+
+    Nothing is destroyed or changed: ``overwrite`` replaces only a previous ``mlfactory predict``
+    output (see :class:`ParquetSink`), and ``sql`` must be a single SELECT, run read-only.
     """
     if (input_path is None) == (sql is None):
         raise ConfigError("give either --input FILE or --sql QUERY, not both or neither")
@@ -336,22 +341,33 @@ def batch_predict(
     address = _resolve_scheduler(scheduler, settings)
     url = db_url or settings.database_url
     keys = list(dict.fromkeys(key_columns))
-    model = loaded or load_model(settings, reference, allow_pickle=allow_pickle)
+    query = check_query(sql) if sql is not None else None  # refused before anything runs
+    sink: ParquetSink | SqlSink = (
+        ParquetSink(
+            output_path,
+            overwrite=overwrite,
+            protected=_protected(settings, input_path, url if sql is not None else None),
+        )
+        if output_path is not None
+        else SqlSink(url, table or "")
+    )
+    model = loaded or load_model(
+        settings, reference, allow_pickle=allow_pickle, allow_unverified=allow_unverified
+    )
     final = model.model.steps[-1][1] if hasattr(model.model, "steps") else model.model
     classes = list(model.classes) if hasattr(final, "predict_proba") and model.classes else []
     classes = [c.item() if hasattr(c, "item") else c for c in classes]
     started, scored_at = time.perf_counter(), datetime.now(UTC)
+    columns = output_columns(keys, classes)
+    if isinstance(sink, SqlSink):
+        sink.check(columns)  # an incompatible existing table: refused before any row is read
 
+    stream: Iterator[pd.DataFrame] | None = None
     if input_path is not None:
         parts, total = _file_partitions(Path(input_path), model.inputs, keys, partition_rows)
     else:
-        parts, total = _sql_partitions(url, sql or "", model.inputs, keys, partition_rows), None
-        parts = _peeked(parts)  # validates the first chunk before any output exists
-    sink: ParquetSink | SqlSink = (
-        ParquetSink(output_path, overwrite=overwrite)
-        if output_path is not None
-        else SqlSink(url, table or "")
-    )
+        stream = _sql_partitions(url, query or "", model.inputs, keys, partition_rows)
+        parts, total = _peeked(stream), None  # validates the first chunk before any output exists
     score = functools.partial(
         score_checked,
         inputs=model.inputs,
@@ -361,9 +377,9 @@ def batch_predict(
         scored_at=scored_at,
     )
     runner = _run_local if address in LOCAL_SCHEDULERS else _run_distributed
-    folder = str(sink.staging) if isinstance(sink, ParquetSink) else None
     done = 0
     try:
+        folder = str(sink.staging) if isinstance(sink, ParquetSink) else None
         for index, result in runner(parts, score, model.model, address, folder):
             if isinstance(result, int):  # the task wrote its part file itself
                 sink.add_written(result)
@@ -374,10 +390,22 @@ def batch_predict(
                 progress(done, total, sink.rows)
         if done == 0:
             raise DataError(f"input {input_path} has no rows; nothing to score")
-        sink.commit()
+        sink.commit(
+            {
+                "mlfactory_version": __version__,
+                "model": str(model.ref),
+                "version": model.info.version,
+                "partitions": done,
+                "scored_at": scored_at.isoformat(),
+                "columns": columns,
+            }
+        )
     except BaseException:
         sink.abort()
         raise
+    finally:
+        if stream is not None:
+            stream.close()  # the read-only connection is closed now, not when collected
     seconds = time.perf_counter() - started
     logger.info(
         "scored %d rows in %d partitions with %s version %s into %s (%.0f rows/s)",
@@ -396,8 +424,28 @@ def batch_predict(
         sink.describe(),
         seconds,
         scored_at,
-        output_columns(keys, classes),
+        columns,
     )
+
+
+def _protected(
+    settings: Settings, input_path: Path | str | None, sql_url: str | None
+) -> list[tuple[Path, str]]:
+    """Folders an overwritten ``--output`` may neither be nor contain, with what they are."""
+    protected: list[tuple[Path, str]] = [(Path("/"), "the root folder")]
+    with contextlib.suppress(RuntimeError, KeyError):
+        protected.append((Path.home(), "your home folder"))
+    protected += [(settings.home, "MLFACTORY_HOME"), (settings.artifacts_dir, "the artifact store")]
+    database = sqlite_file(settings.database_url)
+    if database is not None:
+        protected.append((database, "the mlfactory database"))
+    protected.append((Path.cwd(), "the working directory"))
+    if input_path is not None:
+        protected.append((Path(input_path), "the input"))
+    database = sqlite_file(sql_url) if sql_url is not None else None
+    if database is not None:
+        protected.append((database, "the input database"))
+    return protected
 
 
 def _peeked(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -44,7 +44,8 @@ def predict_command(
         str | None,
         typer.Option(
             "--sql",
-            help="Rows to score: a SQL query run on the database (--db-url or the settings').",
+            help="Rows to score: one SELECT (or WITH ... SELECT) query, run read-only on the "
+            "database (--db-url or the settings').",
             show_default=False,
         ),
     ] = None,
@@ -101,13 +102,26 @@ def predict_command(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --output folder.")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing --output folder that a previous mlfactory predict wrote "
+            "(nothing else is ever removed).",
+        ),
     ] = False,
     allow_pickle: Annotated[
         bool,
         typer.Option(
             "--allow-pickle",
             help="Also load pickle/cloudpickle models (runs code from the file: trusted only).",
+        ),
+    ] = False,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Load a model version that has no recorded SHA-256 (registered outside "
+            "mlfactory promote); warns.",
         ),
     ] = False,
 ) -> None:
@@ -118,7 +132,8 @@ def predict_command(
 
     The input is read in Dask partitions and scored a few at a time, so files larger than memory
     work; with --scheduler the model is sent to every worker once. A missing model column is
-    reported before anything is written.
+    reported before anything is written. The command never destroys data: --sql runs read-only
+    and --overwrite replaces only a folder that mlfactory predict wrote.
     """
     from mlfactory.batch import batch_predict
 
@@ -151,6 +166,7 @@ def predict_command(
             db_url=db_url,
             overwrite=overwrite,
             allow_pickle=allow_pickle,
+            allow_unverified=allow_unverified,
             progress=advance,
         )
     summary = Table(title=f"scored with {escape(report.model)} (version {report.version})")
