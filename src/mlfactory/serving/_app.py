@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlfactory import __version__
@@ -33,6 +34,7 @@ from mlfactory.serving._payloads import (
     MLFLOW_FORMATS,
     columns_from_csv,
     columns_from_mlflow,
+    json_error,
     parse_json,
 )
 from mlfactory.serving._schema import (
@@ -111,6 +113,31 @@ class ServiceMiddleware:
         length = dict(scope["headers"]).get(b"content-length", b"0")
         return length.isdigit() and int(length) > self.max_body_bytes
 
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, counted as it arrives (chunked or not, whatever Content-Length says).
+
+        Raises :class:`_BodyTooLarge` at the first chunk past ``max_body_bytes`` (the rest is
+        never read); ``None`` if the client disconnected first.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _reject_size(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+        response = _error(413, f"request body exceeds {limit} bytes", "PayloadError")
+        await response(scope, receive, send)
+
     def _authorized(self, scope: Scope) -> bool:
         if self.api_key is None or scope["path"] in PUBLIC_PATHS:
             return True
@@ -145,17 +172,48 @@ class ServiceMiddleware:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send_with_id)
             elif self._too_large(scope):
-                limit = self.max_body_bytes
-                response = _error(413, f"request body exceeds {limit} bytes", "PayloadError")
-                await response(scope, receive, send_with_id)
+                await self._reject_size(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                try:
+                    body = await self._read_body(receive)
+                except _BodyTooLarge:
+                    await self._reject_size(scope, receive, send_with_id)
+                    return
+                if body is None:  # the client disconnected before sending its whole body
+                    status[0] = 499
+                    return
+                await self.app(scope, _replay(body, receive), send_with_id)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "other"
             metrics = self.service.metrics
             metrics.requests.inc(1, endpoint, str(status[0]))
             metrics.latency.observe(time.perf_counter() - start, endpoint)
+
+
+class _BodyTooLarge(Exception):
+    """More request body bytes arrived than ``max_body_bytes``."""
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then the client's own events."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _is_json(content_type: str) -> bool:
+    """What FastAPI parses as JSON: no content type, application/json or application/*+json."""
+    mime = content_type.split(";")[0].strip().lower()
+    main, _, sub = mime.partition("/")
+    return not mime or (main == "application" and (sub == "json" or sub.endswith("+json")))
+
+
+def _unsupported(content_type: str, expected: str) -> str:
+    return f"content type {content_type[:100]!r} is not supported; send {expected}"
 
 
 def _validation_message(exc: RequestValidationError, types: dict[str, str]) -> tuple[int, str]:
@@ -347,8 +405,24 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if not _is_json(content_type) and request.method == "POST":
+            return _error(415, _unsupported(content_type, "application/json"), "PayloadError")
         status, message = _validation_message(exc, request.app.state.input_types)
         return _error(status, message, "PayloadError")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI turns a body json.loads refused for other reasons than syntax (nesting,
+        # huge integers, bytes that are not UTF-8) into a bare 400: say which, in our format.
+        parse = json_error(exc.__cause__) if exc.__cause__ is not None else None
+        if parse is not None:
+            return _error(parse.status_code, str(parse), "PayloadError")
+        kinds = {404: "NotFound", 405: "MethodNotAllowed"}
+        message = f"{exc.detail}: {request.method} {request.url.path}"
+        response = _error(exc.status_code, message, kinds.get(exc.status_code, "HTTPError"))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -411,11 +485,7 @@ def create_app(
         content_type = request.headers.get("content-type", "application/json")
         mime = content_type.split(";")[0].strip().lower()
         if mime not in ("application/json", "text/csv", ""):
-            raise PayloadError(
-                f"content type {content_type!r} is not supported; send application/json "
-                "(or text/csv)",
-                415,
-            )
+            raise PayloadError(_unsupported(content_type, "application/json (or text/csv)"), 415)
         body = await request.body()
         request_id = request.state.request_id
         names = [c.name for c in service.current().loaded.inputs]

@@ -75,10 +75,12 @@ def add_explain_route(app: FastAPI, service: ModelService) -> None:
     loaded = service.current().loaded
     Record = record_model(loaded.info.name, loaded.inputs)
     backgrounds = _Backgrounds(service)
+    names = [(f"f{i}", column.name) for i, column in enumerate(loaded.inputs)]
 
     def _explain(record: BaseModel, top_k: int) -> ExplainResponse:
         current = service.current().loaded
-        raw = {name: [value] for name, value in record.model_dump(by_alias=True).items()}
+        # the schema's fields only: extra fields (maybe deeply nested JSON) are never walked
+        raw = {name: [getattr(record, field)] for field, name in names}
         batch = build_frame(raw, current.inputs, 1)
         background = backgrounds.get(current.info.run_id, current.feature_names)
         result = explain_record(current.model, batch.frame, top_k, background)

@@ -10,6 +10,8 @@ pipeline imputes); anything else is a :class:`PayloadError` naming the column an
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,7 +61,13 @@ class Batch:
 
 
 class _Bad(ValueError):
-    pass
+    """A value the column's type cannot hold; the optional argument says why."""
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 40, 40, 40
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_INT_RANGES = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 
 
 def _is_null(value: Any) -> bool:
@@ -69,29 +77,44 @@ def _is_null(value: Any) -> bool:
 def _to_float(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float | np.integer | np.floating):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
-            raise _Bad from None
-    else:
-        raise _Bad
+        else:
+            raise _Bad
+    except OverflowError:  # an integer literal beyond the float range
+        raise _Bad("out of range") from None
+    except ValueError:
+        raise _Bad from None
     if math.isinf(number):
-        raise _Bad
+        raise _Bad("out of range")
     return number
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    number = _to_float(value)
-    if math.isnan(number) or not number.is_integer():
-        raise _Bad
-    return int(number)
+def _int_converter(kind: str) -> Callable[[Any], int]:
+    low, high = _INT_RANGES[kind]
+
+    def to_int(value: Any) -> int:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int | np.integer):
+            number = int(value)
+        elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+            if len(value.strip()) > 30:  # beyond any int64, and int() refuses 4300+ digits
+                raise _Bad(f"out of range {low}..{high}")
+            number = int(value.strip())  # exact, not through a float
+        else:
+            real = _to_float(value)
+            if math.isnan(real) or not real.is_integer():
+                raise _Bad
+            number = int(real)
+        if not low <= number <= high:
+            raise _Bad(f"out of range {low}..{high}")
+        return number
+
+    return to_int
 
 
 def _to_bool(value: Any) -> bool:
@@ -112,22 +135,25 @@ def _to_str(value: Any) -> str:
     raise _Bad
 
 
-def _to_datetime(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if not isinstance(value, str):
+def _to_datetime(value: Any) -> str | None:
+    if not isinstance(value, str | datetime):
         raise _Bad
     try:
-        return pd.Timestamp(value).isoformat()
-    except (ValueError, TypeError):
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
         raise _Bad from None
+    if pd.isna(stamp):
+        return None
+    if stamp.tzinfo is not None:  # one scale for every row: naive UTC
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.isoformat()
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "double": _to_float,
     "float": _to_float,
-    "long": _to_int,
-    "integer": _to_int,
+    "long": _int_converter("long"),
+    "integer": _int_converter("integer"),
     "boolean": _to_bool,
     "string": _to_str,
     "datetime": _to_datetime,
@@ -143,14 +169,20 @@ def _convert(column: InputColumn, values: Sequence[Any]) -> list[Any]:
             continue
         try:
             converted = convert(value)
-        except _Bad:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        except _Bad as bad:
+            why = f" ({bad.args[0]})" if bad.args else ""
             raise PayloadError(
-                f"column {column.name!r} row {position}: {shown} is not "
-                f"{describe_type(column.type)}"
+                f"column {column.name!r} row {position}: {_shown(value)} is not "
+                f"{describe_type(column.type)}{why}"
             ) from None
         out.append(None if isinstance(converted, float) and math.isnan(converted) else converted)
     return out
+
+
+def _shown(value: Any) -> str:
+    """A short view of a rejected value (bounded depth and length, whatever the nesting)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _series(column: InputColumn, values: list[Any]) -> Any:

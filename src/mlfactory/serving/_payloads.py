@@ -6,6 +6,7 @@ Malformed shapes are a 400 that says which format was expected to look like what
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Sequence
@@ -18,23 +19,43 @@ __all__ = [
     "columns_from_csv",
     "columns_from_mlflow",
     "columns_from_records",
+    "json_error",
     "parse_json",
 ]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def parse_json(body: bytes) -> Any:
-    """Decode a UTF-8 JSON body; a 400 naming the position when it does not parse."""
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise PayloadError("request body is not UTF-8 text", 400) from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError(
+def json_error(exc: BaseException) -> PayloadError | None:
+    """The 400 for a body that ``json.loads`` refused, or ``None`` if ``exc`` is not one of those.
+
+    Besides syntax errors: bytes that are not UTF-8, nesting deeper than the parser's recursion
+    limit, and integer literals longer than Python converts (4300 digits).
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return PayloadError("request body is not UTF-8 text", 400)
+    if isinstance(exc, json.JSONDecodeError):
+        return PayloadError(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             400,
-        ) from None
+        )
+    if isinstance(exc, RecursionError):
+        return PayloadError("request body is not valid JSON: JSON nested too deeply", 400)
+    if isinstance(exc, ValueError):  # e.g. "Exceeds the limit (4300 digits)" of an integer
+        first = str(exc).split(";")[0].split("\n")[0][:120]
+        return PayloadError(f"request body is not valid JSON: {first}", 400)
+    return None
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a UTF-8 JSON body; a 400 naming the position (or the problem) when it fails."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        error = json_error(exc)
+        if error is None:  # pragma: no cover - json_error knows every ValueError
+            raise
+        raise error from None
 
 
 def columns_from_records(records: Sequence[Any], where: str) -> dict[str, list[Any]]:
@@ -112,13 +133,50 @@ def columns_from_mlflow(payload: Any, schema_names: Sequence[str]) -> dict[str, 
     )
 
 
-def columns_from_csv(body: bytes) -> dict[str, list[Any]]:
-    """A CSV body with a header row (MLflow's ``text/csv``) -> columns; empty cells are nulls."""
-    import pandas as pd
+# What pandas' read_csv (MLflow's text/csv reader) takes for a missing value.
+CSV_NULLS = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
 
+
+def columns_from_csv(body: bytes) -> dict[str, list[Any]]:
+    """A CSV body with a header row (MLflow's ``text/csv``) -> columns of text cells.
+
+    Empty cells (and pandas' other null markers: ``NA``, ``NaN``, ``null``...) are nulls; the
+    schema converts the rest. A row with more or fewer fields than the header is a 400, as a
+    ragged JSON row is; blank lines are skipped.
+    """
     try:
-        frame = pd.read_csv(io.BytesIO(body))
-    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
-        message = f"request body is not readable CSV with a header row: {exc}"
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PayloadError("request body is not UTF-8 text", 400) from None
+    reader = csv.reader(io.StringIO(text))
+    rows: list[list[str]] = []
+    try:
+        header = next((row for row in reader if row), None)
+        if header is None:
+            raise PayloadError("request body is not readable CSV: no header row", 400)
+        if len(set(header)) != len(header):
+            raise PayloadError("CSV header has duplicate column names", 400)
+        width = len(header)
+        for row in reader:
+            if len(row) != width:
+                if not row:
+                    continue
+                raise PayloadError(
+                    f"CSV line {reader.line_num} has {len(row)} fields; "
+                    f"expected {width}, one per header column",
+                    400,
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        message = f"request body is not readable CSV: line {reader.line_num}: {exc}"
         raise PayloadError(message, 400) from None
-    return frame.to_dict(orient="list")
+    nulls = CSV_NULLS
+    return {
+        name: [None if cell in nulls else cell for cell in cells]
+        for name, cells in zip(
+            header, zip(*rows, strict=True) if rows else [()] * width, strict=True
+        )
+    }
