@@ -185,13 +185,15 @@ def _sql_partitions(
                     sa.text(query), streaming, chunksize=partition_rows or DEFAULT_SQL_CHUNK_ROWS
                 )
             )
+            # pandas yields one empty frame for an empty result: no rows is no chunk
+            chunks = (chunk for chunk in chunks if len(chunk))
             first = next(chunks, None)
             if first is None:
                 raise DataError("the query returned no rows: nothing to score, nothing written")
             check_columns([str(c) for c in first.columns], inputs, key_columns, "the query result")
             yield first
             yield from chunks
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise DataError(f"the --sql query failed: {db_error(exc)}") from None
 
 

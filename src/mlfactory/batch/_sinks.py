@@ -224,7 +224,7 @@ class SqlSink:
                 frame.to_sql(
                     self.table, connection, if_exists="append", index=False, chunksize=10_000
                 )
-        except sa.exc.SQLAlchemyError as exc:  # its text holds the rows: keep the DB's message
+        except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:  # text holds the rows
             raise DataError(
                 f"writing partition {index} to {self.describe()} failed ({self.rows:,} rows "
                 f"written before it): {db_error(exc)}"

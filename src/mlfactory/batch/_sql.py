@@ -43,7 +43,7 @@ def check_query(query: str) -> str:
 
     statements = [s for s in sqlparse.parse(query or "") if _meaningful(s)]
     if not statements:
-        raise Refused(f"--sql is empty: {_EXPECTED}")
+        raise Refused(f"--sql is empty: {_EXPECTED}; refused, nothing was run")
     if len(statements) > 1:
         raise Refused(
             f"--sql holds {len(statements)} statements: {_EXPECTED}; refused, nothing was run"
@@ -54,8 +54,9 @@ def check_query(query: str) -> str:
     kind = statement.get_type()
     if keyword not in ("SELECT", "WITH") or kind != "SELECT":
         shown = kind if kind != "UNKNOWN" else (str(first).split()[0] if first else "?")
+        article = "an" if shown[:1].upper() in "AEIOU" else "a"
         raise Refused(
-            f"--sql is a {shown[:40]} statement: {_EXPECTED} (batch scoring only reads); "
+            f"--sql is {article} {shown[:40]} statement: {_EXPECTED} (batch scoring only reads); "
             "refused, nothing was run"
         )
     tokens = list(statement.flatten())
@@ -70,10 +71,14 @@ def check_query(query: str) -> str:
 
 def db_error(exc: BaseException) -> str:
     """The database's own message, first line: never SQLAlchemy's SQL, parameters or rows."""
+    while getattr(exc, "orig", None) is None and exc.__cause__ is not None:
+        exc = exc.__cause__  # pandas wraps SQLAlchemy's error, whose ``orig`` is the driver's
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    if orig is None:  # a SQLAlchemy error of its own: drop the [SQL: ...] / [parameters: ...] tail
+    if orig is None:  # not the driver's: drop any [SQL: ...] / [parameters: ...] / query text
         text = text.split("[SQL:")[0].split("[parameters:")[0].strip()
+        if text.startswith("Execution failed on sql"):
+            return "the database refused it"
     line = text.splitlines()[0].strip() if text else type(exc).__name__
     return line[:300]
 
