@@ -186,7 +186,8 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
         names = q.experiment_names(request.app.state.client)
         return render(request, "experiments.html", title="Experiments", names=names)
 
-    @app.get("/experiments/{name}", response_class=HTMLResponse)
+    # ``:path``: a name may hold "/" (sent as %2F, which the router sees decoded)
+    @app.get("/experiments/{name:path}", response_class=HTMLResponse)
     def leaderboard_page(
         request: Request, name: str, sort: str | None = None, desc: int = 1
     ) -> Response:

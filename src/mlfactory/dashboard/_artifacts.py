@@ -32,11 +32,18 @@ def resolve_artifact(artifact_uri: str, relative: str) -> Path:
     root = artifact_dir(artifact_uri)
     if root is None:
         raise ModelNotFound(f"artifacts at {artifact_uri!r} are not on this machine's disk")
-    base = root.resolve()
-    candidate = (base / relative).resolve()
-    if not candidate.is_relative_to(base) or candidate == base:
+    if "\x00" in relative:  # no file name holds a NUL byte (and the OS calls refuse one)
+        raise ModelNotFound(f"artifact {relative!r} not found in the run's artifact folder")
+    try:
+        base = root.resolve()
+        candidate = (base / relative).resolve()
+        inside = candidate.is_relative_to(base) and candidate != base
+        found = inside and candidate.is_file()
+    except (OSError, ValueError):  # a name too long, a loop of links...: nothing to serve
+        inside, found = True, False
+    if not inside:
         raise ModelNotFound(f"artifact {relative!r} is outside the run's artifact folder")
-    if not candidate.is_file():
+    if not found:
         raise ModelNotFound(f"artifact {relative!r} not found in the run's artifact folder")
     return candidate
 
