@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DegenerateDataError",
     "MlfactoryError",
     "ModelNotFound",
     "SpecError",
@@ -28,6 +29,12 @@ class ConfigError(MlfactoryError):
 
 class DataError(MlfactoryError):
     """Input data is missing, unreadable or does not have the expected shape."""
+
+
+class DegenerateDataError(DataError):
+    """The data cannot train the spec at all (one class, too few rows, no feature columns)."""
+
+    exit_code = 2
 
 
 class SpecError(MlfactoryError):

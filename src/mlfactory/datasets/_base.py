@@ -49,6 +49,8 @@ class Dataset:
     description: str = ""
     source: str = ""  # where it was read from (file path, SQL, package)
     metadata: dict[str, str] = field(default_factory=dict)
+    # one {"column", "role", "reason"} per column of a user table (see decide_roles)
+    role_decisions: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def is_time_ordered(self) -> bool:

@@ -3,7 +3,12 @@
 ``{"path": "loans.csv", "target": "default"}`` or
 ``{"sql": "select * from loans", "url": "postgresql+psycopg://...", "target": "default"}``
 (``url`` defaults to the settings' database), plus optional ``name``, ``task``, ``time_column``,
-``groups`` and role overrides ``numeric``, ``categorical``, ``boolean``, ``skewed``.
+``groups`` and role overrides ``numeric``, ``categorical``, ``boolean``, ``skewed``, ``drop``
+(at the top level or in a ``roles`` table: ``[dataset.roles]``).
+
+Every column gets one decision, with its reason (:func:`mlfactory.datasets.decide_roles`); the
+decisions travel with the dataset (``Dataset.role_decisions``) so ``spec show``, the run and the
+dashboard show them.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from mlfactory.datasets._base import Dataset, Task
-from mlfactory.datasets._roles import infer_roles, infer_task, to_plain_floats
-from mlfactory.exceptions import DataError, SpecError
+from mlfactory.datasets._roles import decide_roles, infer_task, parse_numbers
+from mlfactory.exceptions import DataError, DegenerateDataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings, mask_url, mask_urls_in_text
 
@@ -37,19 +42,70 @@ USER_TABLE_KEYS = (
     "categorical",
     "boolean",
     "skewed",
+    "drop",
+    "roles",
     "horizon",
 )
-ROLE_KEYS = ("numeric", "categorical", "boolean", "skewed")
+ROLE_KEYS = ("numeric", "categorical", "boolean", "skewed", "drop")
 FILE_READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
 
-def _as_list(spec: Mapping[str, Any], key: str) -> list[str]:
+def _as_list(spec: Mapping[str, Any], key: str, where: str = "table field") -> list[str]:
     value = spec.get(key) or []
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"table field {key!r} must be a list of column names, got {value!r}")
+        raise SpecError(f"{where} {key!r} must be a list of column names, got {value!r}")
     return list(value)
+
+
+def _role_overrides(spec: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Role lists from the table's top level and its ``roles`` sub-table, merged."""
+    nested = spec.get("roles") or {}
+    if not isinstance(nested, Mapping):
+        raise SpecError(f"table field 'roles' must be a table of role lists, got {nested!r}")
+    unknown = sorted(set(nested) - set(ROLE_KEYS))
+    if unknown:
+        raise SpecError(
+            f"unknown field(s) {', '.join(unknown)} in dataset.roles; "
+            f"valid fields: {', '.join(ROLE_KEYS)}"
+        )
+    return {
+        key: [*_as_list(spec, key), *_as_list(nested, key, "dataset.roles field")]
+        for key in ROLE_KEYS
+    }
+
+
+def _target(frame: pd.DataFrame, target: str, task: Task | None, where: str) -> pd.Series:
+    """The target column, text of numbers read as numbers for regression."""
+    y = frame[target]
+    if task is Task.REGRESSION and not pd.api.types.is_numeric_dtype(y.dtype):
+        parsed = parse_numbers(y)
+        if parsed is None:
+            raise DataError(f"{where}: regression target {target!r} must be numeric, got {y.dtype}")
+        y = parsed[0]
+    return y
+
+
+def sniff_delimiter(path: Path, sample_bytes: int = 1 << 16) -> str:
+    """``,``, ``;``, tab or ``|``: the one that splits the header and first lines alike.
+
+    Spreadsheets in locales with a decimal comma export CSV with ``;``; reading such a file with
+    ``,`` would give one column of text.
+    """
+    import csv
+
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(sample_bytes)
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and not sample.endswith("\n") and len(sample) == sample_bytes:
+        lines = lines[:-1]  # the last line may be cut
+    best, best_columns = ",", 1
+    for delimiter in (",", ";", "\t", "|"):
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and (columns := widths.pop()) > best_columns:
+            best, best_columns = delimiter, columns
+    return best
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -62,6 +118,8 @@ def _read_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"data file {path} not found")
     try:
+        if reader is pd.read_csv:
+            return pd.read_csv(path, sep=sniff_delimiter(path))
         return reader(path)
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot read {path}: {str(exc).strip().splitlines()[0]}") from exc
@@ -109,36 +167,66 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
         where, default_name = f"query {spec['sql']!r} on {mask_url(str(url))}", "sql"
     columns = ", ".join(map(str, frame.columns))
     time_column, group_column = spec.get("time_column"), spec.get("groups")
-    overrides = {key: _as_list(spec, key) for key in ROLE_KEYS}
+    overrides = _role_overrides(spec)
     named = [target, time_column, group_column, *(c for v in overrides.values() for c in v)]
     missing = [c for c in named if c is not None and c not in frame.columns]
     if missing:
         raise DataError(f"{where} has no column(s) {', '.join(missing)}; columns: {columns}")
-
-    dropped = int(frame[target].isna().sum())
-    if dropped:
-        logger.warning("%s: dropping %d rows whose target %r is missing", where, dropped, target)
-        frame = frame[frame[target].notna()]
-    frame = frame.reset_index(drop=True)
-    y = frame[target]
     if spec.get("task") is not None:
         try:
-            task = Task(str(spec["task"]))
+            task: Task | None = Task(str(spec["task"]))
         except ValueError:
             raise SpecError(
                 f"invalid task {spec['task']!r}; expected one of {', '.join(t.value for t in Task)}"
             ) from None
     else:
-        task = infer_task(y)
-    if task is Task.REGRESSION and not pd.api.types.is_numeric_dtype(y.dtype):
-        raise DataError(f"{where}: regression target {target!r} must be numeric, got {y.dtype}")
+        task = None
+    y_all = _target(frame, target, task, where)
+    if task is None and not pd.api.types.is_numeric_dtype(y_all.dtype):
+        parsed = parse_numbers(y_all)  # "0"/"1" or "3,5" stored as text
+        if parsed is not None and parsed[0].nunique() > 2:
+            y_all = parsed[0]
+    missing_target = y_all.isna().to_numpy()
+    dropped = int(missing_target.sum())
+    if dropped == len(frame):
+        raise DegenerateDataError(
+            f"{where}: target {target!r} is missing in every one of {len(frame)} rows"
+        )
 
     special = [c for c in (target, time_column, group_column) if c is not None]
-    features = to_plain_floats(frame.drop(columns=special))
-    roles, unassigned = infer_roles(features, **overrides)
-    if unassigned:
-        logger.warning("%s: columns without a role left out: %s", where, ", ".join(unassigned))
-    X = features[list(roles.all)]
+    inference = decide_roles(frame.drop(columns=special), **overrides)
+    keep = ~missing_target
+    if dropped:
+        logger.warning("%s: dropping %d rows whose target %r is missing", where, dropped, target)
+    frame = frame[keep].reset_index(drop=True)
+    y = y_all[keep].reset_index(drop=True)
+    X = inference.X[keep].reset_index(drop=True)
+    roles = inference.roles
+    integral = pd.api.types.is_float_dtype(y.dtype) and bool((y == y.round()).all())
+    if task is not Task.REGRESSION and integral:
+        y = y.astype("int64")  # 0.0/1.0 read from a column with gaps: labels 0/1
+    if task is None:
+        task = infer_task(y)
+    classes = int(y.nunique())
+    target_reason = (
+        f"{task.value}: {classes} classes" if task is Task.CLASSIFICATION else f"{task.value}"
+    )
+    if dropped:
+        target_reason += f"; {dropped} rows with a missing target dropped"
+    decisions = [{"column": target, "role": "target", "reason": target_reason}]
+    if time_column is not None:
+        decisions.append({"column": time_column, "role": "time", "reason": "time_column"})
+    if group_column is not None:
+        decisions.append({"column": group_column, "role": "groups", "reason": "groups"})
+    decisions += inference.table()
+    for decision in inference.dropped:
+        logger.warning(
+            "%s: column %r not used as a feature: %s (%s)",
+            where,
+            decision.column,
+            decision.role,
+            decision.reason,
+        )
     if time_column is not None:
         times = frame[time_column]
         kind = times.dtype
@@ -165,4 +253,5 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
         description=f"User table from {where}",
         source=where,
         metadata={"rows_dropped_missing_target": str(dropped)},
+        role_decisions=decisions,
     )
