@@ -65,6 +65,15 @@ def test_overwrite_replaces_a_previous_predict_output(run_predict, source, tmp_p
     assert "id" not in pd.read_parquet(out).columns  # the new output, without the key column
     assert json.loads((out / MARKER).read_text())["scored_at"] != marker["scored_at"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "scores"]  # no .old, no .tmp
+    # through a symlink: the real folder is checked and replaced, the link still points at it
+    (tmp_path / "latest").symlink_to(out, target_is_directory=True)
+    third = run_predict(
+        "credit", "--input", str(source), "--output", str(tmp_path / "latest"), "--overwrite"
+    )
+    assert third.exit_code == 0, third.output
+    assert (tmp_path / "latest").is_symlink() and (out / MARKER).is_file()
+    assert json.loads((out / MARKER).read_text())["scored_at"] != marker["scored_at"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "latest", "scores"]
 
 
 def test_overwrite_refuses_what_predict_did_not_write(run_predict, source, tmp_path) -> None:

@@ -139,9 +139,14 @@ class ParquetSink:
     def staging(self) -> Path:
         """The hidden folder part files go to until :meth:`commit` (tasks may write there)."""
         if self._tmp is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.mkdir()
+            except OSError as exc:
+                raise DataError(
+                    f"cannot write output {self.given}: creating {tmp} failed ({exc.strerror})"
+                ) from None
             self._tmp = tmp
         return self._tmp
 
@@ -163,8 +168,16 @@ class ParquetSink:
                 raise Refused(f"output {self.given} appeared while scoring; nothing was replaced")
             own = self._check_replaceable()  # again: it may have changed while scoring
             old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
-            self.path.rename(old)
-        staging.rename(self.path)
+            try:
+                self.path.rename(old)
+            except OSError as exc:  # a mount point, a busy folder: nothing was moved
+                raise DataError(f"cannot replace output {self.given}: {exc.strerror}") from None
+        try:
+            staging.rename(self.path)
+        except OSError as exc:
+            if old is not None:
+                old.rename(self.path)  # the previous output back in place
+            raise DataError(f"cannot write output {self.given}: {exc.strerror}") from None
         self._tmp = None
         if old is not None:
             for name in own:  # only the names checked; anything that appeared since stays
