@@ -137,7 +137,7 @@ def explain_frame(
         pipeline, X_used, y_used, scoring=scoring, n_repeats=n_repeats, seed=seed
     )
     top = importance.top(top_k)
-    pair = top_pair(importance.table["feature"].tolist(), categorical_columns(X_used))
+    pair = top_pair(importance.table["feature"].tolist(), categorical_columns(X_used, pipeline))
     say(f"partial dependence of {', '.join(top)}")
     pdp = partial_dependence_tables(pipeline, X_used, top, pair=pair)
     explainer = ShapExplainer(pipeline, X_used, seed=seed)
