@@ -441,7 +441,8 @@ def _protected(
     database = sqlite_file(settings.database_url)
     if database is not None:
         protected.append((database, "the mlfactory database"))
-    protected.append((Path.cwd(), "the working directory"))
+    with contextlib.suppress(OSError):  # a working directory that was removed protects nothing
+        protected.append((Path.cwd(), "the working directory"))
     if input_path is not None:
         protected.append((Path(input_path), "the input"))
     database = sqlite_file(sql_url) if sql_url is not None else None
