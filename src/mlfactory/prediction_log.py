@@ -23,6 +23,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlfactory.db import PREDICTION_REQUESTS, ensure_schema
+
 __all__ = [
     "PREDICTION_LOG",
     "LoggedRequest",
@@ -33,22 +35,7 @@ __all__ = [
     "write_log_batches",
 ]
 
-_metadata = sa.MetaData()
-
-PREDICTION_LOG = sa.Table(
-    "prediction_requests",
-    _metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("request_id", sa.String(64), nullable=False, index=True),
-    sa.Column("model_name", sa.String(256), nullable=False),
-    sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("records", sa.Integer, nullable=False),  # records scored in the request
-    sa.Column("inputs", sa.JSON, nullable=False),  # {feature: [value per record]}
-    sa.Column("predictions", sa.JSON, nullable=False),  # [class label or value per record]
-    sa.Column("probabilities", sa.JSON, nullable=True),  # {class: [probability per record]}
-    sa.Column("latency_ms", sa.Float, nullable=True),  # time in the model for the request
-)
+PREDICTION_LOG = PREDICTION_REQUESTS  # one row per scored request (mlfactory.db._tables)
 
 
 class LoggedRequest(NamedTuple):
@@ -83,12 +70,8 @@ class LoggedRequest(NamedTuple):
 
 
 def create_prediction_log(engine: Engine) -> None:
-    """Create the table if it does not exist (idempotent, safe against a concurrent creator)."""
-    try:
-        _metadata.create_all(engine, checkfirst=True)
-    except Exception:  # another process may have created it between check and create
-        if not sa.inspect(engine).has_table(PREDICTION_LOG.name):
-            raise
+    """Bring mlfactory's schema (with ``prediction_requests``) to head before writing."""
+    ensure_schema(engine)
 
 
 def insert_prediction_requests(connection: sa.Connection, requests: list[LoggedRequest]) -> None:
@@ -152,8 +135,9 @@ def _logged_requests(
         query = query.where(table.c.received_at < until)
     if model_version is not None:
         query = query.where(table.c.model_version == model_version)
-    create_prediction_log(engine)
     with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(table.name):  # readers never create it
+            return []
         return list(connection.execute(query.order_by(table.c.id)).all())
 
 

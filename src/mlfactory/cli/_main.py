@@ -14,6 +14,7 @@ from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register da
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._dashboard import dashboard_command
 from mlfactory.cli._data import data_app
+from mlfactory.cli._db import db_app
 from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
 from mlfactory.cli._monitor import monitor_app
@@ -93,9 +94,26 @@ def info(ctx: typer.Context) -> None:
     status = check_database(settings.database_url)
     verdict = "[green]reachable[/]" if status.reachable else "[red]unreachable[/]"
     table.add_row("database", f"{verdict} ({status.detail})")
+    if status.reachable:
+        table.add_row("mlfactory schema", _schema_line(settings.database_url))
     console.print(table)
     if not status.reachable:
         raise typer.Exit(1)
+
+
+def _schema_line(url: str) -> str:
+    """The schema revision, read without writing (info never creates or migrates anything)."""
+    from mlfactory.db import head_revision, readonly_engine, schema_status
+
+    engine = readonly_engine(url)
+    if engine is None:
+        return f"no database yet (head revision {head_revision()})"
+    try:
+        status = schema_status(engine)
+    except Exception as exc:  # unreadable: say why, in one line
+        return f"unknown ({str(exc).strip().splitlines()[0][:200]})"
+    hint = "" if status.up_to_date or status.empty else " — run `mlfactory db upgrade`"
+    return status.describe() + hint
 
 
 app.command()(demo)
@@ -111,6 +129,7 @@ app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 app.command("dashboard")(dashboard_command)
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.client = open_tracking(settings)
+        app.state.client = open_tracking(settings, read_only=True)
         yield
 
     app = FastAPI(

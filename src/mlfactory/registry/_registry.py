@@ -251,7 +251,7 @@ def resolve_version(client: MlflowClient, ref: ModelRef) -> VersionInfo:
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
     """Every registered model with its latest version and aliases."""
-    client = open_tracking(settings)
+    client = open_tracking(settings, read_only=True)  # a reader: never migrates
     rows = []
     for model in client.search_registered_models():
         versions = client.search_model_versions(f"name = '{model.name}'")
@@ -269,7 +269,7 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 def describe_model(settings: Settings, name: str) -> list[VersionInfo]:
     """Every version of ``name``, newest first, with aliases, tags and test metrics."""
-    client = open_tracking(settings)
+    client = open_tracking(settings, read_only=True)  # a reader: never migrates
     model = _registered_model(client, name)
     aliases_by_version: dict[str, list[str]] = {}
     for alias, version in (getattr(model, "aliases", {}) or {}).items():

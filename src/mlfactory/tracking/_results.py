@@ -16,6 +16,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlfactory.db import CV_FOLD_RESULTS, TUNING_RESULTS, ensure_schema
+
 __all__ = [
     "CV_FOLD_RESULTS",
     "TUNING_RESULTS",
@@ -24,50 +26,10 @@ __all__ = [
     "read_table",
 ]
 
-metadata = sa.MetaData()
-
-CV_FOLD_RESULTS = sa.Table(
-    "cv_fold_results",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False, index=True),
-    sa.Column("experiment", sa.String(256), nullable=False),
-    sa.Column("cell", sa.String(256), nullable=False),
-    sa.Column("candidate", sa.Integer, nullable=False),
-    sa.Column("fold", sa.Integer, nullable=False),
-    sa.Column("metric", sa.String(128), nullable=False),
-    sa.Column("train_score", sa.Float, nullable=True),
-    sa.Column("test_score", sa.Float, nullable=True),
-    sa.Column("params", sa.Text, nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-TUNING_RESULTS = sa.Table(
-    "tuning_results",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False, index=True),
-    sa.Column("child_run_id", sa.String(64), nullable=True),
-    sa.Column("experiment", sa.String(256), nullable=False),
-    sa.Column("cell", sa.String(256), nullable=False),
-    sa.Column("candidate", sa.Integer, nullable=False),
-    sa.Column("metric", sa.String(128), nullable=False),
-    sa.Column("mean_test_score", sa.Float, nullable=True),
-    sa.Column("std_test_score", sa.Float, nullable=True),
-    sa.Column("mean_train_score", sa.Float, nullable=True),
-    sa.Column("std_train_score", sa.Float, nullable=True),
-    sa.Column("rank", sa.Integer, nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("mean_fit_time", sa.Float, nullable=True),
-    sa.Column("params", sa.Text, nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 
 def create_results_tables(engine: Engine) -> None:
-    """Create the results tables if they do not exist (idempotent)."""
-    metadata.create_all(engine, checkfirst=True)
+    """Bring mlfactory's schema to head before writing results (see mlfactory.db)."""
+    ensure_schema(engine)
 
 
 def _clean(value: Any) -> Any:
@@ -89,6 +51,7 @@ def append_rows(engine: Engine, table: sa.Table, rows: Sequence[dict[str, Any]])
         return 0
     now = datetime.now(UTC)
     cleaned = [{"recorded_at": now, **{k: _clean(v) for k, v in row.items()}} for row in rows]
+    ensure_schema(engine)
     with engine.begin() as connection:
         connection.execute(table.insert(), cleaned)
     return len(cleaned)
@@ -100,4 +63,6 @@ def read_table(engine: Engine, table: sa.Table, run_id: str | None = None) -> pd
     if run_id is not None:
         query = query.where(table.c.run_id == run_id)
     with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(table.name):  # readers never create it
+            return pd.DataFrame(columns=[c.name for c in table.columns])
         return pd.read_sql(query.order_by(table.c.id), connection)

@@ -69,11 +69,19 @@ def _init_lock(settings: Settings) -> Iterator[None]:
             connection.commit()
 
 
-def open_tracking(settings: Settings) -> MlflowClient:
-    """An MLflow client on the settings' database, creating MLflow's and mlfactory's tables once."""
+def open_tracking(settings: Settings, *, read_only: bool = False) -> MlflowClient:
+    """An MLflow client on the settings' database, creating MLflow's and mlfactory's tables once.
+
+    ``read_only`` (readers: dashboard, ``runs list``...) never brings mlfactory's own schema up to
+    date; mlfactory's tables are then read only if present.
+    """
     apply_telemetry_policy(settings)
     settings.ensure_dirs()
     uri = tracking_uri(settings)
+    if read_only:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     if uri not in _initialised:
         with _init_lock(settings):
             # Our engine turns WAL on for SQLite; the mode is stored in the file, so MLflow's

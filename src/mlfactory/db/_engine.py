@@ -1,4 +1,4 @@
-"""SQL database access shared by tracking, results tables, the prediction log and reports.
+"""Engines: one pooled engine per URL, SQLite in WAL mode with a busy timeout.
 
 SQLite (the embedded default) is opened in WAL mode with a busy timeout so that several
 processes can write at once; PostgreSQL is used as it is.
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from mlfactory.settings import mask_url, mask_urls_in_text
 
-__all__ = ["DatabaseStatus", "check_database", "get_engine"]
+__all__ = ["DatabaseStatus", "check_database", "get_engine", "readonly_engine"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -41,6 +41,31 @@ def get_engine(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+@lru_cache(maxsize=8)
+def readonly_engine(url: str) -> Engine | None:
+    """An engine that cannot write: SQLite opened ``mode=ro``, PostgreSQL sessions read-only.
+
+    ``None`` when the SQLite file does not exist (a reader never creates it).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return None
+        path = Path(parsed.database).resolve()
+        if not path.is_file():
+            return None
+        return sa.create_engine(
+            f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true",
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"options": "-c default_transaction_read_only=on"},
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""mlfactory's own tables, declared once; the Alembic revisions in ``migrations/`` move them.
+
+Writers import the table objects from here; nothing calls ``create_all``: the schema moves only
+by migrations (:func:`mlfactory.db.upgrade_schema`), in their own version table
+(``mlfactory_alembic_version``) so they never touch MLflow's ``alembic_version``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "CV_FOLD_RESULTS",
+    "DRIFT_REPORTS",
+    "METADATA",
+    "PREDICTION_REQUESTS",
+    "TUNING_RESULTS",
+]
+
+METADATA = sa.MetaData()
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+CV_FOLD_RESULTS = sa.Table(
+    "cv_fold_results",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("experiment", sa.String(256), nullable=False),
+    sa.Column("cell", sa.String(256), nullable=False),
+    sa.Column("candidate", sa.Integer, nullable=False),
+    sa.Column("fold", sa.Integer, nullable=False),
+    sa.Column("metric", sa.String(128), nullable=False),
+    sa.Column("train_score", sa.Float, nullable=True),
+    sa.Column("test_score", sa.Float, nullable=True),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+TUNING_RESULTS = sa.Table(
+    "tuning_results",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("child_run_id", sa.String(64), nullable=True),
+    sa.Column("experiment", sa.String(256), nullable=False),
+    sa.Column("cell", sa.String(256), nullable=False),
+    sa.Column("candidate", sa.Integer, nullable=False),
+    sa.Column("metric", sa.String(128), nullable=False),
+    sa.Column("mean_test_score", sa.Float, nullable=True),
+    sa.Column("std_test_score", sa.Float, nullable=True),
+    sa.Column("mean_train_score", sa.Float, nullable=True),
+    sa.Column("std_train_score", sa.Float, nullable=True),
+    sa.Column("rank", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("mean_fit_time", sa.Float, nullable=True),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+PREDICTION_REQUESTS = sa.Table(
+    "prediction_requests",
+    METADATA,
+    sa.Column("id", _BIG_ID, primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("model_name", sa.String(256), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("records", sa.Integer, nullable=False),  # records scored in the request
+    sa.Column("inputs", sa.JSON, nullable=False),  # {feature: [value per record]}
+    sa.Column("predictions", sa.JSON, nullable=False),  # [class label or value per record]
+    sa.Column("probabilities", sa.JSON, nullable=True),  # {class: [probability per record]}
+    sa.Column("latency_ms", sa.Float, nullable=True),  # time in the model for the request
+)
+
+DRIFT_REPORTS = sa.Table(
+    "drift_reports",
+    METADATA,
+    sa.Column("id", _BIG_ID, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model", sa.String(256), nullable=True, index=True),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("current", sa.Text, nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.Column("share_drifted", sa.Float, nullable=False),
+    sa.Column("n_features", sa.Integer, nullable=False),
+    sa.Column("n_drifted", sa.Integer, nullable=False),
+    sa.Column("n_reference", sa.Integer, nullable=False),
+    sa.Column("n_current", sa.Integer, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),  # per-feature stats, config, reasons
+)
