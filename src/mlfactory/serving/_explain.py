@@ -3,15 +3,18 @@
 No ``from __future__ import annotations`` here: FastAPI must see the body type built at runtime.
 """
 
+import math
 import threading
 from typing import Annotated, Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from fastapi import Body, FastAPI, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from mlfactory.serving._errors import PayloadError
 from mlfactory.serving._frame import build_frame
 from mlfactory.serving._schema import record_model
 from mlfactory.serving._service import ModelService
@@ -68,6 +71,18 @@ class _Backgrounds:
         return frame.sample(n=min(BACKGROUND_ROWS, len(frame)), random_state=0)
 
 
+def _check_finite(result: dict[str, Any]) -> None:
+    """A 422, not a response JSON cannot carry, when extreme values overflow the explanation."""
+    numbers = [result.get(key, 0.0) for key in ("base_value", "model_output", "rest")]
+    for item in result.get("contributions", []):
+        numbers += [item["value"], item["contribution"]]
+    if not all(math.isfinite(float(number)) for number in numbers):
+        raise PayloadError(
+            "the explanation is not finite for these values (far outside the range the model "
+            "was trained on?)"
+        )
+
+
 def add_explain_route(app: FastAPI, service: ModelService) -> None:
     """Register ``POST /explain`` with the same typed record body as ``/predict``."""
     from mlfactory.explain import explain_record
@@ -83,7 +98,9 @@ def add_explain_route(app: FastAPI, service: ModelService) -> None:
         raw = {name: [getattr(record, field)] for field, name in names}
         batch = build_frame(raw, current.inputs, 1)
         background = backgrounds.get(current.info.run_id, current.feature_names)
-        result = explain_record(current.model, batch.frame, top_k, background)
+        with np.errstate(all="ignore"):  # extreme inputs: the result is checked below
+            result = explain_record(current.model, batch.frame, top_k, background)
+        _check_finite(result)
         return ExplainResponse(
             model_name=current.info.name,
             model_version=current.info.version,
