@@ -196,3 +196,9 @@ def test_typed_routes_refuse_csv_with_415_and_answer_in_the_documented_body(http
     wrong_method = http.get("/predict")
     assert wrong_method.status_code == 405 and set(wrong_method.json()) == ERROR_KEYS
     assert "POST" in wrong_method.headers["allow"]
+
+
+def test_explain_of_values_that_overflow_the_model_is_a_422(http):
+    for amount in ("1e308", "-1e308"):
+        response = http.post("/explain", content=_record(amount=amount), headers=JSON)
+        _assert_error(response, 422, "explanation is not finite")
