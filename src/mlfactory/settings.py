@@ -29,10 +29,13 @@ from mlfactory.exceptions import ConfigError
 
 __all__ = [
     "LOG_LEVELS",
+    "MIN_API_KEY_LENGTH",
+    "PLACEHOLDER_SECRET",
     "Settings",
     "apply_telemetry_policy",
     "get_settings",
     "load_settings",
+    "mask_secrets",
     "mask_url",
     "mask_urls_in_text",
 ]
@@ -43,20 +46,83 @@ SUPPORTED_DB_BACKENDS = ("sqlite", "postgresql")
 ENV_PREFIX = "MLFACTORY_"
 TOML_FILE = "mlfactory.toml"
 
+# The value .env.example ships for every secret: a key equal to it was never replaced.
+PLACEHOLDER_SECRET = "change-me"
+# Shortest MLFACTORY_API_KEY accepted when the service or dashboard listens beyond loopback.
+MIN_API_KEY_LENGTH = 16
+MASK = "***"
+
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
+# ``name=value`` in a URL query (after ``?``, ``&`` or ``;``) or, libpq style, after a space
+_PARAMETER = re.compile(
+    r"(?P<head>(?P<sep>[?&;]|(?<![^\s,(\[{'\"]))(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)=)"
+    r"(?P<value>(?:[^&;\s'\"<>]|;(?![A-Za-z_][A-Za-z0-9_.\-]*=))+)"
+)
+# names whose value is a secret in a URL query: password, pwd, sslpassword, token, api_key, ...
+_SECRET_QUERY_NAME = re.compile(
+    r"pass|pwd|secret|token|key|credential|signature|^sig$|^auth$", re.IGNORECASE
+)
+# outside a URL query only unmistakable names, so that ``key=value`` in prose stays readable
+_SECRET_TEXT_NAME = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
 
 
-def mask_url(url: str | URL) -> str:
-    """Return the URL with its password replaced by ``***``."""
-    try:
-        return make_url(str(url)).render_as_string(hide_password=True)
-    except ArgumentError:
-        return mask_urls_in_text(str(url))
+def _mask_parameter(match: re.Match[str]) -> str:
+    in_query = match["sep"] in ("?", "&", ";")
+    names = _SECRET_QUERY_NAME if in_query else _SECRET_TEXT_NAME
+    if names.search(match["name"]) and match["value"] != MASK:
+        return match["head"] + MASK
+    return match[0]
 
 
 def mask_urls_in_text(text: str) -> str:
-    """Mask the password of every ``scheme://user:password@host`` URL inside free text."""
-    return _URL_PASSWORD.sub(r"\g<head>***", text)
+    """Mask every secret of a URL inside free text: the password of ``scheme://user:pw@host``
+    and the value of ``?password=``, ``&token=``, ``key=``-like query parameters (any case)."""
+    return _PARAMETER.sub(_mask_parameter, _URL_PASSWORD.sub(rf"\g<head>{MASK}", text))
+
+
+def mask_url(url: str | URL) -> str:
+    """Return the URL with its password and secret query parameters replaced by ``***``."""
+    masked = mask_urls_in_text(str(url))  # first: rendering may percent-encode a secret
+    try:
+        parsed = make_url(masked)
+    except (ArgumentError, ValueError, TypeError):
+        return masked
+    if parsed.password is None or parsed.password == MASK:
+        return masked  # kept as written
+    return mask_urls_in_text(parsed.render_as_string(hide_password=True))
+
+
+def _mask_string(text: str) -> str:
+    masked = mask_urls_in_text(text)
+    if "://" in text:
+        try:
+            password = make_url(text.strip()).password
+        except (ArgumentError, ValueError, TypeError):
+            password = None
+        if password and str(password) in masked:  # a password the text pattern cannot see
+            return mask_url(text.strip())
+    return masked
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy of ``value`` (dicts, lists, strings; anything else as is) with every URL masked.
+
+    Walks any nested structure, so a URL in any field of a spec, present or future, is masked
+    before it becomes a parameter, a tag, an artifact or a page. A text value under a key named
+    like a secret (``password``, ``pwd``, ``secret``, ``token``) is masked whole.
+    """
+    if isinstance(value, str):
+        return _mask_string(value)
+    if isinstance(value, dict):
+        return {
+            mask_secrets(key): MASK
+            if isinstance(key, str) and isinstance(item, str) and _SECRET_TEXT_NAME.search(key)
+            else mask_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(mask_secrets(item) for item in value)
+    return value
 
 
 class Settings(BaseSettings):
@@ -92,7 +158,9 @@ class Settings(BaseSettings):
         description="Address of a Dask scheduler (tcp://host:8786); local threads when unset.",
     )
     api_key: SecretStr | None = Field(
-        default=None, description="API key the prediction service requires when set."
+        default=None,
+        description="API key the prediction service and the dashboard require when set "
+        f"(empty = unset; beyond loopback at least {MIN_API_KEY_LENGTH} characters).",
     )
     telemetry: bool = Field(
         default=False,
@@ -119,6 +187,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _empty_api_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """``MLFACTORY_API_KEY=`` (empty or blanks) means no key, never an empty key."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
 
     @field_validator("db_url", mode="after")
     @classmethod

@@ -38,9 +38,10 @@ def dashboard_command(
     """
     from mlfactory.dashboard import run_dashboard
     from mlfactory.serving import check_bind
+    from mlfactory.serving._server import auth_summary
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything starts
-    auth = "API key required" if settings.api_key else "no API key (loopback only)"
+    auth = auth_summary(settings)  # what the app enforces, never more
     console.print(f"dashboard on [bold]http://{host}:{port}[/] ({auth}); Ctrl-C to stop")
     run_dashboard(settings, host=host, port=port, mlflow_url=mlflow_url)

@@ -89,10 +89,11 @@ def serve_command(
     With MLFACTORY_API_KEY set, every endpoint but /health needs 'Authorization: Bearer KEY'.
     """
     from mlfactory.serving import check_bind, run_server
+    from mlfactory.serving._server import auth_summary
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything loads
-    auth = "API key required" if settings.api_key else "no API key (loopback only)"
+    auth = auth_summary(settings)  # what the app enforces, never more
     console.print(
         f"serving [bold]{model}[/] on http://{host}:{port} ({workers} worker(s), {auth}); "
         f"docs at http://{host}:{port}/docs"

@@ -14,6 +14,7 @@ from mlfactory.datasets._base import Task
 from mlfactory.exceptions import DataError
 from mlfactory.models import MODELS, default_distributions_path, default_grid_path, grids_dir
 from mlfactory.preprocessing import list_recipes
+from mlfactory.settings import mask_secrets
 
 spec_app = typer.Typer(
     help="Experiment specs: validate and show the resolved spec and pipeline.",
@@ -40,7 +41,7 @@ def _spec_table(spec) -> Table:
     table = Table(title=f"spec {spec.name}", show_header=True)
     table.add_column("field")
     table.add_column("value", overflow="fold")
-    data = spec.model_dump(mode="json")
+    data = mask_secrets(spec.model_dump(mode="json"))  # a URL's password is never printed
     for section in ("cv", "search"):
         for key, value in data.pop(section).items():
             data[f"{section}.{key}"] = value

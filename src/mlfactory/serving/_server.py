@@ -12,10 +12,18 @@ from fastapi import FastAPI
 from mlfactory.exceptions import ConfigError
 from mlfactory.logs import get_logger
 from mlfactory.registry import parse_model_ref, resolve_version
-from mlfactory.settings import Settings, load_settings
+from mlfactory.settings import MIN_API_KEY_LENGTH, PLACEHOLDER_SECRET, Settings, load_settings
 from mlfactory.tracking import open_tracking
 
-__all__ = ["SERVE_CONFIG_ENV", "app_from_env", "check_bind", "is_loopback", "run_server"]
+__all__ = [
+    "SERVE_CONFIG_ENV",
+    "api_key_problem",
+    "app_from_env",
+    "auth_summary",
+    "check_bind",
+    "is_loopback",
+    "run_server",
+]
 
 logger = get_logger(__name__)
 SERVE_CONFIG_ENV = "MLFACTORY_SERVE_CONFIG"  # how worker processes receive the app's arguments
@@ -31,14 +39,46 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def api_key_problem(settings: Settings) -> str | None:
+    """Why ``MLFACTORY_API_KEY`` cannot guard a service other machines reach, or ``None``.
+
+    The key itself is never part of the answer.
+    """
+    if settings.api_key is None:
+        return "MLFACTORY_API_KEY is not set (an empty value counts as unset)"
+    key = settings.api_key.get_secret_value()
+    if key.strip().lower() == PLACEHOLDER_SECRET:
+        return f"MLFACTORY_API_KEY is the placeholder {PLACEHOLDER_SECRET!r} from .env.example"
+    if len(key) < MIN_API_KEY_LENGTH:
+        return (
+            f"MLFACTORY_API_KEY has {len(key)} characters; expected at least {MIN_API_KEY_LENGTH}"
+        )
+    return None
+
+
 def check_bind(settings: Settings, host: str) -> None:
-    """Refuse to expose the service beyond this machine without an API key."""
-    if not is_loopback(host) and settings.api_key is None:
+    """Refuse to expose the service beyond this machine without a real API key.
+
+    Off loopback the key must be set, not the ``.env.example`` placeholder, and at least
+    ``MIN_API_KEY_LENGTH`` characters long. One line, exit code 2 (``ConfigError``).
+    """
+    if is_loopback(host):
+        return
+    problem = api_key_problem(settings)
+    if problem is not None:
         raise ConfigError(
-            f"refusing to bind {host}: the service would be reachable from other machines "
-            "without authentication; set MLFACTORY_API_KEY (clients send "
+            f"refusing to bind {host}: it would be reachable from other machines and {problem}; "
+            f"set MLFACTORY_API_KEY to a random key of {MIN_API_KEY_LENGTH}+ characters "
+            '(python -c "import secrets; print(secrets.token_urlsafe(32))"; clients send '
             "'Authorization: Bearer KEY') or bind 127.0.0.1"
         )
+
+
+def auth_summary(settings: Settings) -> str:
+    """What the banner says about authentication: exactly what the app will enforce."""
+    if settings.api_key is None:
+        return "no API key: open to every user of this machine"
+    return "API key required"
 
 
 def app_from_env() -> FastAPI:

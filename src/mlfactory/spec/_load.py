@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from mlfactory.models import (
     parse_distributions,
 )
 from mlfactory.preprocessing import RECIPES
+from mlfactory.settings import mask_secrets, mask_urls_in_text
 from mlfactory.spec._metrics import DEFAULT_SCORING, check_metrics
 from mlfactory.spec._schema import CVSpec, ExperimentSpec, SearchSpec, probe_pipeline
 
@@ -35,6 +38,7 @@ __all__ = [
     "field_error",
     "grid_for",
     "load_spec",
+    "masked_spec_text",
     "parse_override_value",
     "space_for",
     "spec_from_dict",
@@ -143,6 +147,62 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: malformed TOML: {exc}") from None
     return spec_from_dict(data, source=path.resolve(), overrides=overrides)
+
+
+# The stored copy ---------------------------------------------------------------------------
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def masked_spec_text(text: str) -> str:
+    """The spec file as it may be stored: every URL's password and secret query value masked.
+
+    The text is masked in place (comments and layout kept) when that masks every secret the
+    parsed spec holds; otherwise the masked table is written out as TOML again.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return mask_urls_in_text(text)
+    masked = mask_secrets(data)
+    if masked == data:
+        return text
+    in_place = mask_urls_in_text(text)
+    try:
+        if mask_secrets(tomllib.loads(in_place)) == tomllib.loads(in_place) == masked:
+            return in_place
+    except tomllib.TOMLDecodeError:
+        pass
+    header = "# mlfactory: URLs masked (passwords and secret query values are ***)\n"
+    return header + _toml_table(masked, [])
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # TOML spells nan and inf as Python does
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _toml_table(table: Mapping[str, Any], path: list[str]) -> str:
+    scalars = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)
+    ]
+    lines = ([f"[{'.'.join(_toml_key(p) for p in path)}]"] if path else []) + scalars
+    text = "\n".join(lines) + "\n" if lines else ""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            text += "\n" + _toml_table(value, [*path, key])
+    return text
 
 
 # Names -------------------------------------------------------------------------------------

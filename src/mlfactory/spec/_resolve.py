@@ -22,7 +22,7 @@ from mlfactory.models import (
     to_optuna_distributions,
     to_scipy_distributions,
 )
-from mlfactory.settings import Settings, get_settings
+from mlfactory.settings import Settings, get_settings, mask_secrets
 from mlfactory.spec._load import check_param_names, field_error, grid_for, space_for, validate_spec
 from mlfactory.spec._metrics import (
     BINARY_ONLY_METRICS,
@@ -116,34 +116,40 @@ class ResolvedSpec:
         return self.dataset.y.iloc[self.test_idx]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (for run parameters and an artifact)."""
+        """A JSON-serialisable summary (for run parameters and an artifact).
+
+        Every URL in it, in any field, has its password and secret query values masked: this
+        is what gets recorded, never the credentials.
+        """
         ds = self.dataset
-        return _jsonable(
-            {
-                "name": self.spec.name,
-                "source": str(self.spec.source) if self.spec.source else None,
-                "spec": self.spec.model_dump(mode="json"),
-                "task": self.task.value,
-                "dataset": {
-                    "name": ds.name,
-                    "source": ds.source,
-                    "rows": len(ds.X),
-                    "features": len(ds.roles.all),
-                    "roles": dataclasses.asdict(ds.roles),
-                    "time_column": ds.time_column,
-                    "horizon": ds.horizon,
-                },
-                "split": self.split,
-                "cv": {"splitter": repr(self.cv), "folds": self.spec.cv.folds},
-                "scoring": self.scoring,
-                "refit": self.refit,
-                "search": {
-                    "kind": self.spec.search.kind,
-                    "n_iter": self.spec.search.n_iter,
-                    "timeout": self.spec.search.timeout,
-                },
-                "cells": [cell.to_dict() for cell in self.cells],
-            }
+        return mask_secrets(
+            _jsonable(
+                {
+                    "name": self.spec.name,
+                    "source": str(self.spec.source) if self.spec.source else None,
+                    "spec": self.spec.model_dump(mode="json"),
+                    "task": self.task.value,
+                    "dataset": {
+                        "name": ds.name,
+                        "source": ds.source,
+                        "rows": len(ds.X),
+                        "features": len(ds.roles.all),
+                        "roles": dataclasses.asdict(ds.roles),
+                        "time_column": ds.time_column,
+                        "horizon": ds.horizon,
+                    },
+                    "split": self.split,
+                    "cv": {"splitter": repr(self.cv), "folds": self.spec.cv.folds},
+                    "scoring": self.scoring,
+                    "refit": self.refit,
+                    "search": {
+                        "kind": self.spec.search.kind,
+                        "n_iter": self.spec.search.n_iter,
+                        "timeout": self.spec.search.timeout,
+                    },
+                    "cells": [cell.to_dict() for cell in self.cells],
+                }
+            )
         )
 
 

@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlfactory.exceptions import ModelNotFound
+from mlfactory.settings import mask_secrets
 
 __all__ = ["compare_runs", "get_run", "list_runs"]
 
@@ -79,9 +80,12 @@ def get_run(client: MlflowClient, run_id: str) -> dict[str, Any]:
         "started": _time(run.info.start_time),
         "ended": _time(run.info.end_time),
         "artifact_uri": run.info.artifact_uri,
-        "params": dict(sorted(run.data.params.items())),
+        # masked again on the way out: runs recorded before masking, or by other tools
+        "params": mask_secrets(dict(sorted(run.data.params.items()))),
         "metrics": dict(sorted(run.data.metrics.items())),
-        "tags": {k: v for k, v in sorted(run.data.tags.items()) if not k.startswith("mlflow.")},
+        "tags": mask_secrets(
+            {k: v for k, v in sorted(run.data.tags.items()) if not k.startswith("mlflow.")}
+        ),
         "artifacts": artifacts,
     }
 

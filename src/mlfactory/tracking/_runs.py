@@ -13,6 +13,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from mlfactory.logs import get_logger
+from mlfactory.settings import mask_secrets
 
 __all__ = ["RunTerminated", "tracked_run"]
 
@@ -39,7 +40,7 @@ def tracked_run(
 
     Ctrl-C and SIGTERM end it KILLED, any other exception FAILED; the exception propagates.
     """
-    tags = dict(tags or {})
+    tags = mask_secrets(dict(tags or {}))  # a URL's password never becomes a tag
     if parent_run_id is not None:
         tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlfactory.settings import Settings
+from mlfactory.settings import Settings, mask_secrets
 from mlfactory.spec import load_spec
 from mlfactory.spec._resolve import resolve_spec
 from mlfactory.training._plan import plan_from_spec
@@ -26,7 +26,7 @@ def train(
     """Load and resolve the spec, run its search(es), record everything in the tracking store."""
     say = progress or (lambda _message: None)
     spec = load_spec(spec_path, overrides)
-    say(f"loading dataset {spec.dataset!r} and splitting")
+    say(f"loading dataset {mask_secrets(spec.dataset)!r} and splitting")
     resolved = resolve_spec(spec, settings)
     return run_experiment(
         plan_from_spec(resolved), settings, n_jobs=n_jobs, scheduler=scheduler, progress=say

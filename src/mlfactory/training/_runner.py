@@ -29,7 +29,8 @@ from mlfactory.datasets._base import Dataset
 from mlfactory.db import get_engine
 from mlfactory.logs import get_logger
 from mlfactory.serialization import file_sha256, skops_trusted_types
-from mlfactory.settings import Settings
+from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
+from mlfactory.spec import masked_spec_text
 from mlfactory.tracking import (
     CV_FOLD_RESULTS,
     TUNING_RESULTS,
@@ -144,7 +145,7 @@ def run_experiment(
     scheduler = scheduler or settings.dask_scheduler_address
     if scheduler is not None and n_jobs is None:
         n_jobs = -1  # every worker of the cluster
-    tags = {
+    tags = {  # masked below: a URL with a password never becomes a tag
         "mlfactory.role": "parent",
         "mlfactory.spec": plan.name,
         "mlfactory.dataset": data.name,
@@ -157,15 +158,19 @@ def run_experiment(
         **{f"mlfactory.{k}": v for k, v in environment_info().items()},
         **{f"mlfactory.{k}": v for k, v in dataset_fingerprint(data.X, data.y).items()},
     }
+    tags = mask_secrets(tags)
+    resolved = mask_secrets(plan.resolved)  # every URL of the spec, in any field, masked
     matrix = len(plan.cells) > 1
     results: list[CellResult] = []
     with tracked_run(client, experiment_id, plan.name, tags=tags) as parent_id:
-        _log_params(client, parent_id, _flatten(plan.resolved))
+        _log_params(client, parent_id, _flatten(resolved))
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
             if plan.spec_path is not None and plan.spec_path.exists():
-                mlflow.log_artifact(str(plan.spec_path), "spec")
-            _write_json(out / "resolved_spec.json", plan.resolved)
+                # the stored copy of the spec file holds the masked form, never a password
+                text = masked_spec_text(plan.spec_path.read_text(encoding="utf-8"))
+                (out / plan.spec_path.name).write_text(text, encoding="utf-8")
+            _write_json(out / "resolved_spec.json", resolved)
             _write_json(out / "split.json", plan.split_record)
             mlflow.log_artifacts(str(out), "spec")
         with parallel_context(scheduler, scatter=[X_train, y_train]):
@@ -338,7 +343,7 @@ def _log_candidates(
             "mlfactory.rank": str(row.get(rank_column)),
         }
         if row["status"] == "failed" and row.get("error"):
-            tags["mlfactory.error"] = str(row["error"])[:4_000]
+            tags["mlfactory.error"] = mask_urls_in_text(str(row["error"]))[:4_000]
         metrics = [
             Metric(_candidate_metric_name(column), float(value), 0, 0)
             for column, value in row.items()
@@ -420,7 +425,7 @@ def _append_sql_tables(
                     "std_train_score": row[f"std_train_{metric}"],
                     "rank": row.get(f"rank_test_{metric}"),
                     "status": row["status"],
-                    "error": row["error"],
+                    "error": mask_secrets(row["error"]),
                     "mean_fit_time": row["mean_fit_time"],
                     "params": params_by_candidate[int(row["candidate"])],
                 }
@@ -431,7 +436,7 @@ def _append_sql_tables(
 
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=repr)
-    return text[:_MAX_PARAM_LENGTH]
+    return mask_urls_in_text(text)[:_MAX_PARAM_LENGTH]  # masked before it is cut
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
