@@ -182,6 +182,9 @@ def test_csv_rows_shorter_or_longer_than_the_header_are_400(http):
     _assert_error(http.post("/invocations", content=duplicate, headers=csv), 400, "duplicate")
     blank_lines = header + "\n1,0.5,a\n\n2,NA,b\n"
     assert http.post("/invocations", content=blank_lines, headers=csv).status_code == 200
+    for line_end in ("\r\n", "\r"):  # Windows and old Mac line ends, as pandas reads them
+        text = (header + "1,0.5,a\n2,,b\n").replace("\n", line_end)
+        assert http.post("/invocations", content=text, headers=csv).status_code == 200
 
 
 def test_typed_routes_refuse_csv_with_415_and_answer_in_the_documented_body(http):

@@ -151,7 +151,7 @@ def columns_from_csv(body: bytes) -> dict[str, list[Any]]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PayloadError("request body is not UTF-8 text", 400) from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))  # \n, \r\n or \r line ends
     rows: list[list[str]] = []
     try:
         header = next((row for row in reader if row), None)
