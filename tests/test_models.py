@@ -100,7 +100,7 @@ def test_course_grid_is_shipped():
     grid = load_grid("logistic_regression_course.json")
     assert grid == {
         "clf__C": [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0],
-        "clf__penalty": ["l2"],
+        "clf__l1_ratio": [0.0],  # l2 without the deprecated penalty parameter
         "clf__solver": ["lbfgs"],
     }
     assert find_grid_file("grids/logistic_regression_course.json") == (

@@ -29,8 +29,8 @@ def frame() -> pd.DataFrame:
 ROLES = ColumnRoles(numeric=("age", "income"), categorical=("city",), boolean=("owner",))
 
 
-def test_registry_lists_three_recipes_with_descriptions():
-    assert set(RECIPES) == {"basic", "power", "robust_knn"}
+def test_registry_lists_the_recipes_with_descriptions():
+    assert set(RECIPES) == {"basic", "power", "robust_knn", "course_basic", "course_power"}
     assert all(list_recipes().values())
 
 

@@ -208,7 +208,7 @@ def index_digest(index: pd.Index) -> str:
 class SplitRecord:
     """What identifies a hold-out split, so that two runs can be shown to use the same one."""
 
-    method: str  # "stratified", "random" or "time"
+    method: str  # "stratified", "random", "unstratified" (test_stratify = false) or "time"
     test_size: float
     seed: int | None
     n_train: int
@@ -235,11 +235,17 @@ def _as_text(value: Any) -> str:
     return pd.Timestamp(value).isoformat() if isinstance(value, np.datetime64) else str(value)
 
 
-def train_test_split_for(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> DatasetSplit:
+def train_test_split_for(
+    dataset: Dataset, test_size: float = 0.2, seed: int = 0, *, stratify: bool = True
+) -> DatasetSplit:
     """The hold-out split a dataset calls for, with a record of it.
 
     Time-ordered data: :func:`time_train_test_split`. Classification: stratified random split.
-    Regression: random split. Indices are row positions into ``dataset.X``.
+    Regression: random split. Indices are row positions into ``dataset.X``, sorted.
+
+    ``stratify=False`` is a notebook's ``train_test_split(X, y, test_size=..., random_state=seed)``
+    exactly: not stratified, and the positions stay in the (shuffled) order it returns, so folds
+    cut without shuffling are the notebook's folds. Time-ordered data ignores it.
     """
     test_size = _check_fraction(test_size)
     n_rows = len(dataset.X)
@@ -256,9 +262,9 @@ def train_test_split_for(dataset: Dataset, test_size: float = 0.2, seed: int = 0
             "test_end": _as_text(times[test].max()),
         }
     else:
-        stratify = None
+        labels = None
         method = "random"
-        if dataset.task is Task.CLASSIFICATION:
+        if stratify and dataset.task is Task.CLASSIFICATION:
             counts = dataset.y.value_counts()
             if (counts < 2).any():
                 rare = ", ".join(map(str, counts[counts < 2].index[:5]))
@@ -266,14 +272,18 @@ def train_test_split_for(dataset: Dataset, test_size: float = 0.2, seed: int = 0
                     f"dataset {dataset.name!r}: class(es) {rare} have a single row; a stratified "
                     "split needs at least 2 rows per class"
                 )
-            stratify, method = dataset.y.to_numpy(), "stratified"
+            labels, method = dataset.y.to_numpy(), "stratified"
         try:
             train, test = _sk_train_test_split(
-                np.arange(n_rows), test_size=test_size, random_state=seed, stratify=stratify
+                np.arange(n_rows), test_size=test_size, random_state=seed, stratify=labels
             )
         except ValueError as exc:
             raise DataError(f"dataset {dataset.name!r}: cannot split: {exc}") from exc
-        train, test, used_seed = np.sort(train), np.sort(test), seed
+        if stratify:
+            train, test = np.sort(train), np.sort(test)
+        else:
+            method = "unstratified"  # and unsorted
+        used_seed = seed
     record = SplitRecord(
         method=method,
         test_size=test_size,

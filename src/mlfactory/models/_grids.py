@@ -8,6 +8,7 @@ classification and regression differ; Optuna search spaces in ``resources/grids/
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "grids_dir",
     "load_grid",
     "load_json_file",
+    "solver_compatible_grid",
 ]
 
 ParamGrid = dict[str, list[Any]] | list[dict[str, list[Any]]]
@@ -118,3 +120,118 @@ def load_grid(
         path = find_grid_file(source, base_dir)
         return _check_grid(load_json_file(path), str(path))
     return _check_grid(source, "inline param_grid")
+
+
+# LogisticRegression grids: ``penalty`` (deprecated in scikit-learn 1.8) and solver support --------
+
+#: Solvers of ``LogisticRegression`` that support only an L2 penalty (or none, ``C=inf``).
+L2_ONLY_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag")
+_PENALTY_L1_RATIO = {"l2": 0.0, "l1": 1.0}
+
+
+def _solver_accepts(solver: str, l1_ratio: float, C: float) -> bool:
+    """Whether scikit-learn's ``LogisticRegression`` fits with these (see its ``_check_solver``)."""
+    if math.isinf(C):  # no penalty at all
+        return solver != "liblinear"
+    if l1_ratio == 0:
+        return True
+    if l1_ratio == 1:
+        return solver in ("liblinear", "saga")
+    return solver == "saga"
+
+
+def _logistic_prefix(pipeline: Any) -> str | None:
+    """``"clf__"`` when the pipeline's last step is a ``LogisticRegression``, else ``None``."""
+    from sklearn.linear_model import LogisticRegression
+
+    steps = getattr(pipeline, "steps", None)
+    if not steps or not isinstance(steps[-1][1], LogisticRegression):
+        return None
+    return f"{steps[-1][0]}__"
+
+
+def _describe(values: Mapping[str, Any], prefix: str) -> str:
+    return ", ".join(f"{k.removeprefix(prefix)}={v!r}" for k, v in values.items())
+
+
+def _split_logistic(
+    grid: dict[str, list[Any]], prefix: str, current: Mapping[str, Any]
+) -> tuple[list[dict[str, list[Any]]], list[str]]:
+    """One grid table as tables scikit-learn accepts, and the combinations left out."""
+    P, R, S, C = (f"{prefix}{name}" for name in ("penalty", "l1_ratio", "solver", "C"))
+    if not {P, R, S} & grid.keys():
+        return [grid], []
+    rest = {k: v for k, v in grid.items() if k not in (P, R, S, C)}
+    solvers = grid.get(S, [current[S]])
+    ratios = grid.get(R, [current[R]])
+    costs = grid.get(C, [current[C]])
+    tables: list[dict[str, list[Any]]] = []
+    skipped: list[str] = []
+    for penalty in grid.get(P, [...]):  # ... = no penalty given: l1_ratio says it
+        if penalty is ...:
+            options = [(r, costs) for r in ratios]
+        elif penalty in _PENALTY_L1_RATIO:
+            options = [(_PENALTY_L1_RATIO[penalty], costs)]
+        elif penalty is None or penalty == "none":
+            options = [(0.0, [float("inf")])]
+        elif penalty == "elasticnet":
+            if R not in grid:
+                raise SpecError(
+                    f"grid: {P} = 'elasticnet' needs {R} values (0 < l1_ratio < 1); "
+                    "scikit-learn 1.8 deprecated penalty: give l1_ratio alone"
+                )
+            options = [(r, costs) for r in ratios]
+        else:
+            raise SpecError(
+                f"grid: {P} value {penalty!r} is not a penalty; expected l2, l1, elasticnet "
+                "or none (better: l1_ratio 0 for l2, 1 for l1, C=inf for none)"
+            )
+        for solver in solvers:
+            for ratio, cs in options:
+                kept = [c for c in cs if _solver_accepts(solver, ratio, float(c))]
+                combo = {P: penalty} if penalty is not ... else {R: ratio}
+                if not kept:
+                    skipped.append(_describe({**combo, S: solver}, prefix))
+                    continue
+                if len(kept) < len(cs):
+                    skipped.append(_describe({**combo, S: solver, C: float("inf")}, prefix))
+                table = {**rest, C: kept, R: [ratio], S: [solver]}
+                if C not in grid and kept == [current[C]]:
+                    del table[C]
+                if S not in grid:
+                    del table[S]
+                if table not in tables:
+                    tables.append(table)
+    return tables, skipped
+
+
+def solver_compatible_grid(grid: ParamGrid, pipeline: Any) -> tuple[ParamGrid, list[str]]:
+    """A grid without what current scikit-learn rejects or deprecates, for a LogisticRegression.
+
+    ``penalty`` (deprecated in scikit-learn 1.8, removed in 1.10) becomes ``l1_ratio``: ``l2`` ->
+    0, ``l1`` -> 1, ``elasticnet`` -> the grid's ``l1_ratio`` values, ``none`` -> ``C = inf``.
+    Combinations a solver cannot fit (L1 or elastic-net with lbfgs, newton-cg, newton-cholesky or
+    sag; elastic-net with liblinear; no penalty with liblinear) are not generated: they are
+    returned, described, as the second value. Grids of other models come back unchanged.
+    """
+    prefix = _logistic_prefix(pipeline)
+    if prefix is None:
+        return grid, []
+    params = pipeline.get_params()
+    current = {f"{prefix}{n}": params[f"{prefix}{n}"] for n in ("l1_ratio", "solver", "C")}
+    if current[f"{prefix}l1_ratio"] is None:
+        current[f"{prefix}l1_ratio"] = 0.0
+    tables: list[dict[str, list[Any]]] = []
+    skipped: list[str] = []
+    for table in grid if isinstance(grid, list) else [grid]:
+        more, left_out = _split_logistic(dict(table), prefix, current)
+        tables += [t for t in more if t not in tables]
+        skipped += left_out
+    if not tables:
+        raise SpecError(
+            f"grid: every combination is one scikit-learn's LogisticRegression rejects "
+            f"({'; '.join(skipped[:3])}); L1 needs solver liblinear or saga, elastic-net saga"
+        )
+    if not isinstance(grid, list) and len(tables) == 1:
+        return tables[0], skipped
+    return tables, skipped

@@ -33,6 +33,8 @@ __all__ = [
     "RECIPES",
     "SKEW_THRESHOLD",
     "build_recipe",
+    "course_basic",
+    "course_power",
     "detect_skewed",
     "list_recipes",
     "to_float",
@@ -162,10 +164,68 @@ def robust_knn(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTrans
     )
 
 
+def _skewed_columns(roles: ColumnRoles, X: pd.DataFrame | None, recipe: str) -> list[str]:
+    """``roles.skewed``; when empty, the numeric columns of ``X`` with ``|skewness| > 1``."""
+    if roles.skewed:
+        return list(roles.skewed)
+    if X is None:
+        return []
+    skewed = detect_skewed(X, _numeric_columns(roles))
+    logger.debug("%s recipe: detected skewed columns %s", recipe, skewed)
+    return skewed
+
+
+def _course_numeric(*steps: tuple[str, object]) -> Pipeline:
+    """The course's numeric steps: booleans as 0/1, median impute, standardise, then ``steps``."""
+    return Pipeline(
+        [
+            ("to_float", FunctionTransformer(to_float, feature_names_out="one-to-one")),
+            ("imputer", SimpleImputer(strategy="median")),
+            ("scaler", StandardScaler()),
+            *steps,
+        ]
+    )
+
+
+def course_basic(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """The course's basic: median impute + standardise every numeric and boolean (0/1) column.
+
+    Unlike ``basic``, booleans are numbers here (median-imputed and standardised, as the course
+    treats its 0/1 flag columns). Categorical columns (the course has none) are one-hot encoded.
+    """
+    return _assemble(
+        [
+            ("num", _course_numeric(), [*_numeric_columns(roles), *roles.boolean]),
+            ("cat", _categorical_pipeline(), list(roles.categorical)),
+        ]
+    )
+
+
+def course_power(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
+    """The course's power: as ``course_basic``, skewed columns then get Yeo-Johnson too.
+
+    Skewed columns go median impute -> ``StandardScaler`` -> ``PowerTransformer(yeo-johnson)``
+    (standardised). ``power`` instead applies the power transform to the *raw* imputed values
+    (no scaler before it) and keeps booleans apart; the two are not the same model.
+    """
+    skewed = _skewed_columns(roles, X, "course_power")
+    straight = [c for c in _numeric_columns(roles) if c not in skewed]
+    yeo_johnson = ("power", PowerTransformer(method="yeo-johnson", standardize=True))
+    return _assemble(
+        [
+            ("num", _course_numeric(), [*straight, *roles.boolean]),
+            ("skewed", _course_numeric(yeo_johnson), skewed),
+            ("cat", _categorical_pipeline(), list(roles.categorical)),
+        ]
+    )
+
+
 RECIPES: dict[str, RecipeBuilder] = {
     "basic": basic,
     "power": power,
     "robust_knn": robust_knn,
+    "course_basic": course_basic,
+    "course_power": course_power,
 }
 
 

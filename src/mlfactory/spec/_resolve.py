@@ -224,13 +224,29 @@ def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
             "cv.kind",
             f"dataset {dataset.name!r} has no time column; expected auto, stratified or kfold",
         )
+    shuffled = {"shuffle": True, "random_state": seed} if spec.cv.shuffle else {}
     if dataset.task == Task.CLASSIFICATION and kind in ("auto", "stratified"):
-        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return StratifiedKFold(n_splits=folds, **shuffled)
     if kind == "stratified":
         raise field_error(
             spec, "cv.kind", "stratified folds need a classification target; expected auto or kfold"
         )
-    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return KFold(n_splits=folds, **shuffled)
+
+
+def _compatible(grid: ParamGrid, pipeline: Pipeline, label: str) -> ParamGrid:
+    """The grid without deprecated ``penalty`` and combinations the solver rejects (logged)."""
+    from mlfactory.models._grids import solver_compatible_grid
+
+    grid, skipped = solver_compatible_grid(grid, pipeline)
+    if skipped:
+        logger.warning(
+            "grid for %s: %d combination(s) scikit-learn cannot fit are not tried: %s",
+            label,
+            len(skipped),
+            "; ".join(skipped),
+        )
+    return grid
 
 
 def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> list[ResolvedCell]:
@@ -251,6 +267,7 @@ def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> lis
                 and spec.search.param_grid is not None
             ):
                 cell.param_grid, cell.search_source = grid_for(spec, model, dataset.task)
+                cell.param_grid = _compatible(cell.param_grid, pipeline, label)
                 check_param_names(cell.param_grid, pipeline, f"grid for {label}")
             elif kind in ("random", "optuna"):
                 cell.space, cell.search_source = space_for(spec, model, dataset.task)
@@ -277,7 +294,9 @@ def resolve_spec(
         )
     from mlfactory.datasets.splits import train_test_split_for
 
-    train_idx, test_idx, record = train_test_split_for(dataset, spec.test_size, spec.seed)
+    train_idx, test_idx, record = train_test_split_for(
+        dataset, spec.test_size, spec.seed, stratify=spec.test_stratify
+    )
     train_idx, test_idx = np.asarray(train_idx), np.asarray(test_idx)
     X_train = dataset.X.iloc[train_idx]
     scoring = scoring_for(spec, dataset.task, dataset.y.iloc[train_idx])

@@ -45,6 +45,11 @@ class CVSpec(_Strict):
         None, ge=0, description="Walk-forward gap before each test block; default: the horizon."
     )
     embargo: int = Field(0, ge=0, description="Walk-forward gap after each test block.")
+    shuffle: bool = Field(
+        True,
+        description="Shuffle rows (with the seed) before cutting stratified/k-fold folds; false: "
+        "consecutive blocks of the training rows, as scikit-learn's KFold() / cv=5.",
+    )
 
 
 class SearchSpec(_Strict):
@@ -84,6 +89,11 @@ class ExperimentSpec(_Strict):
     model: str | list[str] = Field(description="Zoo model name, or a list for a matrix.")
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)
+    test_stratify: bool = Field(
+        True,
+        description="Stratify the hold-out split of a classification target; false: a plain "
+        "train_test_split(random_state=seed), training rows in the order it returns them.",
+    )
     cv: CVSpec = Field(default_factory=CVSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
 

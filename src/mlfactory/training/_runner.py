@@ -48,6 +48,7 @@ from mlfactory.training._plots import evaluation_figure
 from mlfactory.training._search import (
     SearchConfig,
     SearchOutcome,
+    cv_metrics,
     in_process,
     parallel_context,
     run_search,
@@ -112,7 +113,7 @@ class ExperimentResult:
                     "cell": cell.name,
                     "run_id": cell.run_id,
                     "best_params": json.dumps(cell.outcome.best_params, default=repr),
-                    f"cv_{metric}": cell.outcome.best_scores[metric],
+                    f"cv_{metric}_mean": cell.outcome.best_scores[metric],
                     **{f"test_{k}": v for k, v in cell.test_scores.items()},
                     "candidates": len(cell.outcome.candidates),
                     "failed": int((cell.outcome.candidates["status"] == "failed").sum()),
@@ -120,7 +121,8 @@ class ExperimentResult:
                 }
             )
         metric = self.best.outcome.refit_metric
-        return pd.DataFrame(rows).sort_values(f"cv_{metric}", ascending=False, ignore_index=True)
+        by = f"cv_{metric}_mean"
+        return pd.DataFrame(rows).sort_values(by, ascending=False, ignore_index=True)
 
 
 ProgressCallback = Callable[[str], None]
@@ -211,7 +213,12 @@ def run_experiment(
         best = max(results, key=lambda r: r.outcome.best_scores[r.outcome.refit_metric])
         result = ExperimentResult(parent_id, plan.name, results, best)
         if matrix:
-            mlflow.log_metrics({f"test_{k}": v for k, v in best.test_scores.items()})
+            mlflow.log_metrics(
+                {
+                    **{f"test_{k}": v for k, v in best.test_scores.items()},
+                    **cv_metrics(best.outcome.best_row),  # same names as the best cell's
+                }
+            )
             mlflow.set_tags(
                 {
                     "mlfactory.best_cell": best.name,
@@ -244,10 +251,7 @@ def _record_cell(
     metric = outcome.refit_metric
     best_row = outcome.candidates.loc[outcome.candidates["candidate"] == outcome.best_index].iloc[0]
     metrics = {f"test_{k}": v for k, v in test_scores.items()}
-    for name in cell.search.scoring:
-        metrics[f"cv_{name}_mean"] = float(best_row[f"mean_test_{name}"])
-        metrics[f"cv_{name}_std"] = float(best_row[f"std_test_{name}"])
-        metrics[f"cv_train_{name}_mean"] = float(best_row[f"mean_train_{name}"])
+    metrics.update(cv_metrics(best_row))  # the names its candidate run uses
     metrics["search_seconds"] = outcome.elapsed_s
     metrics["candidates_failed"] = float((outcome.candidates["status"] == "failed").sum())
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
@@ -344,22 +348,13 @@ def _log_candidates(
         }
         if row["status"] == "failed" and row.get("error"):
             tags["mlfactory.error"] = mask_urls_in_text(str(row["error"]))[:4_000]
-        metrics = [
-            Metric(_candidate_metric_name(column), float(value), 0, 0)
-            for column, value in row.items()
-            if column.startswith(("mean_test_", "std_test_", "mean_train_", "mean_fit_time"))
-            and np.isfinite(float(value))
-        ]
+        metrics = [Metric(name, value, 0, 0) for name, value in cv_metrics(row).items()]
         params = [Param(k, _param_text(v)) for k, v in row["params"].items()]
         status = "FINISHED" if row["status"] == "ok" else "FAILED"
         children[index] = _log_one_candidate(
             client, experiment_id, f"{cell.name}#{index}", tags, params, metrics, status
         )
     return children
-
-
-def _candidate_metric_name(column: str) -> str:
-    return column.replace("mean_test_", "cv_").replace("std_test_", "cv_std_")
 
 
 def _log_one_candidate(

@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.exceptions import FitFailedWarning
+from sklearn.exceptions import FitFailedWarning, UndefinedMetricWarning
 from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import (
     GridSearchCV,
@@ -33,8 +33,11 @@ from mlfactory.exceptions import SpecError
 from mlfactory.logs import get_logger
 
 __all__ = [
+    "CV_COLUMNS",
     "SearchConfig",
     "SearchOutcome",
+    "cv_metric_name",
+    "cv_metrics",
     "in_process",
     "parallel_context",
     "run_search",
@@ -76,13 +79,53 @@ class SearchOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def best_row(self) -> pd.Series:
+        """The best candidate's row of ``candidates``."""
+        return self.candidates.loc[self.candidates["candidate"] == self.best_index].iloc[0]
+
+    @property
     def best_scores(self) -> dict[str, float]:
-        row = self.candidates.loc[self.candidates["candidate"] == self.best_index].iloc[0]
+        row = self.best_row
         return {
             column.removeprefix("mean_test_"): float(row[column])
             for column in self.candidates.columns
             if column.startswith("mean_test_")
         }
+
+
+#: Candidate table column prefix -> (prefix, suffix) of the metric logged on MLflow runs. One
+#: scheme for candidate, cell and parent runs: ``cv_roc_auc_mean`` is the same number everywhere.
+CV_COLUMNS: dict[str, tuple[str, str]] = {
+    "mean_test_": ("cv_", "_mean"),
+    "std_test_": ("cv_", "_std"),
+    "mean_train_": ("cv_train_", "_mean"),
+    "std_train_": ("cv_train_", "_std"),
+}
+
+
+def cv_metric_name(column: str) -> str | None:
+    """The logged name of a candidate-table column, ``None`` for columns that are not metrics.
+
+    ``mean_test_roc_auc`` -> ``cv_roc_auc_mean``, ``std_test_roc_auc`` -> ``cv_roc_auc_std``,
+    ``mean_train_roc_auc`` -> ``cv_train_roc_auc_mean`` (and ``_std``), ``mean_fit_time`` ->
+    ``cv_fit_seconds_mean``.
+    """
+    if column == "mean_fit_time":
+        return "cv_fit_seconds_mean"
+    for prefix, (start, end) in CV_COLUMNS.items():
+        if column.startswith(prefix):
+            return f"{start}{column.removeprefix(prefix)}{end}"
+    return None
+
+
+def cv_metrics(row: Mapping[str, Any]) -> dict[str, float]:
+    """The finite CV metrics of one candidate row, by their logged names."""
+    metrics = {}
+    for column, value in row.items():
+        name = cv_metric_name(str(column))
+        if name is not None and value is not None and np.isfinite(float(value)):
+            metrics[name] = float(value)
+    return metrics
 
 
 _ON_CLUSTER: ContextVar[bool] = ContextVar("mlfactory_on_cluster", default=False)
@@ -197,8 +240,14 @@ def run_search(
 def score_on(
     estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series, scoring: Sequence[str]
 ) -> dict[str, float]:
-    """Every metric of ``scoring`` for a fitted estimator on held-out data."""
-    return {name: float(check_scoring(estimator, name)(estimator, X, y)) for name in scoring}
+    """Every metric of ``scoring`` for a fitted estimator on held-out data.
+
+    As in cross-validation, an undefined metric (precision of a model that predicts no positive)
+    is scikit-learn's 0.0 without its warning.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UndefinedMetricWarning)
+        return {name: float(check_scoring(estimator, name)(estimator, X, y)) for name in scoring}
 
 
 # Search kinds ----------------------------------------------------------------------------------
