@@ -205,3 +205,15 @@ def test_explain_of_values_that_overflow_the_model_is_a_422(http):
     for amount in ("1e308", "-1e308"):
         response = http.post("/explain", content=_record(amount=amount), headers=JSON)
         _assert_error(response, 422, "explanation is not finite")
+
+
+def test_long_extra_column_names_keep_the_warning_header_one_short_line(http):
+    record = {"count": 1, "amount": 0.5, "city": "a"}
+    record |= {"x" * 5_000 + str(i): 1 for i in range(30)}
+    record["\r\nSet-Cookie: a=b"] = 1
+    for path, body in (("/predict", record), ("/invocations", {"dataframe_records": [record]})):
+        response = http.post(path, json=body)
+        assert response.status_code == 200, response.text
+        warning = response.headers["X-Mlfactory-Warning"]
+        assert len(warning) < 1_200 and "(+11 more)" in warning
+        assert "set-cookie" not in response.headers

@@ -251,12 +251,21 @@ def _validation_message(exc: RequestValidationError, types: dict[str, str]) -> t
 _warned_columns: set[str] = set()  # log each ignored column once per process, not per request
 
 
+def _short_name(name: object) -> str:
+    text = ascii(str(name)[:41])
+    return text if len(text) <= 42 else text[:40] + "...'"
+
+
 def _scored_headers(scored: Scored, request_id: str) -> dict[str, str]:
     headers = {"X-Model-Time-Ms": f"{scored.result.model_ms:.3f}"}
     if scored.batch.ignored:
-        names = ", ".join(ascii(str(name)) for name in scored.batch.ignored[:20])
+        # names come from the client: at most 20, each cut to 40 characters, so the header
+        # (and the log line) stays a line long, whatever the request holds
+        shown = [_short_name(name) for name in scored.batch.ignored[:20]]
+        more = len(scored.batch.ignored) - len(shown)
+        names = ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
         headers[WARNING_HEADER] = f"ignored columns not in the model: {names}"
-        new = {str(name) for name in scored.batch.ignored} - _warned_columns
+        new = {_short_name(name) for name in scored.batch.ignored[:1000]} - _warned_columns
         if new and len(_warned_columns) < 1000:
             _warned_columns.update(new)
             logger.warning("request %s: ignored columns %s", request_id, names)
