@@ -16,7 +16,8 @@ def dashboard_command(
         str,
         typer.Option(
             help="Interface to bind. Anything but loopback (127.0.0.1, ::1, localhost) "
-            "requires MLFACTORY_API_KEY (browsers log in with any user name and the key "
+            "requires MLFACTORY_API_KEY of 16+ characters, not the .env.example placeholder "
+            "(browsers log in with any user name and the key "
             "as password)."
         ),
     ] = "127.0.0.1",

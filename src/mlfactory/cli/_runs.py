@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
+from mlfactory.exceptions import ConfigError
 from mlfactory.settings import Settings, mask_url
 
 runs_app = typer.Typer(help="Inspect tracked runs: list, show one, compare several.")
@@ -104,12 +105,26 @@ def compare_command(
 
 def ui_command(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind: loopback only (the MLflow UI has no login).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
-    """Launch the MLflow UI on the same tracking store and print its URL (Ctrl-C stops it)."""
+    """Launch the MLflow UI on the same tracking store and print its URL (Ctrl-C stops it).
+
+    Loopback only: the MLflow UI has no authentication and can rename, change and delete runs
+    and models, so another interface is refused (exit 2); reach it through an SSH tunnel.
+    """
+    from mlfactory.serving._server import is_loopback
     from mlfactory.tracking import tracking_uri
 
+    if not is_loopback(host):
+        raise ConfigError(
+            f"refusing to bind {host}: the MLflow UI has no authentication and lets anyone who "
+            "reaches it change or delete runs and registered models; bind 127.0.0.1 and use an "
+            f"SSH tunnel (ssh -L {port}:127.0.0.1:{port} HOST) or the read-only "
+            "`mlfactory dashboard`, which requires MLFACTORY_API_KEY"
+        )
     settings = current_settings(ctx)
     _client(settings)
     environment = dict(os.environ)

@@ -22,7 +22,7 @@ def serve_command(
         str,
         typer.Option(
             help="Interface to bind. Anything but loopback (127.0.0.1, ::1, localhost) "
-            "requires MLFACTORY_API_KEY."
+            "requires MLFACTORY_API_KEY of 16+ characters, not the .env.example placeholder."
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
