@@ -217,3 +217,10 @@ def test_long_extra_column_names_keep_the_warning_header_one_short_line(http):
         warning = response.headers["X-Mlfactory-Warning"]
         assert len(warning) < 1_200 and "(+11 more)" in warning
         assert "set-cookie" not in response.headers
+
+
+def test_errors_never_echo_a_body_back(http):
+    many_keys = {"k" * 1_000 + str(i): 1 for i in range(100)}
+    response = http.post("/invocations", json=many_keys)
+    _assert_error(response, 400, "exactly one of the keys")
+    assert len(response.json()["message"]) < 1_000

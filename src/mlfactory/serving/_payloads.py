@@ -110,7 +110,8 @@ def columns_from_mlflow(payload: Any, schema_names: Sequence[str]) -> dict[str, 
         )
     keys = [key for key in MLFLOW_FORMATS if key in payload]
     if len(keys) != 1:
-        found = ", ".join(map(str, payload)) or "(none)"
+        shown = [key[:40] for key in list(payload)[:10]]  # keys come from the client
+        found = ", ".join(shown) + (" ..." if len(payload) > 10 else "") or "(none)"
         raise PayloadError(
             f"request body must have exactly one of the keys {', '.join(MLFLOW_FORMATS)}; "
             f"found: {found}",
