@@ -37,6 +37,14 @@ def serve_command(
             help="Also load pickle/cloudpickle models (runs code from the file: trusted only).",
         ),
     ] = False,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Load a version that has no recorded SHA-256 (registered outside mlfactory "
+            "promote, e.g. with the MLflow UI); warns. The type allow-list still applies.",
+        ),
+    ] = False,
     max_batch_rows: Annotated[
         int, typer.Option(help="Largest batch one request may send (larger: HTTP 413).")
     ] = 10_000,
@@ -88,11 +96,14 @@ def serve_command(
 
     With MLFACTORY_API_KEY set, every endpoint but /health needs 'Authorization: Bearer KEY'.
     """
+    from mlfactory.registry import verify_model
     from mlfactory.serving import check_bind, run_server
     from mlfactory.serving._server import auth_summary
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything loads
+    # hash, exact type allow-list and a trial load: a model that fails them never gets a banner
+    verify_model(settings, model, allow_pickle=allow_pickle, allow_unverified=allow_unverified)
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(
         f"serving [bold]{model}[/] on http://{host}:{port} ({workers} worker(s), {auth}); "
@@ -100,6 +111,7 @@ def serve_command(
     )
     options: dict[str, object] = {
         "allow_pickle": allow_pickle,
+        "allow_unverified": allow_unverified,
         "max_batch_rows": max_batch_rows,
         "reload_interval_s": reload_interval,
         "log_predictions": log_predictions,

@@ -94,6 +94,18 @@ def show(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
                 soft_wrap=True,
             )
         return
+    decisions = resolved.dataset.role_decisions
+    if decisions:
+        roles = Table(title="column roles (override with [dataset.roles])", show_header=True)
+        for column in ("column", "role", "reason"):
+            roles.add_column(column, overflow="fold")
+        for decision in decisions:
+            used = decision["role"] in ("numeric", "categorical", "boolean", "target")
+            style = None if used else "yellow"
+            roles.add_row(
+                *(escape(str(decision[k])) for k in ("column", "role", "reason")), style=style
+            )
+        console.print(roles)
     split = Table(title="train/test split", show_header=True)
     split.add_column("field")
     split.add_column("value", overflow="fold")

@@ -331,6 +331,7 @@ def create_app(
     model_ref: str | ModelRef,
     *,
     allow_pickle: bool = False,
+    allow_unverified: bool = False,
     max_batch_rows: int = 10_000,
     reload_interval_s: float | None = None,
     log_predictions: bool = True,
@@ -361,6 +362,7 @@ def create_app(
         )
     options = ServeOptions(
         allow_pickle=allow_pickle,
+        allow_unverified=allow_unverified,
         max_batch_rows=max_batch_rows,
         reload_interval_s=reload_interval_s,
         log_predictions=log_predictions,

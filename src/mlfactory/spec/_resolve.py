@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from mlfactory.datasets._base import Dataset, Task
-from mlfactory.exceptions import SpecError
+from mlfactory.exceptions import DegenerateDataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.models import (
     ParamGrid,
@@ -279,6 +280,82 @@ def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> lis
     return cells
 
 
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _class_counts(y: pd.Series) -> str:
+    counts = y.value_counts()
+    return ", ".join(f"{_plain(label)!r}: {count}" for label, count in counts.head(10).items())
+
+
+def check_trainable(dataset: Dataset, folds: int) -> None:
+    """Refuse, before any fit, data that cannot train: one class, constant target, no features."""
+    y, name = dataset.y.dropna(), dataset.name
+    if len(y) == 0:
+        raise DegenerateDataError(f"dataset {name!r} has no rows with a target value")
+    if not dataset.roles.all:
+        dropped = [
+            f"{d['column']} ({d['role']})"
+            for d in dataset.role_decisions
+            if d["role"] not in ("target", "time", "groups")
+        ]
+        raise DegenerateDataError(
+            f"dataset {name!r} has no usable feature columns"
+            + (f"; not used: {', '.join(dropped)}" if dropped else "")
+        )
+    if dataset.task == Task.CLASSIFICATION:
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise DegenerateDataError(
+                f"target {y.name!r} of dataset {name!r} has one class "
+                f"({_plain(counts.index[0])!r} in all {len(y)} rows); "
+                "a classifier needs at least two"
+            )
+        smallest = int(counts.min())
+        if smallest < 2 or len(y) < 2 * folds:
+            raise DegenerateDataError(
+                f"dataset {name!r} is too small to split and cross-validate with cv.folds={folds}: "
+                f"{len(y)} rows, classes {_class_counts(y)}; each class needs at least "
+                f"{folds} training rows and one test row"
+            )
+    else:
+        if y.nunique() < 2:
+            raise DegenerateDataError(
+                f"regression target {y.name!r} of dataset {name!r} is constant "
+                f"({_plain(y.iloc[0])!r} in all {len(y)} rows)"
+            )
+        if len(y) < 2 * folds + 1:
+            raise DegenerateDataError(
+                f"dataset {name!r} has {len(y)} rows, too few for a test split and "
+                f"cv.folds={folds} (needs at least {2 * folds + 1})"
+            )
+
+
+def check_split(dataset: Dataset, train_idx: np.ndarray, test_idx: np.ndarray, folds: int) -> None:
+    """Refuse a split whose test side has one class or whose training side cannot fill the folds."""
+    y = dataset.y
+    if dataset.task != Task.CLASSIFICATION:
+        if len(train_idx) < folds:
+            raise DegenerateDataError(
+                f"the training split of {dataset.name!r} has {len(train_idx)} rows, fewer than "
+                f"cv.folds={folds}"
+            )
+        return
+    test, train = y.iloc[test_idx], y.iloc[train_idx]
+    if test.nunique() < 2:
+        raise DegenerateDataError(
+            f"the test split of {dataset.name!r} has one class ({_class_counts(test)}); "
+            "raise test_size or add rows of the other class"
+        )
+    counts = train.value_counts()
+    if counts.min() < folds or len(counts) < y.nunique():
+        raise DegenerateDataError(
+            f"the training split of {dataset.name!r} has classes {_class_counts(train)}: each "
+            f"class needs at least cv.folds={folds} rows; lower cv.folds or add rows"
+        )
+
+
 def resolve_spec(
     spec: ExperimentSpec, settings: Settings | None = None, dataset: Dataset | None = None
 ) -> ResolvedSpec:
@@ -287,17 +364,32 @@ def resolve_spec(
     if dataset is None:
         from mlfactory.datasets import load_dataset
 
-        dataset = load_dataset(spec.dataset, settings or get_settings(), **spec.dataset_options)
+        options = dict(spec.dataset_options)
+        if (
+            isinstance(spec.dataset, Mapping)
+            and spec.task is not None
+            and "task" not in spec.dataset
+        ):
+            options.setdefault("task", spec.task.value)  # the spec's task decides a user table's
+        dataset = load_dataset(spec.dataset, settings or get_settings(), **options)
+    check_trainable(dataset, spec.cv.folds)
     if spec.task is not None and spec.task != dataset.task:
         raise field_error(
             spec, "task", f"dataset {dataset.name!r} is {dataset.task.value}, not {spec.task.value}"
         )
     from mlfactory.datasets.splits import train_test_split_for
 
-    train_idx, test_idx, record = train_test_split_for(
-        dataset, spec.test_size, spec.seed, stratify=spec.test_stratify
-    )
+    try:
+        train_idx, test_idx, record = train_test_split_for(
+            dataset, spec.test_size, spec.seed, stratify=spec.test_stratify
+        )
+    except ValueError as exc:  # scikit-learn's own check of a split that cannot be made
+        raise DegenerateDataError(
+            f"dataset {dataset.name!r} ({len(dataset.y)} rows) cannot be split with "
+            f"test_size={spec.test_size}: {str(exc).strip().splitlines()[0]}"
+        ) from None
     train_idx, test_idx = np.asarray(train_idx), np.asarray(test_idx)
+    check_split(dataset, train_idx, test_idx, spec.cv.folds)
     X_train = dataset.X.iloc[train_idx]
     scoring = scoring_for(spec, dataset.task, dataset.y.iloc[train_idx])
     refit = spec.search.refit or scoring[0]

@@ -165,7 +165,7 @@ def run_experiment(
     matrix = len(plan.cells) > 1
     results: list[CellResult] = []
     with tracked_run(client, experiment_id, plan.name, tags=tags) as parent_id:
-        _log_params(client, parent_id, _flatten(resolved))
+        _log_params(client, parent_id, {**_flatten(resolved), **_role_params(data)})
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
             if plan.spec_path is not None and plan.spec_path.exists():
@@ -174,6 +174,8 @@ def run_experiment(
                 (out / plan.spec_path.name).write_text(text, encoding="utf-8")
             _write_json(out / "resolved_spec.json", resolved)
             _write_json(out / "split.json", plan.split_record)
+            if data.role_decisions:  # every column of a user table: its role and why
+                _write_json(out / "roles.json", data.role_decisions)
             mlflow.log_artifacts(str(out), "spec")
         with parallel_context(scheduler, scatter=[X_train, y_train]):
             for cell in plan.cells:
@@ -306,7 +308,7 @@ def _log_sklearn_model(
         name="model",
         serialization_format="skops",
         skops_trusted_types=skops_trusted_types(model),
-        signature=infer_signature(X_test.head(50), predictions),
+        signature=_signature(X_train, X_test, predictions),
         input_example=X_train.head(3),
         pip_requirements=[
             f"scikit-learn=={version('scikit-learn')}",
@@ -314,6 +316,23 @@ def _log_sklearn_model(
             f"pandas=={version('pandas')}",
         ],
     )
+
+
+def _signature(X_train: pd.DataFrame, X_test: pd.DataFrame, predictions: np.ndarray) -> Any:
+    """The model's input schema: types from the data, and a column is required only when it has
+    no missing value anywhere in the training and test tables (not just in a sample)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = infer_signature(X_test.head(50), predictions)
+    nullable = {
+        str(c) for frame in (X_train, X_test) for c in frame.columns[frame.isna().any()]
+    }
+    inputs = [
+        ColSpec(spec.type, spec.name, required=spec.name not in nullable)
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(Schema(inputs), signature.outputs, signature.params)
 
 
 def _model_file_sha256(artifact_uri: str) -> str:
@@ -450,6 +469,14 @@ def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> No
     for start in range(0, len(items), 100):  # MLflow's batch limit
         batch = items[start : start + 100]
         retry_on_locked(lambda batch=batch: client.log_batch(run_id, params=batch))
+
+
+def _role_params(data: Any) -> dict[str, str]:
+    """``roles.<role>`` = the columns a user table's inference gave that role (roles.json: why)."""
+    by_role: dict[str, list[str]] = {}
+    for decision in getattr(data, "role_decisions", None) or []:
+        by_role.setdefault(f"roles.{decision['role']}", []).append(decision["column"])
+    return {key: ", ".join(columns) for key, columns in by_role.items()}
 
 
 def _write_json(path: Path, data: Any) -> None:
