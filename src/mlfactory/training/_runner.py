@@ -325,9 +325,7 @@ def _signature(X_train: pd.DataFrame, X_test: pd.DataFrame, predictions: np.ndar
     from mlflow.types import ColSpec, Schema
 
     signature = infer_signature(X_test.head(50), predictions)
-    nullable = {
-        str(c) for frame in (X_train, X_test) for c in frame.columns[frame.isna().any()]
-    }
+    nullable = {str(c) for frame in (X_train, X_test) for c in frame.columns[frame.isna().any()]}
     inputs = [
         ColSpec(spec.type, spec.name, required=spec.name not in nullable)
         for spec in signature.inputs.inputs
