@@ -40,8 +40,11 @@ def test_promotion_records_a_verified_graph(registered, loaded) -> None:
     assert 0.0 <= float(tags["onnx_max_abs_diff"]) <= ONNX_TOLERANCE
     assert int(tags["onnx_rows_checked"]) > 100
     client = open_tracking(registered.settings)
-    names = [a.path for a in client.list_artifacts(loaded.info.run_id, "onnx")]
-    assert names == ["onnx/model.onnx"]
+    artifact = tags["onnx_artifact"]  # content-addressed: onnx/<sha256[:16]>/model.onnx
+    assert artifact == f"onnx/{tags['onnx_sha256'][:16]}/model.onnx"
+    folder = artifact.rsplit("/", 1)[0]
+    names = [a.path for a in client.list_artifacts(loaded.info.run_id, folder)]
+    assert names == [artifact]
 
 
 def test_onnx_scores_equal_sklearn_within_the_recorded_tolerance(registered, loaded) -> None:
