@@ -99,3 +99,14 @@ def test_info_and_setting_errors_mask_query_passwords(monkeypatch):
     info = runner.invoke(app, ["info"], env={"COLUMNS": "400"})
     assert info.exit_code == 1 and "unreachable" in info.output
     assert SECRET not in info.output and "password=***" in info.output
+
+
+def test_info_masks_every_url_setting():
+    from mlfactory.settings import load_settings
+
+    shown = load_settings(
+        db_url=f"postgresql+psycopg://u@h/db?password={SECRET}",
+        dask_scheduler_address=f"tls://scheduler:8786?token={SECRET}",
+    ).public_dict()
+    assert SECRET not in repr(shown)
+    assert shown["dask_scheduler_address"] == "tls://scheduler:8786?token=***"

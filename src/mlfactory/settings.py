@@ -262,7 +262,9 @@ class Settings(BaseSettings):
             "logs_dir": str(self.logs_dir.resolve()),
             "db_url": self.masked_database_url,
             "log_level": self.log_level,
-            "dask_scheduler_address": self.dask_scheduler_address or "(local threads)",
+            "dask_scheduler_address": mask_url(self.dask_scheduler_address)
+            if self.dask_scheduler_address
+            else "(local threads)",
             "api_key": "***" if self.api_key is not None else "(not set)",
             "telemetry": "on" if self.telemetry else "off",
         }
