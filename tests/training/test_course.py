@@ -206,7 +206,8 @@ def test_penalty_grids_become_l1_ratio_and_invalid_pairs_are_not_tried(tmp_path)
     (tmp_path / "grid.toml").write_text(GRID_SPEC)
     result = CliRunner().invoke(app, ["train", str(tmp_path / "grid.toml")])
     assert result.exit_code == 0, result.output
-    candidates = _artifact(_run_id(result.output), "cv_results.csv")
+    run_id = _run_id(result.output)
+    candidates = _artifact(run_id, "cv_results.csv")
     assert (candidates["status"] == "ok").all()
     tried = {
         (p["clf__solver"], p["clf__l1_ratio"], p["clf__C"])
@@ -219,6 +220,12 @@ def test_penalty_grids_become_l1_ratio_and_invalid_pairs_are_not_tried(tmp_path)
         for C in (0.1, 1.0)
     }
     assert not any("penalty" in p for p in candidates["params"])
+    # what was left out is recorded with the run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = open_tracking(get_settings()).download_artifacts(run_id, "spec/resolved_spec.json")
+    cell = json.loads(Path(path).read_text())["cells"][0]
+    assert cell["skipped_candidates"] == ["penalty='l1', solver='lbfgs'"]
 
 
 MATRIX_SPEC = """

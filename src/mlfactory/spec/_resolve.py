@@ -51,6 +51,7 @@ class ResolvedCell:
     param_grid: ParamGrid | None = None  # grid / random search (lists)
     space: dict[str, Any] | None = None  # declarative space (optuna / random)
     search_source: str = ""  # file or "inline" the grid/space came from
+    skipped: list[str] = dataclasses.field(default_factory=list)  # grid pairs the solver rejects
 
     @property
     def label(self) -> str:
@@ -78,6 +79,7 @@ class ResolvedCell:
             "param_grid": self.param_grid,
             "distributions": self.space,
             "search_source": self.search_source,
+            "skipped_candidates": self.skipped,
         }
 
 
@@ -235,8 +237,8 @@ def make_cv(spec: ExperimentSpec, dataset: Dataset) -> Any:
     return KFold(n_splits=folds, **shuffled)
 
 
-def _compatible(grid: ParamGrid, pipeline: Pipeline, label: str) -> ParamGrid:
-    """The grid without deprecated ``penalty`` and combinations the solver rejects (logged)."""
+def _compatible(grid: ParamGrid, pipeline: Pipeline, label: str) -> tuple[ParamGrid, list[str]]:
+    """The grid without deprecated ``penalty`` and the combinations the solver rejects (logged)."""
     from mlfactory.models._grids import solver_compatible_grid
 
     grid, skipped = solver_compatible_grid(grid, pipeline)
@@ -247,7 +249,7 @@ def _compatible(grid: ParamGrid, pipeline: Pipeline, label: str) -> ParamGrid:
             len(skipped),
             "; ".join(skipped),
         )
-    return grid
+    return grid, skipped
 
 
 def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> list[ResolvedCell]:
@@ -268,7 +270,7 @@ def _cells(spec: ExperimentSpec, dataset: Dataset, X_train: pd.DataFrame) -> lis
                 and spec.search.param_grid is not None
             ):
                 cell.param_grid, cell.search_source = grid_for(spec, model, dataset.task)
-                cell.param_grid = _compatible(cell.param_grid, pipeline, label)
+                cell.param_grid, cell.skipped = _compatible(cell.param_grid, pipeline, label)
                 check_param_names(cell.param_grid, pipeline, f"grid for {label}")
             elif kind in ("random", "optuna"):
                 cell.space, cell.search_source = space_for(spec, model, dataset.task)
