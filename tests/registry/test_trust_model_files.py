@@ -315,3 +315,22 @@ def test_non_numeric_metric_tag_is_shown_as_text(cli_home):
     assert "test_roc_auc_note" not in one.metrics
     shown = runner.invoke(app, ["models", "show", "credit"])
     assert shown.exit_code == 0, shown.output
+
+
+def test_a_run_tag_cannot_point_the_loader_at_any_folder(cli_home, tmp_path):
+    f = cli_home
+    client = open_tracking(f["settings"])
+    run = client.create_run(client.get_run(f["legit_run"]).info.experiment_id, run_name="elsewhere")
+    outside = tmp_path / "outside"
+    shutil.copytree(
+        download_model_dir(f["settings"], f"runs:/{f['hostile_run']}/model", tmp_path / "d"),
+        outside,
+    )
+    client.set_tag(run.info.run_id, "mlfactory.model_uri", outside.as_uri())
+    client.set_tag(run.info.run_id, "mlfactory.model_sha256", file_sha256(outside / "model.skops"))
+    client.set_terminated(run.info.run_id)
+    result = runner.invoke(app, ["explain", run.info.run_id, "--no-log"])
+    assert result.exit_code != 0 and "outside MLflow's stores" in result.output
+    with pytest.raises(UnsafeModelError, match="outside MLflow's stores"):
+        promote(f["settings"], "credit", run_id=run.info.run_id)
+    assert not f["marker"].exists()

@@ -73,10 +73,34 @@ def _model_file(model_dir: Path, flavor: dict[str, Any], where: str) -> Path:
     return file
 
 
+def check_model_source(settings: Settings, artifact_uri: str) -> None:
+    """Refuse a model location outside MLflow's stores (see :func:`download_model_dir`)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("runs", "models"):
+        return
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path)).resolve()
+        root = settings.artifacts_dir.resolve()
+        if path == root or root in path.parents:
+            return
+    raise UnsafeModelError(
+        f"model location {artifact_uri!r} is outside MLflow's stores; expected runs:/, models:/ "
+        f"or a path under the artifact root {settings.artifacts_dir}"
+    )
+
+
 def download_model_dir(settings: Settings, artifact_uri: str, target: Path) -> Path:
-    """Download a logged model's folder (MLmodel + model file) into ``target``."""
+    """Download a logged model's folder (MLmodel + model file) into ``target``.
+
+    Only MLflow-managed locations are followed (``runs:/``, ``models:/``, or a path inside the
+    artifact store): a version's source or a run's tag can be set by any MLflow user, and must
+    not make mlfactory copy an arbitrary folder of this machine.
+    """
     import mlflow
 
+    check_model_source(settings, artifact_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     target.mkdir(parents=True, exist_ok=True)
     return Path(
