@@ -89,11 +89,21 @@ def _check(types: list[str], where: str, recorded: Iterable[str] | None = None) 
     return sorted(types)
 
 
+MAX_SCHEMA_BYTES = 64 << 20  # a model's schema.json is KBs to a few MB; more is a zip bomb
+
+
 def untrusted_types(path: Path | str) -> list[str]:
     """The types a skops file asks to rebuild beyond skops' defaults (nothing is constructed)."""
     import skops.io as sio
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            size = archive.getinfo("schema.json").file_size
+        if size > MAX_SCHEMA_BYTES:
+            raise UnsafeModelError(
+                f"model file {path} has a {size:,}-byte schema.json (limit {MAX_SCHEMA_BYTES:,}); "
+                "refusing to read it"
+            )
         return sio.get_untrusted_types(file=Path(path))
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
         raise UnsafeModelError(f"model file {path} is not a readable skops file: {exc}") from None

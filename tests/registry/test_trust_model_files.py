@@ -334,3 +334,12 @@ def test_a_run_tag_cannot_point_the_loader_at_any_folder(cli_home, tmp_path):
     with pytest.raises(UnsafeModelError, match="outside MLflow's stores"):
         promote(f["settings"], "credit", run_id=run.info.run_id)
     assert not f["marker"].exists()
+
+
+def test_a_zip_bomb_schema_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "bomb.skops"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("schema.json", b" " * (65 << 20))  # 65 MiB of spaces, ~65 KB zipped
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeModelError, match="schema.json"):
+        load_skops(path, file_sha256(path))
