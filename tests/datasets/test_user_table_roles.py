@@ -109,6 +109,16 @@ def test_saved_pandas_index_is_dropped_and_does_not_leak_the_label(tmp_path, iso
     folder = client.download_artifacts(parent[0].info.run_id, "spec", str(tmp_path / "dl"))
     roles = json.loads((Path(folder) / "roles.json").read_text())
     assert {"column": "Unnamed: 0", "role": "identifier"}.items() <= roles[1].items()
+    import warnings
+
+    from mlfactory.dashboard import create_dashboard_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # starlette prefers httpx2; httpx works
+        from fastapi.testclient import TestClient
+    with TestClient(create_dashboard_app(load_settings())) as web:
+        page = web.get(f"/runs/{parent[0].info.run_id}").text
+    assert 'id="roles"' in page and "Unnamed: 0" in page and "saved pandas index" in page
 
 
 def test_row_number_id_column_is_an_index(tmp_path):

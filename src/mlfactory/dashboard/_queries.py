@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlfactory.dashboard._artifacts import artifact_dir, list_artifact_files
+from mlfactory.dashboard._artifacts import artifact_dir, list_artifact_files, resolve_artifact
 from mlfactory.data import BronzeStore, StoreStatus
 from mlfactory.db import get_engine
 from mlfactory.exceptions import DataError, ModelNotFound
@@ -114,8 +114,36 @@ def run_detail(client: MlflowClient, run_id: str) -> dict[str, Any]:
         local_artifacts=artifact_dir(record["artifact_uri"]) is not None,
         evaluation=EVALUATION_IMAGE if EVALUATION_IMAGE in files else None,
         explain_report=EXPLAIN_REPORT if EXPLAIN_REPORT in files else None,
+        roles=_column_roles(record["artifact_uri"], files),
     )
     return record
+
+
+ROLES_ARTIFACT = "spec/roles.json"
+MAX_ROLES_BYTES = 1 << 20
+
+
+def _column_roles(artifact_uri: str, files: list[str]) -> list[dict[str, str]]:
+    """The user table's column decisions the run logged (``spec/roles.json``), if any.
+
+    The file is data anyone with MLflow access could have written: only a list of
+    ``{column, role, reason}`` strings is shown, and nothing of it is trusted beyond text.
+    """
+    if ROLES_ARTIFACT not in files:
+        return []
+    try:
+        path = resolve_artifact(artifact_uri, ROLES_ARTIFACT)
+        if path.stat().st_size > MAX_ROLES_BYTES:
+            return []
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (ModelNotFound, OSError, ValueError):
+        return []
+    if not isinstance(rows, list):
+        return []
+    keys = ("column", "role", "reason")
+    return [
+        {key: str(row.get(key, "")) for key in keys} for row in rows[:2000] if isinstance(row, dict)
+    ]
 
 
 @dataclass
