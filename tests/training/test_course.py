@@ -226,6 +226,9 @@ def test_penalty_grids_become_l1_ratio_and_invalid_pairs_are_not_tried(tmp_path)
         path = open_tracking(get_settings()).download_artifacts(run_id, "spec/resolved_spec.json")
     cell = json.loads(Path(path).read_text())["cells"][0]
     assert cell["skipped_candidates"] == ["penalty='l1', solver='lbfgs'"]
+    shown = CliRunner().invoke(app, ["spec", "show", str(tmp_path / "grid.toml")])
+    assert "1 grid combination(s) left out" in shown.output
+    assert "penalty='l1', solver='lbfgs'" in shown.output
 
 
 MATRIX_SPEC = """

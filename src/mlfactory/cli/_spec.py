@@ -121,6 +121,12 @@ def show(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
         console.print(escape(cell.pipeline.__repr__(N_CHAR_MAX=100_000)), soft_wrap=True)
         if cell.search_source:
             console.print(f"search: {escape(cell.search_source)}", soft_wrap=True)
+        if cell.skipped:
+            console.print(
+                f"[yellow]{len(cell.skipped)} grid combination(s) left out[/] (the solver "
+                f"rejects them): {escape('; '.join(cell.skipped))}",
+                soft_wrap=True,
+            )
 
 
 @spec_app.command("models")
