@@ -166,6 +166,17 @@ class Settings(BaseSettings):
         default=False,
         description="Allow MLflow's usage telemetry (off by default: mlfactory never phones home).",
     )
+    heartbeat_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between the heartbeats an open run records (see stale_run_timeout).",
+    )
+    stale_run_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="A RUNNING run owned by another machine whose last heartbeat is older than "
+        "this many seconds is stale (shown so, then marked FAILED by the next writer).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -267,6 +278,8 @@ class Settings(BaseSettings):
             else "(local threads)",
             "api_key": "***" if self.api_key is not None else "(not set)",
             "telemetry": "on" if self.telemetry else "off",
+            "heartbeat_interval": f"{self.heartbeat_interval:g} s",
+            "stale_run_timeout": f"{self.stale_run_timeout:g} s",
         }
 
 

@@ -15,13 +15,16 @@ from mlfactory.cli._common import console, current_settings
 from mlfactory.exceptions import ConfigError
 from mlfactory.settings import Settings, mask_url
 
-runs_app = typer.Typer(help="Inspect tracked runs: list, show one, compare several.")
+runs_app = typer.Typer(
+    help="Inspect tracked runs: list, show one, compare several; reap stale runs."
+)
 
 
 def _client(settings: Settings):
+    """A read-only client: readers never create the store, its tables or migrate them."""
     from mlfactory.tracking import open_tracking
 
-    return open_tracking(settings)
+    return open_tracking(settings, read_only=True)
 
 
 def _cell(value: object) -> str:
@@ -38,20 +41,52 @@ def list_command(
     all_: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
 ) -> None:
     """Newest runs first, with their held-out test metrics."""
+    from mlfactory.tracking import TrackingStoreEmpty
     from mlfactory.tracking._queries import list_runs
 
-    frame = list_runs(_client(current_settings(ctx)), experiment, limit, include_children=all_)
+    try:
+        client = _client(current_settings(ctx))
+    except TrackingStoreEmpty as exc:
+        console.print(f"no runs yet ({exc}): try `mlfactory train examples/credit.toml`")
+        return
+    frame = list_runs(client, experiment, limit, include_children=all_)
     if frame.empty:
         console.print("no runs yet: try `mlfactory train examples/credit.toml`")
         return
     metrics = [c for c in frame.columns if c.startswith("test_")][:3]
     frame = frame[["run_id", "experiment", "name", "status", "started", *metrics]]
+    stale = int(frame["status"].str.endswith("(stale)").sum())
     table = Table(title="runs (newest first)")
     for column in frame.columns:
         table.add_column(column, no_wrap=column == "run_id", overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*[_cell(v) for v in row])
     console.print(table)
+    if stale:
+        console.print(
+            f"{stale} stale run(s): their process is gone; the next `mlfactory train` or "
+            "`mlfactory runs reap` marks them FAILED"
+        )
+
+
+@runs_app.command("reap")
+def reap_command(ctx: typer.Context) -> None:
+    """Mark FAILED every RUNNING run whose process is gone (killed, crashed, machine lost).
+
+    Same machine: the run's process is no longer alive. Another machine: no heartbeat for
+    MLFACTORY_STALE_RUN_TIMEOUT seconds. `train` and `promote` do this by themselves.
+    """
+    from mlfactory.tracking import open_tracking, reap_stale_runs, tracking_state
+
+    settings = current_settings(ctx)
+    state = tracking_state(settings)
+    if state.empty:
+        console.print(f"no runs to reap ({state.message})")
+        return
+    reaped = reap_stale_runs(open_tracking(settings), settings.stale_run_timeout, "runs reap")
+    for stale in reaped:
+        console.print(f"{stale.run_id} ({stale.name}) marked FAILED: {stale.reason}")
+    console.print(f"{len(reaped)} stale run(s) marked FAILED")
 
 
 @runs_app.command("show")
@@ -125,8 +160,10 @@ def ui_command(
             f"SSH tunnel (ssh -L {port}:127.0.0.1:{port} HOST) or the read-only "
             "`mlfactory dashboard`, which requires MLFACTORY_API_KEY"
         )
+    from mlfactory.tracking import open_tracking
+
     settings = current_settings(ctx)
-    _client(settings)
+    open_tracking(settings)  # the MLflow UI writes: the store is created/initialised first
     environment = dict(os.environ)
     environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
     command = [

@@ -24,7 +24,7 @@ from mlfactory.dashboard._svg import line_chart
 from mlfactory.exceptions import DataError, MlfactoryError, ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, mask_urls_in_text
-from mlfactory.tracking import open_tracking
+from mlfactory.tracking import TrackingStoreEmpty, TrackingStoreNotReady, open_tracking
 
 __all__ = ["DEFAULT_MLFLOW_URL", "create_dashboard_app"]
 
@@ -94,8 +94,28 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.client = open_tracking(settings, read_only=True)
+        app.state.client = None  # opened on first need, once the store is there (read-only)
         yield
+
+    def tracking(request: Request) -> tuple[Any, str | None]:
+        """The read-only MLflow client, or ``None`` and one line saying why the store cannot be
+        read yet (empty, older or newer schema). Looked at again on each page until it opens:
+        the dashboard never creates the store, its tables, nor migrates them."""
+        client = getattr(request.app.state, "client", None)
+        if client is not None:
+            return client, None
+        try:
+            client = open_tracking(settings, read_only=True)
+        except (TrackingStoreEmpty, TrackingStoreNotReady) as exc:
+            return None, str(exc)
+        request.app.state.client = client
+        return client, None
+
+    def tracking_client(request: Request) -> Any:
+        client, notice = tracking(request)
+        if client is None:
+            raise ModelNotFound(notice or "the tracking store cannot be read")
+        return client
 
     app = FastAPI(
         title="mlfactory dashboard",
@@ -108,6 +128,7 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
     def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         page = name.removesuffix(".html")
         context.setdefault("page", page)
+        context.setdefault("store_notice", None)
         context.setdefault("mlflow_url", mlflow_url.rstrip("/"))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -183,32 +204,35 @@ def create_dashboard_app(settings: Settings, mlflow_url: str = DEFAULT_MLFLOW_UR
 
     @app.get("/experiments", response_class=HTMLResponse)
     def experiments_page(request: Request) -> Response:
-        names = q.experiment_names(request.app.state.client)
-        return render(request, "experiments.html", title="Experiments", names=names)
+        client, notice = tracking(request)
+        names = q.experiment_names(client) if client is not None else []
+        return render(
+            request, "experiments.html", title="Experiments", names=names, store_notice=notice
+        )
 
     # ``:path``: a name may hold "/" (sent as %2F, which the router sees decoded)
     @app.get("/experiments/{name:path}", response_class=HTMLResponse)
     def leaderboard_page(
         request: Request, name: str, sort: str | None = None, desc: int = 1
     ) -> Response:
-        board = q.leaderboard(request.app.state.client, name, sort, bool(desc))
+        board = q.leaderboard(tracking_client(request), name, sort, bool(desc))
         return render(request, "leaderboard.html", page="experiments", title=name, board=board)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str) -> Response:
-        run = q.run_detail(request.app.state.client, run_id)
+        run = q.run_detail(tracking_client(request), run_id)
         return render(request, "run.html", page="experiments", title=run["name"], run=run)
 
     @app.get("/runs/{run_id}/artifacts/{path:path}")
     def artifact(request: Request, run_id: str, path: str) -> Response:
-        client = request.app.state.client
-        run = q.get_run(client, run_id)
+        run = q.get_run(tracking_client(request), run_id)
         return FileResponse(resolve_artifact(run["artifact_uri"], path))
 
     @app.get("/models", response_class=HTMLResponse)
     def models_page(request: Request) -> Response:
-        models = q.models_overview(settings, request.app.state.client)
-        return render(request, "models.html", title="Models", models=models)
+        client, notice = tracking(request)
+        models = q.models_overview(settings, client) if client is not None else []
+        return render(request, "models.html", title="Models", models=models, store_notice=notice)
 
     @app.get("/monitoring", response_class=HTMLResponse)
     def monitoring_page(request: Request) -> Response:

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from mlfactory.dashboard._artifacts import artifact_dir, list_artifact_files, resolve_artifact
 from mlfactory.data import BronzeStore, StoreStatus
-from mlfactory.db import get_engine
+from mlfactory.db import readonly_engine
 from mlfactory.exceptions import DataError, ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.registry import VersionInfo, describe_model, list_models
@@ -218,8 +218,8 @@ def drift_history(settings: Settings) -> dict[str, list[DriftPoint]]:
     The table is reflected, not created: the dashboard never writes, and columns it does not know
     are ignored (missing optional ones read as empty).
     """
-    engine = get_engine(settings.database_url)
-    if not sa.inspect(engine).has_table("drift_reports"):
+    engine = readonly_engine(settings.database_url)  # never creates the file nor writes
+    if engine is None or not sa.inspect(engine).has_table("drift_reports"):
         return {}
     table = sa.Table("drift_reports", sa.MetaData(), autoload_with=engine)
     needed = {"id", "created_at", "share_drifted"}

@@ -43,19 +43,26 @@ def get_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
-@lru_cache(maxsize=8)
 def readonly_engine(url: str) -> Engine | None:
     """An engine that cannot write: SQLite opened ``mode=ro``, PostgreSQL sessions read-only.
 
-    ``None`` when the SQLite file does not exist (a reader never creates it).
+    ``None`` when the SQLite file does not exist (a reader never creates it); asked again, once
+    the file exists, it gives the engine (only engines are cached).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             return None
-        path = Path(parsed.database).resolve()
-        if not path.is_file():
+        if not Path(parsed.database).resolve().is_file():
             return None
+    return _readonly_engine(url)
+
+
+@lru_cache(maxsize=8)
+def _readonly_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(str(parsed.database)).resolve()
         return sa.create_engine(
             f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true",
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

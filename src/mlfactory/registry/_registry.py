@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlfactory.exceptions import ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
-from mlfactory.tracking import open_tracking
+from mlfactory.tracking import TrackingStoreEmpty, open_tracking, reap_stale_runs
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -159,6 +159,7 @@ def promote(
     if (run_id is None) == (best_of is None):
         raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
     client = open_tracking(settings)
+    reap_stale_runs(client, settings.stale_run_timeout, by="mlfactory promote")
     run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
     run_tags = run.data.tags
     _trial_load(settings, run)  # hash and allow-list checked before anything is registered
@@ -251,7 +252,10 @@ def resolve_version(client: MlflowClient, ref: ModelRef) -> VersionInfo:
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
     """Every registered model with its latest version and aliases."""
-    client = open_tracking(settings, read_only=True)  # a reader: never migrates
+    try:
+        client = open_tracking(settings, read_only=True)  # a reader: never creates or migrates
+    except TrackingStoreEmpty:
+        return []
     rows = []
     for model in client.search_registered_models():
         versions = client.search_model_versions(f"name = '{model.name}'")
@@ -269,7 +273,10 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 def describe_model(settings: Settings, name: str) -> list[VersionInfo]:
     """Every version of ``name``, newest first, with aliases, tags and test metrics."""
-    client = open_tracking(settings, read_only=True)  # a reader: never migrates
+    try:
+        client = open_tracking(settings, read_only=True)  # a reader: never creates or migrates
+    except TrackingStoreEmpty as exc:
+        raise ModelNotFound(f"registered model {name!r} not found: {exc}") from None
     model = _registered_model(client, name)
     aliases_by_version: dict[str, list[str]] = {}
     for alias, version in (getattr(model, "aliases", {}) or {}).items():

@@ -1,6 +1,13 @@
 """Experiment tracking: MLflow on the settings' database, plus plain SQL results tables."""
 
+from mlfactory.tracking._owner import StaleRun, find_stale_runs, owner_tags, reap_stale_runs
 from mlfactory.tracking._provenance import dataset_fingerprint, environment_info, git_info
+from mlfactory.tracking._readonly import (
+    TrackingState,
+    TrackingStoreEmpty,
+    TrackingStoreNotReady,
+    tracking_state,
+)
 from mlfactory.tracking._results import (
     CV_FOLD_RESULTS,
     TUNING_RESULTS,
@@ -15,15 +22,23 @@ __all__ = [
     "CV_FOLD_RESULTS",
     "TUNING_RESULTS",
     "RunTerminated",
+    "StaleRun",
+    "TrackingState",
+    "TrackingStoreEmpty",
+    "TrackingStoreNotReady",
     "append_rows",
     "create_results_tables",
     "dataset_fingerprint",
     "environment_info",
     "experiment_for",
+    "find_stale_runs",
     "git_info",
     "open_tracking",
+    "owner_tags",
     "read_table",
+    "reap_stale_runs",
     "retry_on_locked",
     "tracked_run",
+    "tracking_state",
     "tracking_uri",
 ]

@@ -10,7 +10,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlfactory.exceptions import ModelNotFound
-from mlfactory.settings import mask_secrets
+from mlfactory.settings import get_settings, mask_secrets
+from mlfactory.tracking._owner import staleness
 
 __all__ = ["compare_runs", "get_run", "list_runs"]
 
@@ -21,13 +22,23 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _timeout(stale_timeout: float | None) -> float:
+    return get_settings().stale_run_timeout if stale_timeout is None else stale_timeout
+
+
 def list_runs(
     client: MlflowClient,
     experiment: str | None = None,
     max_results: int = 50,
     include_children: bool = False,
+    stale_timeout: float | None = None,
 ) -> pd.DataFrame:
-    """Newest runs first (top-level runs only unless ``include_children``)."""
+    """Newest runs first (top-level runs only unless ``include_children``).
+
+    A RUNNING run whose owner is gone shows as ``RUNNING (stale)``, with the reason in the
+    ``stale`` column (read from its tags: nothing is written; see ``_owner``).
+    """
+    timeout = _timeout(stale_timeout)
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
         if found is None:
@@ -40,7 +51,7 @@ def list_runs(
         experiments = client.search_experiments()
     names = {e.experiment_id: e.name for e in experiments}
     if not names:
-        return pd.DataFrame(columns=["run_id", "experiment", "name", "status", "started"])
+        return pd.DataFrame(columns=["run_id", "experiment", "name", "status", "stale", "started"])
     runs = client.search_runs(
         list(names), order_by=["attributes.start_time DESC"], max_results=max_results * 20
     )
@@ -50,13 +61,15 @@ def list_runs(
     for run in runs[:max_results]:
         metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
         duration = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
+        stale = staleness(run.info.status, run.data.tags, timeout)
         rows.append(
             {
                 "run_id": run.info.run_id,
                 "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
                 "name": run.info.run_name,
                 "role": run.data.tags.get("mlfactory.role", ""),
-                "status": run.info.status,
+                "status": f"{run.info.status} (stale)" if stale else run.info.status,
+                "stale": stale or "",
                 "started": _time(run.info.start_time),
                 "seconds": duration,
                 **metrics,
@@ -65,18 +78,25 @@ def list_runs(
     return pd.DataFrame(rows)
 
 
-def get_run(client: MlflowClient, run_id: str) -> dict[str, Any]:
-    """A run's info, params, metrics, tags (without MLflow's internal ones) and artifact paths."""
+def get_run(
+    client: MlflowClient, run_id: str, stale_timeout: float | None = None
+) -> dict[str, Any]:
+    """A run's info, params, metrics, tags (without MLflow's internal ones) and artifact paths.
+
+    The status of a stale run says so and why: ``RUNNING (stale: its process 12 on h is gone)``.
+    """
     try:
         run = client.get_run(run_id)
     except MlflowException:
         raise ModelNotFound(f"run {run_id!r} not found in the tracking store") from None
     artifacts = [a.path for a in client.list_artifacts(run_id)]
+    stale = staleness(run.info.status, run.data.tags, _timeout(stale_timeout))
     return {
         "run_id": run.info.run_id,
         "name": run.info.run_name,
         "experiment_id": run.info.experiment_id,
-        "status": run.info.status,
+        "status": f"{run.info.status} (stale: {stale})" if stale else run.info.status,
+        "stale": stale or "",
         "started": _time(run.info.start_time),
         "ended": _time(run.info.end_time),
         "artifact_uri": run.info.artifact_uri,

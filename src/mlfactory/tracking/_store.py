@@ -72,16 +72,20 @@ def _init_lock(settings: Settings) -> Iterator[None]:
 def open_tracking(settings: Settings, *, read_only: bool = False) -> MlflowClient:
     """An MLflow client on the settings' database, creating MLflow's and mlfactory's tables once.
 
-    ``read_only`` (readers: dashboard, ``runs list``...) never brings mlfactory's own schema up to
-    date; mlfactory's tables are then read only if present.
+    ``read_only`` (readers: dashboard, ``runs list``, ``models list``...) creates nothing and
+    writes nothing: the store's state is read first (:class:`TrackingStoreEmpty` when there is
+    nothing yet, :class:`TrackingStoreNotReady` for a schema this MLflow cannot read), then MLflow
+    is opened through a connection that cannot write. MLflow's global URIs are left alone.
     """
     apply_telemetry_policy(settings)
+    if read_only:
+        from mlfactory.tracking._readonly import readonly_tracking_uri, tracking_state
+
+        tracking_state(settings).raise_unless_ready()
+        uri = readonly_tracking_uri(settings)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     settings.ensure_dirs()
     uri = tracking_uri(settings)
-    if read_only:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     if uri not in _initialised:
         with _init_lock(settings):
             # Our engine turns WAL on for SQLite; the mode is stored in the file, so MLflow's

@@ -12,7 +12,6 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -40,11 +39,15 @@ from mlfactory.tracking import (
     experiment_for,
     git_info,
     open_tracking,
+    owner_tags,
+    reap_stale_runs,
     retry_on_locked,
     tracked_run,
 )
 from mlfactory.tracking._results import params_json
+from mlfactory.training._lineage import dataset_inputs, log_dataset_inputs, standard_tags
 from mlfactory.training._plots import evaluation_figure
+from mlfactory.training._requirements import model_requirements
 from mlfactory.training._search import (
     SearchConfig,
     SearchOutcome,
@@ -60,6 +63,7 @@ __all__ = ["CellPlan", "CellResult", "ExperimentPlan", "ExperimentResult", "run_
 logger = get_logger(__name__)
 REFERENCE_SAMPLE_ROWS = 5_000
 _MAX_PARAM_LENGTH = 6_000
+SOURCE = "mlflow.source."
 
 
 @dataclass
@@ -139,6 +143,7 @@ def run_experiment(
     """Search every cell, refit the best, score it on the held-out test set, record it all."""
     say = progress or (lambda _message: None)
     client = open_tracking(settings)
+    reap_stale_runs(client, settings.stale_run_timeout, by="mlfactory train")
     experiment_id = experiment_for(client, plan.name, settings)
     data = plan.dataset
     X_train, y_train = data.X.iloc[plan.train_index], data.y.iloc[plan.train_index]
@@ -160,12 +165,19 @@ def run_experiment(
         **{f"mlfactory.{k}": v for k, v in environment_info().items()},
         **{f"mlfactory.{k}": v for k, v in dataset_fingerprint(data.X, data.y).items()},
     }
+    # MLflow's own who/from-what tags, which MlflowClient.create_run does not add by itself
+    tags.update(standard_tags(plan.spec_path, {"git_commit": tags["mlfactory.git_commit"]}))
     tags = mask_secrets(tags)
     resolved = mask_secrets(plan.resolved)  # every URL of the spec, in any field, masked
     matrix = len(plan.cells) > 1
     results: list[CellResult] = []
-    with tracked_run(client, experiment_id, plan.name, tags=tags) as parent_id:
+    beat = settings.heartbeat_interval
+    with tracked_run(
+        client, experiment_id, plan.name, tags=tags, heartbeat_interval=beat
+    ) as parent_id:
         _log_params(client, parent_id, {**_flatten(resolved), **_role_params(data)})
+        inputs = dataset_inputs(data.name, data.source, X_train, y_train, X_test, y_test)
+        log_dataset_inputs(inputs)  # the rows' digest, schema and size; never the rows
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
             if plan.spec_path is not None and plan.spec_path.exists():
@@ -198,8 +210,9 @@ def run_experiment(
                         cell_tags = {**tags, "mlfactory.role": "cell", "mlfactory.cell": cell.name}
                         with tracked_run(
                             client, experiment_id, cell.name, tags=cell_tags,
-                            parent_run_id=parent_id,
+                            parent_run_id=parent_id, heartbeat_interval=beat,
                         ) as cell_id:  # fmt: skip
+                            log_dataset_inputs(inputs)
                             model_uri = _record_cell(
                                 client, plan, cell, cell_id, outcome, test_scores, X_train, y_train,
                                 X_test, y_test, settings,
@@ -310,11 +323,7 @@ def _log_sklearn_model(
         skops_trusted_types=skops_trusted_types(model),
         signature=_signature(X_train, X_test, predictions),
         input_example=X_train.head(3),
-        pip_requirements=[
-            f"scikit-learn=={version('scikit-learn')}",
-            f"skops=={version('skops')}",
-            f"pandas=={version('pandas')}",
-        ],
+        pip_requirements=model_requirements(model),  # complete: no mlfactory needed
     )
 
 
@@ -350,18 +359,24 @@ def _log_candidates(
     outcome: SearchOutcome,
 ) -> dict[int, str]:
     """One finished (or failed) child run per candidate, written with one batch call each."""
-    experiment_id = client.get_run(parent_id).info.experiment_id
+    parent = client.get_run(parent_id)
+    experiment_id = parent.info.experiment_id
+    inherited = {  # who and from what, as on the parent (MLflow's standard tags)
+        k: v for k, v in parent.data.tags.items() if k == "mlflow.user" or k.startswith(SOURCE)
+    }
     rank_column = f"rank_test_{outcome.refit_metric}"
     children: dict[int, str] = {}
     for row in outcome.candidates.to_dict("records"):
         index = int(row["candidate"])
         tags = {
+            **inherited,
             "mlflow.parentRunId": parent_id,
             "mlfactory.role": "candidate",
             "mlfactory.cell": cell.name,
             "mlfactory.candidate": str(index),
             "mlfactory.status": row["status"],
             "mlfactory.rank": str(row.get(rank_column)),
+            **owner_tags(),  # ended at once; a kill in between leaves it stale, not RUNNING
         }
         if row["status"] == "failed" and row.get("error"):
             tags["mlfactory.error"] = mask_urls_in_text(str(row["error"]))[:4_000]
