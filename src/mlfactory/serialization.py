@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 # Every non-default type the model zoo and the preprocessing recipes need, by exact name.
+# Nothing of mlfactory itself: a model must load where only its requirements.txt is installed.
 # tests/test_serialization.py fits each zoo model with each recipe and checks the list covers
 # them, so a new model family that needs a new type fails there, not at a user's load.
 TRUSTED_TYPES: frozenset[str] = frozenset(
@@ -45,8 +46,6 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.metrics._dist_metrics.ChebyshevDistance64",
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
         "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-        # mlfactory's own preprocessing helpers (FunctionTransformer functions)
-        "mlfactory.preprocessing._recipes.to_float",
         # optional model families (LightGBM, XGBoost), when installed
         "lightgbm.basic.Booster",
         "lightgbm.sklearn.LGBMClassifier",

@@ -6,7 +6,6 @@ from mlfactory.preprocessing._recipes import (
     build_recipe,
     detect_skewed,
     list_recipes,
-    to_float,
 )
 
-__all__ = ["RECIPES", "SKEW_THRESHOLD", "build_recipe", "detect_skewed", "list_recipes", "to_float"]
+__all__ = ["RECIPES", "SKEW_THRESHOLD", "build_recipe", "detect_skewed", "list_recipes"]

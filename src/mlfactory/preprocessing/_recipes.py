@@ -6,19 +6,20 @@ show ``age`` and ``sex_male`` rather than ``num__age`` and ``cat__sex_male``; th
 each input column belongs to exactly one role group. Columns with no role are dropped and empty
 role groups are omitted. Output is dense (one-hot columns included) so every model in the zoo,
 GaussianNB included, accepts it.
+
+Every step is a scikit-learn class (no function or class of mlfactory): a logged model loads in
+an environment built from its ``requirements.txt`` alone, where mlfactory is not installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
-    FunctionTransformer,
     OneHotEncoder,
     PowerTransformer,
     RobustScaler,
@@ -37,7 +38,6 @@ __all__ = [
     "course_power",
     "detect_skewed",
     "list_recipes",
-    "to_float",
 ]
 
 logger = get_logger(__name__)
@@ -48,11 +48,14 @@ SKEW_THRESHOLD = 1.0
 RecipeBuilder = Callable[[ColumnRoles, pd.DataFrame | None], ColumnTransformer]
 
 
-def to_float(X):
-    """Cast booleans (``True``/``False``, pandas ``boolean``, 0/1) to float64; missing -> NaN."""
-    if isinstance(X, pd.DataFrame):
-        return X.astype("float64").to_numpy()
-    return np.asarray(X, dtype="float64")
+def _to_float() -> StandardScaler:
+    """Cast booleans (``True``/``False``, pandas ``boolean``, 0/1) to float64; missing -> NaN.
+
+    A ``StandardScaler`` that neither centres nor scales is exactly scikit-learn's float64 cast
+    (missing values pass through as NaN) and keeps the feature names, with no custom code in the
+    pipeline. ``mlfactory.serving._onnx`` converts it to an ONNX ``Cast``.
+    """
+    return StandardScaler(with_mean=False, with_std=False)
 
 
 def _numeric_columns(roles: ColumnRoles) -> list[str]:
@@ -73,7 +76,7 @@ def detect_skewed(X: pd.DataFrame, columns: Sequence[str], threshold: float = SK
 def _boolean_pipeline() -> Pipeline:
     return Pipeline(
         [
-            ("to_float", FunctionTransformer(to_float, feature_names_out="one-to-one")),
+            ("to_float", _to_float()),
             ("imputer", SimpleImputer(strategy="most_frequent")),
         ]
     )
@@ -179,7 +182,7 @@ def _course_numeric(*steps: tuple[str, object]) -> Pipeline:
     """The course's numeric steps: booleans as 0/1, median impute, standardise, then ``steps``."""
     return Pipeline(
         [
-            ("to_float", FunctionTransformer(to_float, feature_names_out="one-to-one")),
+            ("to_float", _to_float()),
             ("imputer", SimpleImputer(strategy="median")),
             ("scaler", StandardScaler()),
             *steps,

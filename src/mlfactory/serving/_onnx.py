@@ -60,8 +60,19 @@ class OnnxCompilation:
         return self.status == "ok"
 
 
+def _is_cast(transformer: Any) -> bool:
+    """The recipes' float cast: a ``StandardScaler`` that neither centres nor scales."""
+    from sklearn.preprocessing import StandardScaler
+
+    return (
+        isinstance(transformer, StandardScaler)
+        and not transformer.with_mean
+        and not transformer.with_std
+    )
+
+
 def _register_converters() -> None:
-    """Teach skl2onnx mlfactory's ``to_float`` FunctionTransformer (a cast to float)."""
+    """Teach skl2onnx the recipes' float cast (booleans in, floats out) as an ONNX ``Cast``."""
     global _registered
     with _register_lock:
         if _registered:
@@ -69,20 +80,14 @@ def _register_converters() -> None:
         from skl2onnx import update_registered_converter
         from skl2onnx.common._apply_operation import apply_cast, apply_concat
         from skl2onnx.common.data_types import FloatTensorType
-        from skl2onnx.operator_converters.function_transformer import (
-            convert_sklearn_function_transformer,
-        )
+        from skl2onnx.operator_converters.scaler_op import convert_sklearn_scaler
         from skl2onnx.proto import onnx_proto
-        from skl2onnx.shape_calculators.function_transformer import (
-            calculate_sklearn_function_transformer_output_shapes,
-        )
-        from sklearn.preprocessing import FunctionTransformer
-
-        from mlfactory.preprocessing._recipes import to_float
+        from skl2onnx.shape_calculators.scaler import calculate_sklearn_scaler_output_shapes
+        from sklearn.preprocessing import StandardScaler
 
         def shape(operator: Any) -> None:
-            if operator.raw_operator.func is not to_float:
-                calculate_sklearn_function_transformer_output_shapes(operator)
+            if not _is_cast(operator.raw_operator):
+                calculate_sklearn_scaler_output_shapes(operator)
                 return
             rows = operator.inputs[0].get_first_dimension()
             widths = [v.type.shape[1] for v in operator.inputs]
@@ -90,8 +95,8 @@ def _register_converters() -> None:
             operator.outputs[0].type = FloatTensorType([rows, width])
 
         def convert(scope: Any, operator: Any, container: Any) -> None:
-            if operator.raw_operator.func is not to_float:
-                convert_sklearn_function_transformer(scope, operator, container)
+            if not _is_cast(operator.raw_operator):
+                convert_sklearn_scaler(scope, operator, container)
                 return
             names = [v.full_name for v in operator.inputs]
             source = names[0]
@@ -107,7 +112,12 @@ def _register_converters() -> None:
             )
 
         update_registered_converter(
-            FunctionTransformer, "SklearnFunctionTransformer", shape, convert, overwrite=True
+            StandardScaler,
+            "SklearnScaler",
+            shape,
+            convert,
+            overwrite=True,
+            options={"div": ["std", "div", "div_cast"]},
         )
         _registered = True
 
