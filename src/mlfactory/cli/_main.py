@@ -17,6 +17,7 @@ from mlfactory.cli._data import data_app
 from mlfactory.cli._db import db_app
 from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
+from mlfactory.cli._line import run_command
 from mlfactory.cli._monitor import monitor_app
 from mlfactory.cli._predict import predict_command
 from mlfactory.cli._registry import models_app, promote_command
@@ -120,6 +121,7 @@ app.command()(demo)
 app.add_typer(data_app, name="data")
 app.add_typer(spec_app, name="spec")
 app.command("train")(train_command)
+app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.command("ui")(ui_command)
 app.command("promote")(promote_command)

@@ -30,7 +30,15 @@ __all__ = [
 
 VERSION_TABLE = "mlfactory_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
-OWN_TABLES = ("cv_fold_results", "tuning_results", "prediction_requests", "drift_reports")
+OWN_TABLES = (
+    "cv_fold_results",
+    "tuning_results",
+    "prediction_requests",
+    "drift_reports",
+    "line_stage_records",
+    "line_locks",
+    "promotion_decisions",
+)
 _ADVISORY_LOCK = 0x6D6C66  # "mlf": serialises concurrent upgrades on PostgreSQL
 _ready: set[str] = set()
 _lock = threading.Lock()

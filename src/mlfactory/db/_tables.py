@@ -12,8 +12,11 @@ import sqlalchemy as sa
 __all__ = [
     "CV_FOLD_RESULTS",
     "DRIFT_REPORTS",
+    "LINE_LOCKS",
+    "LINE_STAGE_RECORDS",
     "METADATA",
     "PREDICTION_REQUESTS",
+    "PROMOTION_DECISIONS",
     "TUNING_RESULTS",
 ]
 
@@ -90,4 +93,47 @@ DRIFT_REPORTS = sa.Table(
     sa.Column("n_reference", sa.Integer, nullable=False),
     sa.Column("n_current", sa.Integer, nullable=False),
     sa.Column("report", sa.JSON, nullable=False),  # per-feature stats, config, reasons
+)
+
+LINE_STAGE_RECORDS = sa.Table(  # one row per stage execution of a line (mlfactory run)
+    "line_stage_records",
+    METADATA,
+    sa.Column("id", _BIG_ID, primary_key=True),
+    sa.Column("line", sa.String(256), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running | finished | failed
+    sa.Column("key_parts", sa.JSON, nullable=False),  # config, inputs, versions: the key's text
+    sa.Column("outputs", sa.JSON, nullable=True),  # what later stages take as inputs
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("line_run_id", sa.String(64), nullable=True),  # the line's MLflow parent run
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_line_stage_records_line_stage", "line", "stage", "id"),
+)
+
+LINE_LOCKS = sa.Table(  # at most one row per line: the run holding it
+    "line_locks",
+    METADATA,
+    sa.Column("line", sa.String(256), primary_key=True),
+    sa.Column("owner", sa.String(256), nullable=False),  # host:pid
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+PROMOTION_DECISIONS = sa.Table(  # the gate's verdicts, every rule's values and the reason
+    "promotion_decisions",
+    METADATA,
+    sa.Column("id", _BIG_ID, primary_key=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model", sa.String(256), nullable=False, index=True),
+    sa.Column("version", sa.String(32), nullable=False),  # the challenger
+    sa.Column("champion_version", sa.String(32), nullable=True),  # None: no champion
+    sa.Column("line", sa.String(256), nullable=True),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("force_reason", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("heldout_sha256", sa.String(64), nullable=False),
+    sa.Column("heldout_rows", sa.Integer, nullable=False),
+    sa.Column("rules", sa.JSON, nullable=False),  # [{rule, metric, values, passed, reason}]
 )

@@ -1,0 +1,49 @@
+"""What ``mlfactory models decisions`` prints (read-only: never creates or migrates)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlfactory.db import readonly_engine
+from mlfactory.line._gate import read_decisions
+from mlfactory.settings import Settings
+
+__all__ = ["print_decisions"]
+
+
+def print_decisions(settings: Settings, model: str, console: Console | None = None) -> None:
+    console = console or Console()
+    engine = readonly_engine(settings.database_url)
+    rows = []
+    if engine is not None:
+        try:
+            rows = read_decisions(engine, model)
+        except sa.exc.OperationalError:  # no table yet (an older schema): no decisions
+            rows = []
+        except sa.exc.ProgrammingError:
+            rows = []
+    if not rows:
+        console.print(
+            f"no promotion decisions for {model!r} yet: `mlfactory run LINE.toml` makes them"
+        )
+        return
+    table = Table(title=f"promotion decisions: {model}")
+    for column in ("id", "decided", "version", "champion", "verdict", "held-out", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        verdict = "PASS" if row["passed"] else "REJECT"
+        if row["forced"]:
+            verdict += f" (forced: {row['force_reason']})"
+        table.add_row(
+            str(row["id"]),
+            f"{row['decided_at']:%Y-%m-%d %H:%M:%S}",
+            f"v{row['version']}",
+            f"v{row['champion_version']}" if row["champion_version"] else "none",
+            verdict,
+            f"{row['heldout_rows']} rows, sha256 {row['heldout_sha256'][:12]}",
+            escape(row["reason"]),
+        )
+    console.print(table)

@@ -1,0 +1,386 @@
+"""The promotion gate: promote only on evidence.
+
+Challenger and champion are scored on the SAME held-out rows (the challenger's test split,
+re-scored through the champion's pipeline), pinned by a SHA-256 of those rows. Rules:
+
+* ``schema``: the challenger takes no input the champion does not (unless allowed);
+* ``primary``: the paired bootstrap CI of (challenger - champion) on the primary metric lies
+  above the margin (lower bound > margin: a tie does not pass);
+* ``guard``: each guard metric may not worsen by more than its tolerance;
+* ``floor``: with no champion, each floor metric must reach its minimum.
+
+Every rule's values, the CI, pass/fail and the reason in words make the decision record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sklearn import metrics as skm
+
+from mlfactory.db import ensure_schema
+from mlfactory.db._tables import PROMOTION_DECISIONS
+from mlfactory.exceptions import SpecError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from mlfactory.line._spec import GateRules
+    from mlfactory.registry import InputColumn, LoadedModel
+
+__all__ = [
+    "GATE_METRICS",
+    "Decision",
+    "RuleResult",
+    "check_metric",
+    "evaluate_gate",
+    "heldout_sha256",
+    "read_decisions",
+    "save_decision",
+]
+
+# name -> (needs probabilities, function of (y, output)); every metric: higher is better
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _proba_pos(p: np.ndarray) -> np.ndarray:
+    return p[:, 1] if p.ndim == 2 else p
+
+
+GATE_METRICS: dict[str, tuple[str, Metric]] = {
+    "roc_auc": ("proba", lambda y, p: skm.roc_auc_score(y, _proba_pos(p))),
+    "average_precision": ("proba", lambda y, p: skm.average_precision_score(y, _proba_pos(p))),
+    "neg_log_loss": ("proba", lambda y, p: -skm.log_loss(y, p, labels=[0, 1])),
+    "neg_brier_score": ("proba", lambda y, p: -skm.brier_score_loss(y, _proba_pos(p))),
+    "accuracy": ("pred", lambda y, p: float(np.mean(y == p))),
+    "balanced_accuracy": ("pred", skm.balanced_accuracy_score),
+    "f1": ("pred", lambda y, p: skm.f1_score(y, p, zero_division=0)),
+    "precision": ("pred", lambda y, p: skm.precision_score(y, p, zero_division=0)),
+    "recall": ("pred", lambda y, p: skm.recall_score(y, p, zero_division=0)),
+    "r2": ("pred", skm.r2_score),
+    "neg_mean_squared_error": ("pred", lambda y, p: -skm.mean_squared_error(y, p)),
+    "neg_root_mean_squared_error": (
+        "pred",
+        lambda y, p: -float(np.sqrt(skm.mean_squared_error(y, p))),
+    ),
+    "neg_mean_absolute_error": ("pred", lambda y, p: -skm.mean_absolute_error(y, p)),
+}
+CHANCE = {"roc_auc": 0.5, "r2": 0.0}
+
+
+def check_metric(name: str, field_name: str) -> None:
+    if name not in GATE_METRICS:
+        raise SpecError(
+            f"field {field_name!r}: the gate cannot score {name!r}; valid metrics: "
+            f"{', '.join(GATE_METRICS)}"
+        )
+
+
+@dataclass
+class RuleResult:
+    rule: str  # schema | primary | guard | floor
+    metric: str | None
+    passed: bool
+    reason: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    model: str
+    version: str
+    champion_version: str | None
+    passed: bool
+    reason: str
+    heldout_sha256: str
+    heldout_rows: int
+    rules: list[RuleResult]
+    forced: bool = False
+    force_reason: str | None = None
+    id: int | None = None
+
+    def tags(self) -> dict[str, str]:
+        """Version tags of the decision (``gate.*``)."""
+        tags = {
+            "gate.passed": str(self.passed).lower(),
+            "gate.forced": str(self.forced).lower(),
+            "gate.reason": self.reason[:4_000],
+            "gate.heldout_sha256": self.heldout_sha256,
+            "gate.heldout_rows": str(self.heldout_rows),
+            "gate.champion_version": self.champion_version or "none",
+        }
+        if self.id is not None:
+            tags["gate.decision_id"] = str(self.id)
+        if self.force_reason:
+            tags["gate.force_reason"] = self.force_reason[:4_000]
+        for rule in self.rules:
+            name = f"gate.{rule.rule}" + (f".{rule.metric}" if rule.metric else "")
+            tags[name] = ("pass: " if rule.passed else "fail: ") + rule.reason[:500]
+        return tags
+
+
+def heldout_sha256(X: pd.DataFrame, y: pd.Series) -> str:
+    """SHA-256 of the held-out rows (values and column names, in order)."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, X.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(y, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _outputs(loaded: LoadedModel, X: pd.DataFrame, kind: str) -> np.ndarray:
+    columns = loaded.feature_names or list(X.columns)
+    frame = X[columns]
+    if kind == "proba":
+        return np.asarray(loaded.model.predict_proba(frame))
+    return np.asarray(loaded.model.predict(frame))
+
+
+def _fast_auc(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """ROC AUC of every bootstrap resample at once (rank formula, ties averaged)."""
+    from scipy.stats import rankdata
+
+    ys, ss = y[idx], scores[idx]
+    ranks = rankdata(ss, axis=1)
+    pos = ys.sum(axis=1)
+    neg = ys.shape[1] - pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * ys).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
+    return np.where((pos > 0) & (neg > 0), auc, np.nan)
+
+
+def _resampled(metric: str, y: np.ndarray, out: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    if metric == "roc_auc":
+        return _fast_auc(y.astype(int), _proba_pos(out), idx)
+    if metric == "accuracy":
+        return (y[idx] == out[idx]).mean(axis=1)
+    _, func = GATE_METRICS[metric]
+    values = np.empty(len(idx))
+    for row, sample in enumerate(idx):
+        try:
+            values[row] = func(y[sample], out[sample])
+        except ValueError:  # one class in the resample
+            values[row] = np.nan
+    return values
+
+
+def _fmt(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _schema_rule(
+    challenger: list[InputColumn], champion: list[InputColumn], allowed: bool
+) -> RuleResult:
+    known = {c.name: c.type for c in champion}
+    missing = [c.name for c in challenger if c.required and c.name not in known]
+    retyped = [
+        f"{c.name} ({known[c.name]} -> {c.type})"
+        for c in challenger
+        if c.name in known and c.type != known[c.name]
+    ]
+    values = {"new_required_inputs": missing, "changed_types": retyped}
+    if not missing and not retyped:
+        return RuleResult("schema", None, True, "accepts the champion's input schema", values)
+    problems = []
+    if missing:
+        problems.append(f"needs input(s) the champion does not take: {', '.join(missing)}")
+    if retyped:
+        problems.append(f"changes input type(s): {', '.join(retyped)}")
+    text = "; ".join(problems)
+    if allowed:
+        return RuleResult("schema", None, True, f"{text} (allow_schema_change = true)", values)
+    return RuleResult("schema", None, False, text, values)
+
+
+def evaluate_gate(
+    rules: GateRules,
+    primary: str,
+    challenger: LoadedModel,
+    champion: LoadedModel | None,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    model: str,
+) -> Decision:
+    """Apply every rule to the challenger (and champion) on the held-out rows ``X``, ``y``."""
+    y_arr = y.to_numpy()
+    sha = heldout_sha256(X, y)
+    results: list[RuleResult] = []
+    metrics = [primary, *[m for m in rules.guards if m != primary]]
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def out(which: LoadedModel, name: str, kind: str) -> np.ndarray:
+        if (name, kind) not in cache:
+            cache[(name, kind)] = _outputs(which, X, kind)
+        return cache[(name, kind)]
+
+    def score(which: LoadedModel, name: str, metric: str) -> tuple[np.ndarray, float]:
+        kind, func = GATE_METRICS[metric]
+        output = out(which, name, kind)
+        return output, float(func(y_arr, output))
+
+    if champion is None:
+        floors = (
+            rules.floors
+            if rules.floors is not None
+            else ({primary: CHANCE[primary]} if primary in CHANCE else {})
+        )
+        for metric, minimum in floors.items():
+            _, value = score(challenger, "challenger", metric)
+            ok = value >= minimum
+            words = "reaches" if ok else "is below"
+            results.append(
+                RuleResult(
+                    "floor",
+                    metric,
+                    ok,
+                    f"{metric} {value:.4f} {words} the floor {minimum:.4f}",
+                    {"challenger": value, "floor": minimum},
+                )
+            )
+        passed = all(r.passed for r in results)
+        lead = "no champion: the absolute floors decide"
+        if not floors:
+            lead += " (none set)"
+        detail = "; ".join(r.reason for r in results if r.passed != passed or not passed)
+        reason = f"{'accepted' if passed else 'rejected'}: {lead}" + (
+            f"; {detail}" if detail else ""
+        )
+        if passed and results:
+            reason += "; " + "; ".join(r.reason for r in results)
+        return Decision(model, challenger.info.version, None, passed, reason, sha, len(X), results)
+
+    versus = f"champion v{champion.info.version}"
+    results.append(_schema_rule(challenger.inputs, champion.inputs, rules.allow_schema_change))
+    try:
+        for metric in metrics:
+            for which, name in ((challenger, "challenger"), (champion, "champion")):
+                kind, _ = GATE_METRICS[metric]
+                out(which, name, kind)
+    except (KeyError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[0][:300]
+        results.append(
+            RuleResult("primary", primary, False, f"{versus} cannot score the rows: {text}")
+        )
+        reason = "rejected: " + "; ".join(r.reason for r in results if not r.passed)
+        return Decision(
+            model,
+            challenger.info.version,
+            champion.info.version,
+            False,
+            reason,
+            sha,
+            len(X),
+            results,
+        )
+
+    # primary: paired bootstrap of the difference
+    chal_out, chal_value = score(challenger, "challenger", primary)
+    champ_out, champ_value = score(champion, "champion", primary)
+    rng = np.random.default_rng(rules.seed)
+    idx = rng.integers(0, len(y_arr), size=(rules.resamples, len(y_arr)))
+    diffs = _resampled(primary, y_arr, chal_out, idx) - _resampled(primary, y_arr, champ_out, idx)
+    diffs = diffs[np.isfinite(diffs)]
+    alpha = (1 - rules.confidence) / 2
+    low, high = (float(v) for v in np.quantile(diffs, [alpha, 1 - alpha]))
+    margin = rules.margin * (abs(champ_value) if rules.margin_kind == "relative" else 1.0)
+    diff = chal_value - champ_value
+    ok = low > margin
+    level = f"{rules.confidence:.0%} CI {_fmt(low)}..{_fmt(high)}"
+    if ok:
+        text = (
+            f"{primary} improves by {_fmt(diff)} over {versus} ({level}, {len(diffs)} paired "
+            f"resamples), above the margin {margin:.4f}"
+        )
+    elif diff == 0 and low == high == 0:
+        text = f"{primary} ties {versus} ({chal_value:.4f} both, {level}): no improvement"
+    else:
+        text = (
+            f"{primary} changes by {_fmt(diff)} vs {versus} ({level}): the CI's lower bound "
+            f"does not clear the margin {margin:.4f}"
+        )
+    results.append(
+        RuleResult(
+            "primary",
+            primary,
+            ok,
+            text,
+            {
+                "challenger": chal_value,
+                "champion": champ_value,
+                "difference": diff,
+                "ci_low": low,
+                "ci_high": high,
+                "confidence": rules.confidence,
+                "resamples": len(diffs),
+                "margin": margin,
+                "margin_kind": rules.margin_kind,
+                "seed": rules.seed,
+            },
+        )
+    )
+    for metric, tolerance in rules.guards.items():
+        _, c_value = score(challenger, "challenger", metric)
+        _, p_value = score(champion, "champion", metric)
+        worse = p_value - c_value
+        ok = worse <= tolerance
+        text = (
+            f"{metric} {c_value:.4f} vs {p_value:.4f} ({_fmt(-worse)}), "
+            + ("within" if ok else "worse than")
+            + f" the tolerance {tolerance:.4f}"
+        )
+        results.append(
+            RuleResult(
+                "guard",
+                metric,
+                ok,
+                text,
+                {"challenger": c_value, "champion": p_value, "tolerance": tolerance},
+            )
+        )
+    passed = all(r.passed for r in results)
+    if passed:
+        reason = "accepted: " + "; ".join(r.reason for r in results)
+    else:
+        reason = "rejected: " + "; ".join(r.reason for r in results if not r.passed)
+    return Decision(
+        model, challenger.info.version, champion.info.version, passed, reason, sha, len(X), results
+    )
+
+
+def save_decision(engine: Engine, decision: Decision, line: str | None) -> int:
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        result = connection.execute(
+            PROMOTION_DECISIONS.insert().values(
+                decided_at=datetime.now(UTC),
+                model=decision.model,
+                version=decision.version,
+                champion_version=decision.champion_version,
+                line=line,
+                passed=decision.passed,
+                forced=decision.forced,
+                force_reason=decision.force_reason,
+                reason=decision.reason,
+                heldout_sha256=decision.heldout_sha256,
+                heldout_rows=decision.heldout_rows,
+                rules=[asdict(r) for r in decision.rules],
+            )
+        )
+    decision.id = int(result.inserted_primary_key[0])
+    return decision.id
+
+
+def read_decisions(engine: Engine, model: str) -> list[dict[str, Any]]:
+    """Every decision about ``model``, newest first."""
+    table = PROMOTION_DECISIONS
+    query = sa.select(table).where(table.c.model == model).order_by(table.c.id.desc())
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

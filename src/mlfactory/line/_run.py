@@ -1,0 +1,637 @@
+"""Run a line: each stage in the factory's order, skipped when its cache key matches its record.
+
+A stage's key hashes its resolved config, the fingerprints of its inputs (data files, the
+outputs of the stages before it, models by SHA-256) and the versions of mlfactory and the
+libraries that change results. The newest finished record of the stage holds the key it last
+ran with; equal keys mean "up to date", otherwise the differences say why it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlfactory.db import get_engine
+from mlfactory.exceptions import MlfactoryError, SpecError
+from mlfactory.line._keys import cache_key, changes, fingerprint_path, library_versions
+from mlfactory.line._records import (
+    StageRecord,
+    fail_record,
+    finish_record,
+    latest_record,
+    line_lock,
+    start_record,
+)
+from mlfactory.line._spec import LineSpec, load_line
+from mlfactory.logs import get_logger
+from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["LineReport", "StageFailed", "StageOutcome", "run_line"]
+
+logger = get_logger(__name__)
+Say = Callable[[str], None]
+
+
+class StageFailed(MlfactoryError):
+    """A stage of the line raised; the next run resumes there."""
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    status: str  # up to date | ran | would run | failed | not reached
+    why: list[str] = field(default_factory=list)
+    summary: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class LineReport:
+    line: str
+    stages: list[StageOutcome]
+    seconds: float
+    line_run_id: str | None = None
+
+
+@dataclass
+class _Context:
+    line: LineSpec
+    settings: Settings
+    engine: Engine
+    force_promote: bool
+    force_reason: str | None
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, StageRecord | None] = field(default_factory=dict)
+    stat: dict[str, Any] = field(default_factory=dict)  # kept beside the key (file stats)
+    client: Any = None
+
+    def tracking(self) -> Any:
+        if self.client is None:
+            from mlfactory.tracking import open_tracking
+
+            self.client = open_tracking(self.settings)
+        return self.client
+
+
+# Stage configs and inputs ------------------------------------------------------------------
+def _dataset_table(ctx: _Context) -> tuple[str | dict[str, Any], dict[str, Any]]:
+    """The experiment's ``dataset`` and ``dataset_options`` from the line's ``[dataset]``."""
+    spec = ctx.line.dataset
+    if spec.name is not None:
+        options = dict(spec.options)
+        if isinstance(options.get("path"), str):
+            options["path"] = str(ctx.line.path(options["path"]))
+        return spec.name, options
+    table = spec.table
+    if isinstance(table.get("path"), str):
+        table["path"] = str(ctx.line.path(table["path"]))
+    return table, {}
+
+
+def _dataset_file(ctx: _Context) -> Path | None:
+    """The file or folder the dataset is read from, when it is known without reading it."""
+    name, options = _dataset_table(ctx)
+    if isinstance(name, dict):
+        return Path(name["path"]) if "path" in name else None
+    if "path" in options:
+        return Path(options["path"])
+    from mlfactory.datasets._registry import (
+        adult_default_dir,
+        credit_default_path,
+        fires_default_path,
+    )
+
+    defaults = {
+        "credit": credit_default_path,
+        "fires": fires_default_path,
+        "adult": adult_default_dir,
+    }
+    if name in defaults:
+        return Path(defaults[name](ctx.settings))
+    return None
+
+
+def _experiment_raw(ctx: _Context) -> tuple[dict[str, Any], Path | None]:
+    """The experiment spec as a raw table (overrides applied, the line's dataset in it)."""
+    import tomllib
+
+    from mlfactory.spec import apply_overrides
+
+    train = ctx.line.train
+    source: Path | None = None
+    if train.spec is not None:
+        source = ctx.line.path(train.spec)
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(f"{ctx.line.source}: field 'train.spec': {source} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{source}: malformed TOML: {exc}") from None
+    else:
+        raw = dict(train.experiment or {})
+        raw.setdefault("name", ctx.line.name)
+    raw = apply_overrides(raw, train.overrides)
+    dataset, options = _dataset_table(ctx)
+    raw["dataset"] = dataset
+    if options or "dataset_options" in raw:
+        raw["dataset_options"] = options
+    return raw, source
+
+
+def _experiment(ctx: _Context) -> Any:
+    from mlfactory.spec import spec_from_dict
+
+    raw, source = _experiment_raw(ctx)
+    return spec_from_dict(raw, source=source)
+
+
+def _champion(ctx: _Context) -> dict[str, Any] | None:
+    """The current champion's version and model SHA-256 (None when there is none).
+
+    Read straight from MLflow's registry tables in the same database (a key check must stay
+    fast: no MLflow client is opened for it); the MLflow client answers when they cannot be read.
+    The gate itself loads the champion through the registry, verified.
+    """
+    import sqlalchemy as sa
+
+    promote = ctx.line.promote
+    query = sa.text(
+        "SELECT a.version, t.value FROM registered_model_aliases a LEFT JOIN model_version_tags t"
+        " ON t.name = a.name AND t.version = a.version AND t.key = 'model_sha256'"
+        " WHERE a.name = :name AND a.alias = :alias"
+    )
+    try:
+        with ctx.engine.connect() as connection:
+            names = set(sa.inspect(connection).get_table_names())
+            if "registered_model_aliases" not in names:
+                return None if "experiments" not in names else _champion_by_client(ctx)
+            row = connection.execute(query, {"name": promote.model, "alias": promote.alias}).first()
+    except sa.exc.SQLAlchemyError:
+        return _champion_by_client(ctx)
+    if row is None:
+        return None
+    return {"version": str(row[0]), "model_sha256": row[1]}
+
+
+def _champion_by_client(ctx: _Context) -> dict[str, Any] | None:
+    from mlfactory.exceptions import ModelNotFound
+    from mlfactory.registry import ModelRef, resolve_version
+
+    promote = ctx.line.promote
+    try:
+        info = resolve_version(ctx.tracking(), ModelRef(promote.model, promote.alias))
+    except ModelNotFound:
+        return None
+    return {"version": info.version, "model_sha256": info.model_sha256}
+
+
+def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
+    """Config and inputs of ``stage`` (outputs of the stages before it must be known)."""
+    line, out = ctx.line, ctx.outputs
+    previous = ctx.records.get(stage)
+    config: dict[str, Any]
+    inputs: dict[str, Any] = {}
+    if stage == "data":
+        assert line.data is not None
+        config = line.data.model_dump(mode="json")
+    elif stage == "dataset":
+        name, options = _dataset_table(ctx)
+        config = {"dataset": mask_secrets(name), "options": mask_secrets(options)}
+        file = _dataset_file(ctx)
+        if file is not None:
+            before = (previous.key_parts.get("stat") or {}).get("data") if previous else None
+            digest, stat = fingerprint_path(file, before)
+            inputs["data"] = digest
+            ctx.stat["data"] = stat
+        else:  # a SQL query or a bundled dataset: fingerprinted by content, when it runs
+            inputs["data"] = "read at run time"
+        if "data" in out:
+            inputs["made_by"] = out["data"].get("files")
+    elif stage == "train":
+        raw, source = _experiment_raw(ctx)
+        config = {"experiment": mask_secrets(raw), "spec_file": str(source) if source else None}
+        inputs["dataset"] = out["dataset"]["data_sha256"]
+    elif stage == "gate":
+        config = {
+            "rules": line.gate.model_dump(mode="json"),
+            "model": line.promote.model,
+            "alias": line.promote.alias,
+            "challenger_alias": line.promote.challenger_alias,
+            "onnx": line.promote.onnx,
+        }
+        challenger = out["train"]["model_sha256"]
+        champion = _champion(ctx)
+        if champion and champion["model_sha256"] == challenger and previous is not None:
+            # this challenger is the champion now (this line promoted it): the champion it
+            # was judged against is the input, not itself
+            champion = previous.key_parts["inputs"].get("champion")
+        inputs = {
+            "challenger": challenger,
+            "heldout": out["train"].get("split_sha256"),
+            "champion": champion,
+        }
+    elif stage == "promote":
+        config = {"model": line.promote.model, "alias": line.promote.alias}
+        gate = out["gate"]
+        inputs = {"decision": gate["decision_id"], "passed": gate["passed"]}
+    elif stage == "batch":
+        assert line.batch is not None
+        config = line.batch.model_dump(mode="json")
+        before = (previous.key_parts.get("stat") or {}).get("batch_input") if previous else None
+        digest, stat = fingerprint_path(line.path(line.batch.input), before)
+        ctx.stat["batch_input"] = stat
+        inputs = {"input": digest, "champion": _champion(ctx)}
+    elif stage == "monitor":
+        assert line.monitor is not None
+        config = line.monitor.model_dump(mode="json")
+        inputs = {"champion": _champion(ctx), "heldout": out["train"].get("split_sha256")}
+    else:  # pragma: no cover - STAGES is fixed
+        raise SpecError(f"unknown stage {stage!r}")
+    parts = {"config": config, "inputs": inputs, "versions": library_versions()}
+    stat = {k: v for k, v in ctx.stat.items() if _stat_owner(k) == stage}
+    if stat:
+        parts["stat"] = stat
+    return parts
+
+
+def _stat_owner(name: str) -> str:
+    return {"data": "dataset", "batch_input": "batch"}[name]
+
+
+# Stage bodies --------------------------------------------------------------------------------
+def _run_data(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.datasets import write_synthetic
+
+    data = ctx.line.data
+    assert data is not None
+    say(f"data: writing {data.rows} synthetic {data.synthetic} rows")
+    paths = write_synthetic(data.synthetic, data.rows, seed=data.seed, settings=ctx.settings)
+    files = [str(p) for p in paths]
+    return {"files": files}, f"wrote {data.rows} synthetic {data.synthetic} rows to {files[0]}"
+
+
+def _run_dataset(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.datasets import load_dataset
+    from mlfactory.tracking import dataset_fingerprint
+
+    name, options = _dataset_table(ctx)
+    say("dataset: loading and checking")
+    dataset = load_dataset(name, ctx.settings, **options)
+    fingerprint = dataset_fingerprint(dataset.X, dataset.y)
+    outputs = {
+        "data_sha256": fingerprint["dataset_sha256"],
+        "rows": len(dataset.X),
+        "columns": [str(c) for c in dataset.X.columns],
+        "task": dataset.task.value,
+    }
+    return outputs, f"{dataset.name}: {len(dataset.X)} rows, {dataset.X.shape[1]} columns"
+
+
+def _run_train(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.spec import resolve_spec
+    from mlfactory.training import plan_from_spec, run_experiment
+
+    spec = _experiment(ctx)
+    say(f"train: resolving experiment {spec.name!r}")
+    resolved = resolve_spec(spec, ctx.settings)
+    plan = plan_from_spec(resolved)
+    result = run_experiment(plan, ctx.settings, progress=lambda m: say(f"train: {m}"))
+    best_run = ctx.tracking().get_run(result.best.run_id)
+    metric = result.best.outcome.refit_metric
+    outputs = {
+        "run_id": result.run_id,
+        "best_run_id": result.best.run_id,
+        "model_sha256": best_run.data.tags["mlfactory.model_sha256"],
+        "experiment": result.experiment,
+        "refit": metric,
+        "test_scores": {k: float(v) for k, v in result.best.test_scores.items()},
+        "split_sha256": plan.split_record.get("sha256"),
+    }
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in result.best.test_scores.items())
+    return outputs, f"{result.best.name}: test {scores} (run {result.run_id})"
+
+
+def _registered_challenger(ctx: _Context, run_id: str) -> Any:
+    """The version registered from ``run_id`` (registered now, as challenger, when absent)."""
+    from mlfactory.registry import ModelRef, promote, resolve_version
+
+    client = ctx.tracking()
+    promote_spec = ctx.line.promote
+    best = ctx.outputs["train"].get("best_run_id", run_id)
+    try:
+        versions = client.search_model_versions(f"name = '{promote_spec.model}'")
+    except Exception:  # no such model yet
+        versions = []
+    for version in versions:
+        if (
+            version.run_id in (run_id, best)
+            and version.tags.get("model_sha256") == (ctx.outputs["train"]["model_sha256"])
+        ):
+            client.set_registered_model_alias(
+                promote_spec.model, promote_spec.challenger_alias, version.version
+            )
+            return resolve_version(client, ModelRef(promote_spec.model, version=version.version))
+    return promote(
+        ctx.settings,
+        promote_spec.model,
+        run_id=run_id,
+        alias=promote_spec.challenger_alias,
+        compile_onnx=promote_spec.onnx,
+    )
+
+
+def _run_gate(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.exceptions import ModelNotFound
+    from mlfactory.line._gate import check_metric, evaluate_gate, save_decision
+    from mlfactory.registry import ModelRef, load_model
+    from mlfactory.spec import resolve_spec
+
+    line, client = ctx.line, ctx.tracking()
+    model = line.promote.model
+    train = ctx.outputs["train"]
+    primary = line.gate.primary or train["refit"]
+    check_metric(primary, "gate.primary")
+    for metric in [*line.gate.guards, *(line.gate.floors or {})]:
+        check_metric(metric, "gate.guards/floors")
+    say("gate: registering the challenger")
+    info = _registered_challenger(ctx, train["run_id"])
+    challenger = load_model(ctx.settings, ModelRef(model, version=info.version))
+    try:
+        champion = load_model(ctx.settings, ModelRef(model, line.promote.alias))
+    except ModelNotFound:
+        champion = None
+    if champion is not None and champion.info.version == challenger.info.version:
+        champion = None  # pragma: no cover - the gate's key prevents judging a model by itself
+    say("gate: re-scoring the held-out rows")
+    resolved = resolve_spec(_experiment(ctx), ctx.settings)
+    X, y = resolved.X_test, resolved.y_test
+    decision = evaluate_gate(line.gate, primary, challenger, champion, X, y, model=model)
+    if ctx.force_promote:
+        decision.forced = True
+        decision.force_reason = ctx.force_reason
+        if not decision.passed:
+            decision.reason = f"forced ({ctx.force_reason}); the gate said: {decision.reason}"
+            decision.passed = True
+    save_decision(ctx.engine, decision, line.name)
+    for key, value in decision.tags().items():
+        client.set_model_version_tag(model, decision.version, key, value)
+    outputs = {
+        "decision_id": decision.id,
+        "passed": decision.passed,
+        "version": decision.version,
+        "champion_version": decision.champion_version,
+        "reason": decision.reason,
+        "heldout_sha256": decision.heldout_sha256,
+    }
+    verdict = "PASS" if decision.passed else "REJECT"
+    return outputs, f"{verdict} v{decision.version}: {decision.reason}"
+
+
+def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    gate, spec = ctx.outputs["gate"], ctx.line.promote
+    client = ctx.tracking()
+    if not gate["passed"]:
+        return (
+            {"promoted": False, "version": gate["version"], "alias": spec.challenger_alias},
+            f"not promoted: v{gate['version']} stays @{spec.challenger_alias}; the champion "
+            "does not move",
+        )
+    say(f"promote: moving @{spec.alias}")
+    client.set_registered_model_alias(spec.model, spec.alias, gate["version"])
+    try:
+        current = client.get_model_version_by_alias(spec.model, spec.challenger_alias)
+        if str(current.version) == str(gate["version"]):
+            client.delete_registered_model_alias(spec.model, spec.challenger_alias)
+    except Exception:  # no challenger alias: nothing to clear
+        pass
+    return (
+        {"promoted": True, "version": gate["version"], "alias": spec.alias},
+        f"{spec.model} v{gate['version']} is now @{spec.alias}",
+    )
+
+
+def _run_batch(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.batch import batch_predict
+
+    batch, spec = ctx.line.batch, ctx.line.promote
+    assert batch is not None
+    say("batch: scoring with the champion")
+    report = batch_predict(
+        ctx.settings,
+        f"{spec.model}@{spec.alias}",
+        input_path=ctx.line.path(batch.input),
+        output_path=ctx.line.path(batch.output),
+        key_columns=batch.key_columns,
+        overwrite=True,
+    )
+    outputs = {"output": report.output, "rows": report.rows, "version": report.version}
+    return outputs, f"{report.rows} rows scored by v{report.version} into {report.output}"
+
+
+def _run_monitor(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.monitoring import detect_drift, load_reference_sample, publish_report
+    from mlfactory.registry import ModelRef, resolve_version
+    from mlfactory.spec import resolve_spec
+
+    spec = ctx.line.promote
+    info = resolve_version(ctx.tracking(), ModelRef(spec.model, spec.alias))
+    say("monitor: drift baseline of the champion")
+    reference = load_reference_sample(ctx.settings, info.run_id)
+    resolved = resolve_spec(_experiment(ctx), ctx.settings)
+    columns = [c for c in resolved.X_test.columns if c in reference.columns]
+    report = detect_drift(
+        reference[columns], resolved.X_test[columns], names=("training sample", "held-out")
+    )
+    folder = ctx.settings.reports_dir / "line" / ctx.line.name / "baseline"
+    published = publish_report(ctx.settings, report, folder)
+    verdict = "drift" if report.drifted else "no drift"
+    outputs = {"report_id": published.report_id, "drifted": bool(report.drifted)}
+    return outputs, f"baseline of v{info.version}: {verdict} (report #{published.report_id})"
+
+
+_BODIES: dict[str, Callable[[_Context, Say], tuple[dict[str, Any], str]]] = {
+    "data": _run_data,
+    "dataset": _run_dataset,
+    "train": _run_train,
+    "gate": _run_gate,
+    "promote": _run_promote,
+    "batch": _run_batch,
+    "monitor": _run_monitor,
+}
+
+
+# The line ------------------------------------------------------------------------------------
+def _check_stage(name: str | None, option: str, line: LineSpec) -> None:
+    if name is not None and name not in line.stages():
+        raise SpecError(f"{option} {name!r}: expected one of this line's stages: "
+                        f"{', '.join(line.stages())}")  # fmt: skip
+
+
+def _line_run(ctx: _Context, dry_run: bool) -> str | None:
+    """The line's MLflow parent run (created once a stage runs)."""
+    from mlfactory.tracking import experiment_for
+
+    if dry_run:
+        return None
+    client = ctx.tracking()
+    experiment = experiment_for(client, f"line-{ctx.line.name}", ctx.settings)
+    tags = {
+        "mlfactory.role": "line",
+        "mlfactory.line": ctx.line.name,
+        "mlfactory.line_spec": str(ctx.line.source or ""),
+    }
+    run = client.create_run(experiment, run_name=f"line {ctx.line.name}", tags=tags)
+    return run.info.run_id
+
+
+def run_line(
+    path: str | Path,
+    settings: Settings,
+    overrides: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    force: Sequence[str] = (),
+    from_stage: str | None = None,
+    force_promote: bool = False,
+    reason: str | None = None,
+    wait_s: float = 0.0,
+    progress: Say | None = None,
+) -> LineReport:
+    """Run (or with ``dry_run`` only judge) every stage of the line spec at ``path``."""
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    line = load_line(path, overrides)
+    for name in force:
+        _check_stage(name, "--force", line)
+    _check_stage(from_stage, "--from", line)
+    if force_promote and not (reason or "").strip():
+        raise SpecError('--force-promote needs --reason "why" (it is recorded)')
+    engine = get_engine(settings.database_url)
+    ctx = _Context(line, settings, engine, force_promote, reason)
+    if dry_run:
+        from mlfactory.db import ensure_schema
+
+        ensure_schema(engine)
+        outcomes = _walk(ctx, set(force), from_stage, dry_run=True, say=say, run_id=None)
+        return LineReport(line.name, outcomes, time.perf_counter() - started)
+    with line_lock(engine, line.name, wait_s):
+        holder: dict[str, str | None] = {"run_id": None}
+        try:
+            outcomes = _walk(ctx, set(force), from_stage, dry_run=False, say=say, run_id=holder)
+        except BaseException:
+            _end_line_run(ctx, holder["run_id"], "FAILED")
+            raise
+        _end_line_run(ctx, holder["run_id"], "FINISHED")
+    return LineReport(line.name, outcomes, time.perf_counter() - started, holder["run_id"])
+
+
+def _end_line_run(ctx: _Context, run_id: str | None, status: str) -> None:
+    if run_id is not None:
+        ctx.tracking().set_terminated(run_id, status)
+
+
+def _walk(
+    ctx: _Context,
+    force: set[str],
+    from_stage: str | None,
+    *,
+    dry_run: bool,
+    say: Say,
+    run_id: dict[str, str | None] | None,
+) -> list[StageOutcome]:
+    line = ctx.line
+    stages = line.stages()
+    forced = set(force)
+    if from_stage is not None:
+        forced |= set(stages[stages.index(from_stage) :])
+    if ctx.force_promote:
+        forced |= {"gate", "promote"}
+    outcomes: list[StageOutcome] = []
+    blocked: str | None = None  # dry run: the first stage that would run
+    for stage in stages:
+        ctx.records[stage] = latest_record(ctx.engine, line.name, stage)
+        if blocked is not None:
+            outcomes.append(StageOutcome(stage, "would run", [f"after {blocked}, which would run"]))
+            continue
+        began = time.perf_counter()
+        try:
+            parts = _parts(ctx, stage)
+        except MlfactoryError as exc:  # an input is missing or unreadable: the stage fails
+            if dry_run:
+                raise
+            record = start_record(ctx.engine, line.name, stage, "-", {}, None)
+            fail_record(ctx.engine, record, str(exc))
+            raise StageFailed(
+                f"stage {stage!r} of line {line.name!r} failed: {exc}; "
+                "the next `mlfactory run` resumes at this stage"
+            ) from None
+        key = cache_key(parts)
+        previous = ctx.records[stage]
+        if previous is None:
+            why = ["never ran" if not _ever_failed(ctx, stage) else "its last run failed"]
+        elif previous.cache_key != key:
+            why = changes(parts, previous.key_parts) or ["its key changed"]
+        elif stage in forced:
+            why = ["forced (--force/--from/--force-promote)"]
+        else:
+            assert previous.outputs is not None
+            ctx.outputs[stage] = previous.outputs
+            when = f"{previous.finished_at:%Y-%m-%d %H:%M:%S}" if previous.finished_at else "?"
+            why = [f"inputs and settings as in its run of {when} (key {key[:12]})"]
+            outcomes.append(StageOutcome(stage, "up to date", why, "", time.perf_counter() - began))
+            continue
+        if dry_run:
+            outcomes.append(StageOutcome(stage, "would run", why))
+            blocked = stage
+            continue
+        if run_id is not None and run_id["run_id"] is None:
+            run_id["run_id"] = _line_run(ctx, dry_run)
+        line_run = run_id["run_id"] if run_id else None
+        record = start_record(ctx.engine, line.name, stage, key, parts, line_run)
+        say(f"{stage}: running ({'; '.join(why)})")
+        try:
+            outputs, summary = _BODIES[stage](ctx, say)
+        except BaseException as exc:
+            message = mask_urls_in_text(str(exc).strip().splitlines()[0] if str(exc) else "")
+            text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+            fail_record(ctx.engine, record, text)
+            _tag(ctx, line_run, stage, key, "failed", text)
+            if isinstance(exc, Exception):
+                raise StageFailed(
+                    f"stage {stage!r} of line {line.name!r} failed: {message or text}; "
+                    "the next `mlfactory run` resumes at this stage"
+                ) from exc
+            raise
+        finish_record(ctx.engine, record, outputs)
+        ctx.outputs[stage] = outputs
+        _tag(ctx, line_run, stage, key, "ran", summary)
+        outcomes.append(StageOutcome(stage, "ran", why, summary, time.perf_counter() - began))
+    return outcomes
+
+
+def _ever_failed(ctx: _Context, stage: str) -> bool:
+    import sqlalchemy as sa
+
+    from mlfactory.db._tables import LINE_STAGE_RECORDS as T
+
+    query = sa.select(T.c.id).where(
+        T.c.line == ctx.line.name, T.c.stage == stage, T.c.status == "failed"
+    )
+    with ctx.engine.connect() as connection:
+        return connection.execute(query.limit(1)).first() is not None
+
+
+def _tag(ctx: _Context, run_id: str | None, stage: str, key: str, status: str, text: str) -> None:
+    """The stage's key, status and summary as tags (and its key as a param) of the line's run."""
+    if run_id is None:
+        return
+    client = ctx.tracking()
+    client.set_tag(run_id, f"line.{stage}.status", status)
+    client.set_tag(run_id, f"line.{stage}.summary", mask_urls_in_text(text)[:4_000])
+    client.log_param(run_id, f"line.{stage}.cache_key", key)

@@ -1,0 +1,259 @@
+"""The line spec: one TOML file naming the factory's stages in their fixed order.
+
+``data`` (optional) -> ``dataset`` -> ``train`` -> ``gate`` -> ``promote`` -> ``batch``
+(optional) -> ``monitor`` (optional). Validated like experiment specs: every error names the
+file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from mlfactory.exceptions import SpecError
+
+__all__ = [
+    "STAGES",
+    "BatchStage",
+    "DataStage",
+    "DatasetStage",
+    "GateRules",
+    "LineSpec",
+    "MonitorStage",
+    "PromoteStage",
+    "TrainStage",
+    "line_from_dict",
+    "load_line",
+]
+
+STAGES = ("data", "dataset", "train", "gate", "promote", "batch", "monitor")
+USER_TABLE_KEYS = (
+    "path",
+    "sql",
+    "url",
+    "target",
+    "task",
+    "time_column",
+    "groups",
+    "numeric",
+    "categorical",
+    "boolean",
+    "skewed",
+    "drop",
+    "roles",
+    "horizon",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataStage(_Strict):
+    """``[data]``: make the raw data (this slice: a synthetic raw file set, seeded)."""
+
+    synthetic: str = Field(description="Dataset whose synthetic raw file set to write (credit...).")
+    rows: int = Field(5_000, ge=10, description="Rows to write.")
+    seed: int = Field(0, description="Seed of the synthetic data.")
+
+
+class DatasetStage(BaseModel):
+    """``[dataset]``: a named dataset (``name`` + ``options``) or a user table (``path`` + ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, description="Registered dataset name (mlfactory data list).")
+    options: dict[str, Any] = Field(default_factory=dict, description="Named dataset options.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DatasetStage:
+        extra = dict(self.model_extra or {})
+        unknown = sorted(set(extra) - set(USER_TABLE_KEYS))
+        if unknown:
+            valid = ", ".join(["name", "options", *USER_TABLE_KEYS])
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
+        if self.name is None and not ({"path", "sql"} & set(extra)):
+            raise ValueError("give a dataset name, or a user table (path or sql, and target)")
+        if self.name is not None and extra:
+            raise ValueError(
+                f"a named dataset takes only options; got user-table keys {', '.join(extra)}"
+            )
+        if self.name is None and "target" not in extra:
+            raise ValueError("a user table needs target (the column to predict)")
+        return self
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """The user table's keys (empty for a named dataset)."""
+        return dict(self.model_extra or {})
+
+
+class TrainStage(_Strict):
+    """``[train]``: an experiment spec by path, or inline in ``[train.experiment]``."""
+
+    spec: str | None = Field(None, description="Experiment spec TOML file (line folder first).")
+    experiment: dict[str, Any] | None = Field(None, description="An inline experiment spec.")
+    overrides: list[str] = Field(
+        default_factory=list, description="key=value overrides of the experiment spec."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainStage:
+        if (self.spec is None) == (self.experiment is None):
+            raise ValueError("give either spec (a file) or [train.experiment] (inline), not both")
+        return self
+
+
+class GateRules(_Strict):
+    """``[gate]``: what a challenger must show to become champion."""
+
+    primary: str | None = Field(
+        None, description="Metric that must improve; default: the experiment's refit metric."
+    )
+    margin: float = Field(0.0, ge=0, description="Least improvement of the primary metric.")
+    margin_kind: Literal["absolute", "relative"] = "absolute"
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the bootstrap CI.")
+    resamples: int = Field(1_000, ge=100, le=100_000, description="Paired bootstrap resamples.")
+    seed: int = 0
+    guards: dict[str, float] = Field(
+        default_factory=dict, description="metric -> how much it may worsen (>= 0)."
+    )
+    floors: dict[str, float] | None = Field(
+        None,
+        description="metric -> minimum when there is no champion; default: primary better "
+        "than chance (roc_auc 0.5, r2 0.0).",
+    )
+    allow_schema_change: bool = Field(
+        False, description="Accept a challenger that needs inputs the champion does not take."
+    )
+
+    @model_validator(mode="after")
+    def _tolerances(self) -> GateRules:
+        for metric, tolerance in self.guards.items():
+            if tolerance < 0:
+                raise ValueError(f"guard {metric!r}: tolerance must be >= 0, got {tolerance}")
+        return self
+
+
+class PromoteStage(_Strict):
+    """``[promote]``: the registered model and the alias a passing challenger gets."""
+
+    model: str = Field(min_length=1, pattern=r"^[\w.\-]+$", description="Registered model name.")
+    alias: str = Field("champion", pattern=r"^[\w\-]+$")
+    challenger_alias: str = Field("challenger", pattern=r"^[\w\-]+$")
+    onnx: bool = Field(True, description="Compile and verify ONNX when registering.")
+
+
+class BatchStage(_Strict):
+    """``[batch]``: score a file with the champion."""
+
+    input: str = Field(description="Parquet/CSV file or folder to score (line folder first).")
+    output: str = Field(description="Parquet folder the scores go to (replaced on each run).")
+    key_columns: list[str] = Field(default_factory=list)
+
+
+class MonitorStage(_Strict):
+    """``[monitor]``: the champion's drift baseline (its reference sample vs held-out rows)."""
+
+    baseline: bool = True
+
+
+class LineSpec(_Strict):
+    """One line: a name and its stages (data, batch and monitor may be left out)."""
+
+    name: str = Field(min_length=1, pattern=r"^[\w.\-]+$", description="Line name.")
+    description: str = ""
+    data: DataStage | None = None
+    dataset: DatasetStage
+    train: TrainStage
+    gate: GateRules = Field(default_factory=GateRules)
+    promote: PromoteStage
+    batch: BatchStage | None = None
+    monitor: MonitorStage | None = None
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def folder(self) -> Path:
+        return self._source.parent if self._source is not None else Path.cwd()
+
+    def path(self, text: str) -> Path:
+        """A path of the spec: absolute as given, else relative to the line file's folder."""
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else (self.folder / path).resolve()
+
+    def stages(self) -> list[str]:
+        """The stages this line has, in the factory's order."""
+        required = ("dataset", "train", "gate", "promote")
+        return [s for s in STAGES if s in required or getattr(self, s) is not None]
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": LineSpec,
+    "data": DataStage,
+    "dataset": DatasetStage,
+    "train": TrainStage,
+    "gate": GateRules,
+    "promote": PromoteStage,
+    "batch": BatchStage,
+    "monitor": MonitorStage,
+}
+
+
+def _describe(error: Any) -> str:
+    loc = [str(p) for p in error["loc"]]
+    field = ".".join(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section = ".".join(loc[:-1])
+        model = _SECTIONS.get(section)
+        valid = ", ".join(model.model_fields) if model else "(none)"
+        where = f"[{section}]" if section else "the top level"
+        return f"unknown key {field!r}; valid keys at {where}: {valid}"
+    if kind == "missing":
+        return f"missing required field {field!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    shown = error.get("input")
+    if isinstance(shown, dict):
+        return f"field {field or 'spec'!r}: {message}"
+    return f"field {field!r}: {message} (got {shown!r})"
+
+
+def line_from_dict(
+    data: dict[str, Any], *, source: Path | None = None, overrides: Sequence[str] = ()
+) -> LineSpec:
+    """Validate a raw line table (after ``key=value`` overrides); ``SpecError`` naming the field."""
+    from mlfactory.spec import apply_overrides
+
+    where = str(source) if source is not None else "line spec"
+    raw = apply_overrides(dict(data), overrides)
+    try:
+        line = LineSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{where}: {_describe(exc.errors()[0])}") from None
+    line._source = source
+    return line
+
+
+def load_line(path: str | Path, overrides: Sequence[str] = ()) -> LineSpec:
+    """Read, override and validate a line spec TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: line spec not found") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the line spec: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: malformed TOML: {exc}") from None
+    return line_from_dict(data, source=path.resolve(), overrides=overrides)

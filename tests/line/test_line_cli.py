@@ -1,0 +1,193 @@
+"""The factory line through the real CLI: full run, no-op rerun, changes, resume, the lock."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from mlfactory.cli import app
+from mlfactory.datasets import load_credit, write_synthetic
+from mlfactory.db import get_engine
+from mlfactory.db._tables import LINE_STAGE_RECORDS
+from mlfactory.line import stage_history
+from mlfactory.line._records import line_lock
+from mlfactory.settings import get_settings
+
+LINE = """
+name = "credit-test"
+
+[dataset]
+name = "credit"
+
+[train.experiment]
+preprocessing = "power"
+model = "LogisticRegression"
+seed = 0
+test_size = 0.3
+
+[train.experiment.cv]
+folds = 2
+scoring = ["roc_auc", "accuracy"]
+
+[train.experiment.search]
+kind = "grid"
+param_grid = {{ clf__C = [1.0] }}
+
+[gate]
+resamples = 200
+
+[promote]
+model = "credit"
+onnx = false
+{extra}
+"""
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "400", **(env or {})})
+
+
+def statuses(line: str = "credit-test") -> dict[str, str]:
+    """Each stage's status in the newest invocation (by record), from the records table."""
+    engine = get_engine(get_settings().database_url)
+    return {r.stage: r.status for r in stage_history(engine, line)}
+
+
+def ran_in_last(output: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"│ (\w+)\s+│ ran\s", output)}
+
+
+def up_to_date(output: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"│ (\w+)\s+│ up to date\s", output)}
+
+
+@pytest.fixture
+def credit_line(tmp_path: Path) -> Path:
+    write_synthetic("credit", 2_000, seed=3, settings=get_settings())
+    path = tmp_path / "line.toml"
+    path.write_text(LINE.format(extra=""))
+    return path
+
+
+def test_line_spec_errors_name_the_field(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(LINE.format(extra="[gate.more]\nx = 1\n").replace("resamples = 200", ""))
+    result = invoke("run", str(path))
+    assert result.exit_code == 2
+    assert "gate.more" in result.output and "valid keys at [gate]" in result.output
+    path.write_text(
+        LINE.format(extra="").replace('name = "credit"\n\n[train', "colour = 1\n\n[train")
+    )
+    result = invoke("run", str(path))
+    assert result.exit_code == 2 and "dataset" in result.output and "colour" in result.output
+    path.write_text(LINE.format(extra="").replace('model = "credit"', 'model = "a b"'))
+    result = invoke("run", str(path), "--dry-run")
+    assert result.exit_code == 2 and "promote.model" in result.output
+    result = invoke("run", str(tmp_path / "absent.toml"))
+    assert result.exit_code == 2 and "line spec not found" in result.output
+
+
+def test_full_run_noop_rerun_and_one_hyperparameter(credit_line):
+    started = time.perf_counter()
+    first = invoke("run", str(credit_line))
+    full = time.perf_counter() - started
+    assert first.exit_code == 0, first.output
+    assert ran_in_last(first.output) == {"dataset", "train", "gate", "promote"}
+    assert "credit v1 is now @champion" in first.output
+
+    started = time.perf_counter()
+    again = invoke("run", str(credit_line))
+    noop = time.perf_counter() - started
+    assert again.exit_code == 0, again.output
+    assert up_to_date(again.output) == {"dataset", "train", "gate", "promote"}
+    assert ran_in_last(again.output) == set()
+    assert noop < 2.0 and noop < full / 5, (noop, full)
+
+    dry = invoke("run", str(credit_line), "--dry-run", "--set", "train.experiment.seed=1")
+    assert dry.exit_code == 0, dry.output
+    assert "setting experiment.seed: 0 -> 1" in dry.output
+    assert up_to_date(dry.output) == {"dataset"}
+    assert "would run" in dry.output
+
+    changed = invoke(
+        "run", str(credit_line), "--set", "train.experiment.search.param_grid.clf__C=[0.01]"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert up_to_date(changed.output) == {"dataset"}
+    assert ran_in_last(changed.output) == {"train", "gate", "promote"}
+    engine = get_engine(get_settings().database_url)
+    records = stage_history(engine, "credit-test")
+    assert [r.stage for r in records if r.status == "finished"].count("dataset") == 1
+    assert all(r.status == "finished" for r in records)
+    # the records are on the line's MLflow run too
+    from mlfactory.tracking import open_tracking
+
+    client = open_tracking(get_settings())
+    run = client.get_run(records[-1].line_run_id)
+    assert run.data.tags["line.train.status"] == "ran"
+    assert run.data.params["line.train.cache_key"] == records[-3].cache_key
+
+
+def test_changed_data_reruns_from_dataset_and_touch_does_not(credit_line):
+    assert invoke("run", str(credit_line)).exit_code == 0
+    csv = get_settings().data_dir / "raw" / "credit" / "cs-training.csv"
+    stat = csv.stat()
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # same bytes
+    touched = invoke("run", str(credit_line), "--dry-run")
+    assert up_to_date(touched.output) == {"dataset", "train", "gate", "promote"}, touched.output
+
+    write_synthetic("credit", 2_000, seed=4, settings=get_settings())  # new rows
+    dry = invoke("run", str(credit_line), "--dry-run")
+    assert "input data:" in dry.output and up_to_date(dry.output) == set(), dry.output
+    rerun = invoke("run", str(credit_line))
+    assert rerun.exit_code == 0, rerun.output
+    assert ran_in_last(rerun.output) == {"dataset", "train", "gate", "promote"}
+
+
+def test_a_failed_stage_stops_the_line_and_the_next_run_resumes_there(credit_line, tmp_path):
+    scores = tmp_path / "applicants.parquet"
+    credit_line.write_text(
+        LINE.format(extra=f'[batch]\ninput = "{scores.name}"\noutput = "scores"\n')
+    )
+    failed = invoke("run", str(credit_line))
+    assert failed.exit_code == 1
+    assert "stage 'batch' of line 'credit-test' failed" in failed.output
+    assert "resumes at this stage" in failed.output
+    errors = [line for line in failed.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in failed.output and "┃" not in failed.output
+    assert statuses()["batch"] == "failed" and statuses()["promote"] == "finished"
+
+    load_credit(settings=get_settings()).X.head(300).to_parquet(scores)
+    dry = invoke("run", str(credit_line), "--dry-run")
+    assert "its last run failed" in dry.output
+    resumed = invoke("run", str(credit_line))
+    assert resumed.exit_code == 0, resumed.output
+    assert ran_in_last(resumed.output) == {"batch"}
+    assert up_to_date(resumed.output) == {"dataset", "train", "gate", "promote"}
+    assert len(pd.read_parquet(tmp_path / "scores")) == 300
+
+    forced = invoke("run", str(credit_line), "--force", "batch")
+    assert ran_in_last(forced.output) == {"batch"}, forced.output
+    from_train = invoke("run", str(credit_line), "--from", "gate")
+    assert ran_in_last(from_train.output) == {"gate", "promote", "batch"}, from_train.output
+    bad = invoke("run", str(credit_line), "--from", "explain")
+    assert bad.exit_code == 2 and "expected one of this line's stages" in bad.output
+
+
+def test_a_second_run_of_the_same_line_exits_clearly(credit_line):
+    engine = get_engine(get_settings().database_url)
+    with line_lock(engine, "credit-test"):
+        busy = invoke("run", str(credit_line))
+        assert busy.exit_code == 75
+        assert "is being run by" in busy.output and "--wait" in busy.output
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(sa.func.count()).select_from(LINE_STAGE_RECORDS))
+        assert rows.scalar() == 0  # nothing ran while the line was held
+    assert invoke("run", str(credit_line), "--dry-run").exit_code == 0
