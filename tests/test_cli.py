@@ -32,7 +32,7 @@ def test_info_shows_home_masked_url_and_status(isolated_home, monkeypatch):
 def test_info_reports_unreachable_database_with_password_masked(monkeypatch):
     monkeypatch.setenv("MLFACTORY_DB_URL", "postgresql+psycopg://bob:topsecret@127.0.0.1:1/db")
     result = runner.invoke(app, ["info"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # EXIT_UNAVAILABLE, as every command with a dead database
     assert "topsecret" not in result.output
     assert "bob:***@127.0.0.1" in result.output
     assert "unreachable" in result.output

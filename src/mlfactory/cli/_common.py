@@ -1,6 +1,18 @@
-"""What every command shares: consoles, the settings of this invocation, error mapping."""
+"""What every command shares: consoles, the settings of this invocation, error mapping.
+
+Every failure ends as one ``error:`` line (and at most one ``hint:`` line) on stderr and an exit
+code from :mod:`mlfactory.exceptions`: 1 failure, 2 usage/configuration, 3 database or scheduler
+unreachable, 4 unexpected error (traceback in the log file), 130 Ctrl-C, 143 SIGTERM.
+"""
 
 from __future__ import annotations
+
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from types import FrameType
 
 import click
 import typer
@@ -8,34 +20,249 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from mlfactory.exceptions import MlfactoryError
+from mlfactory.exceptions import (
+    EXIT_FAILURE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_UNAVAILABLE,
+    MlfactoryError,
+    ServiceUnavailable,
+    Terminated,
+)
 from mlfactory.settings import Settings, get_settings, mask_urls_in_text
 
 console = Console()
 err_console = Console(stderr=True)
 
+_MAX_MESSAGE = 300
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return the Exit to raise."""
+
+def first_line(text: object) -> str:
+    """The first non-blank line of ``text``, masked and cut to a readable length."""
+    for line in str(text).strip().splitlines():
+        if line.strip():
+            line = mask_urls_in_text(line.strip())
+            return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+    return ""
+
+
+def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
+    """Print a one-line error (and a one-line hint) and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {escape(mask_urls_in_text(message))}", soft_wrap=True)
+    if hint:
+        err_console.print(f"[dim]hint:[/] {escape(mask_urls_in_text(hint))}", soft_wrap=True)
     return typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What the user reads about an exception that is not an :class:`MlfactoryError`."""
+
+    message: str
+    code: int
+    hint: str | None = None
+    internal: bool = False  # a bug: the traceback goes to the log file
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 12:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _loaded(module: str, name: str) -> type | None:
+    """A class of a module only if that module was imported (the CLI never imports it for this)."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) else None
+
+
+_CONNECTION_WORDS = (
+    "connection refused",
+    "connection failed",
+    "could not connect",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+    "timed out",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "the database system is",  # starting up / shutting down
+    "no route to host",
+    "unable to open database file",
+    "database is locked",
+)
+_AUTH_WORDS = ("password authentication failed", "authentication failed", "no password supplied")
+
+
+def database_failure(exc: BaseException) -> Failure | None:
+    """A database error anywhere in ``exc``'s chain, as one line: unreachable or refused login
+    (exit 3), or an SQL error (exit 1); ``None`` when the chain holds no database error."""
+    kinds = tuple(
+        k
+        for k in (
+            _loaded("sqlalchemy.exc", "DBAPIError"),
+            _loaded("psycopg", "Error"),
+            _loaded("sqlite3", "Error"),
+        )
+        if k is not None
+    )
+    if not kinds:
+        return None
+    found = next((e for e in _chain(exc) if isinstance(e, kinds)), None)
+    if found is None:
+        return None
+    original = getattr(found, "orig", None) or found
+    reason = first_line(original) or type(original).__name__
+    invalidated = bool(getattr(found, "connection_invalidated", False))
+    return classify_database_error(str(original), reason, invalidated)
+
+
+def classify_database_error(text: str, reason: str, invalidated: bool = False) -> Failure:
+    """Unreachable or login refused (exit 3) versus an SQL error (exit 1), from the driver's
+    message ``text``; ``reason`` is the line shown."""
+    lowered = text.lower()
+    if any(word in lowered for word in _AUTH_WORDS):
+        return Failure(
+            f"the database refused the login: {reason}",
+            EXIT_UNAVAILABLE,
+            "check the user and password in MLFACTORY_DB_URL (or --db-url)",
+        )
+    if invalidated or any(word in lowered for word in _CONNECTION_WORDS):
+        return Failure(
+            f"cannot reach the database: {reason}",
+            EXIT_UNAVAILABLE,
+            "is the server running and MLFACTORY_DB_URL (or --db-url) right? "
+            "`mlfactory info` checks the connection",
+        )
+    return Failure(
+        f"database error: {reason}",
+        EXIT_FAILURE,
+        "`mlfactory db status` tells whether the schema needs `mlfactory db upgrade`",
+    )
+
+
+def require_database(settings: Settings) -> None:
+    """Fail now, in one line and with exit 3, when the settings' database cannot be reached or
+    refuses the login: before a command starts work it would lose (train, dashboard)."""
+    from mlfactory.db import check_database
+
+    status = check_database(settings.database_url)
+    if status.reachable:
+        return
+    # any failure to connect is an outage here, whatever words the driver chose
+    failure = classify_database_error(status.detail, first_line(status.detail), invalidated=True)
+    error = ServiceUnavailable(failure.message)
+    error.hint = failure.hint
+    raise error
+
+
+def describe_failure(exc: BaseException) -> Failure:
+    """One line for any exception that escaped a command."""
+    found = database_failure(exc)
+    if found is not None:
+        return found
+    mlflow_error = _loaded("mlflow.exceptions", "MlflowException")
+    if mlflow_error is not None and isinstance(exc, mlflow_error):
+        return Failure(f"MLflow: {first_line(getattr(exc, 'message', exc))}", EXIT_FAILURE)
+    if isinstance(exc, MemoryError):
+        return Failure("out of memory", EXIT_FAILURE, "use a smaller sample or more memory")
+    reason = first_line(exc)
+    text = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+    return Failure(f"unexpected error: {text}", EXIT_INTERNAL, internal=True)
+
+
+# what click and Typer raise on purpose (usage errors, --help, typer.Exit): never remapped
+_PASS_THROUGH = (
+    click.exceptions.ClickException,
+    click.exceptions.Exit,
+    click.exceptions.Abort,
+    typer.Exit,
+    typer.Abort,
+)
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(f"received signal {signum}")
+
+
 class MlfactoryGroup(TyperGroup):
-    """Turns library errors anywhere below it into one line on stderr and an exit code."""
+    """Turns every error below it into one line on stderr and a documented exit code.
+
+    Library errors keep their ``exit_code``; database errors are 3 (unreachable, login refused)
+    or 1 (SQL); Ctrl-C is 130 and SIGTERM 143 (a training run in progress ends KILLED);
+    anything else is 4, with the traceback in the log file (printed too at ``--log-level
+    DEBUG``). Groups below the root inherit it through Python's exceptions propagating up.
+    """
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        if ctx.parent is not None:  # a nested group: the root maps the errors
+            return self._invoke_mapped(ctx)
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return self._invoke_mapped(ctx)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _invoke_mapped(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _PASS_THROUGH:
+            raise
         except MlfactoryError as exc:
-            raise fail(str(exc), exc.exit_code) from None
+            raise self.on_failure(
+                ctx, str(exc), exc.exit_code, getattr(exc, "hint", None)
+            ) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted (Ctrl-C)", EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            raise self._unexpected(ctx, exc) from None
+        except BaseException as exc:
+            terminated = _loaded("mlfactory.tracking._runs", "RunTerminated")
+            if isinstance(exc, Terminated) or (terminated and isinstance(exc, terminated)):
+                raise fail(
+                    "terminated (SIGTERM): a training run in progress was marked KILLED",
+                    EXIT_TERMINATED,
+                ) from None
+            raise
+
+    def on_failure(
+        self, ctx: click.Context, message: str, code: int, hint: str | None = None
+    ) -> typer.Exit:
+        """The Exit for a failure of ``code`` (``monitor`` overrides it to keep 1 for drift)."""
+        return fail(message, code, hint)
+
+    def _unexpected(self, ctx: click.Context, exc: Exception) -> typer.Exit:
+        from mlfactory.logs import log_exception_to_file
+
+        settings = _settings_of(ctx)
+        failure = describe_failure(exc)
+        log_file = log_exception_to_file(failure.message, exc)
+        hint = failure.hint
+        if failure.internal:
+            where = f"the traceback is in {log_file}" if log_file else "no log file configured"
+            hint = f"{where}; `mlfactory --log-level DEBUG ...` prints it here"
+        if settings is not None and settings.log_level == "DEBUG":
+            traceback.print_exception(exc, file=sys.stderr)
+        return self.on_failure(ctx, failure.message, failure.code, hint)
+
+
+def _settings_of(ctx: click.Context | None) -> Settings | None:
+    while ctx is not None:
+        if isinstance(ctx.obj, Settings):
+            return ctx.obj
+        ctx = ctx.parent
+    return None
 
 
 def current_settings(ctx: typer.Context | None = None) -> Settings:
     """Settings resolved by the main callback (or built now, outside the CLI)."""
-    context = ctx or click.get_current_context(silent=True)
-    while context is not None:
-        if isinstance(context.obj, Settings):
-            return context.obj
-        context = context.parent
-    return get_settings()
+    found = _settings_of(ctx or click.get_current_context(silent=True))
+    return found if found is not None else get_settings()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._common import console, current_settings, require_database
 from mlfactory.dashboard._defaults import DEFAULT_MLFLOW_URL
 
 
@@ -43,6 +43,7 @@ def dashboard_command(
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything starts
+    require_database(settings)  # exits 3: a dashboard of error pages helps nobody
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(f"dashboard on [bold]http://{host}:{port}[/] ({auth}); Ctrl-C to stop")
     run_dashboard(settings, host=host, port=port, mlflow_url=mlflow_url)

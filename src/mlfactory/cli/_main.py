@@ -26,7 +26,7 @@ from mlfactory.cli._serve import serve_command
 from mlfactory.cli._spec import spec_app
 from mlfactory.cli._train import train_command
 from mlfactory.db import check_database
-from mlfactory.exceptions import ConfigError
+from mlfactory.exceptions import EXIT_UNAVAILABLE, ConfigError
 from mlfactory.logs import configure_logging
 from mlfactory.settings import LOG_LEVELS, Settings, apply_telemetry_policy, load_settings
 
@@ -84,7 +84,7 @@ def _root(
 def info(ctx: typer.Context) -> None:
     """Show the resolved settings (secrets masked), paths and whether the database answers.
 
-    Exits with 1 when the database cannot be reached.
+    Exits with 3 when the database cannot be reached or refuses the login.
     """
     settings: Settings = current_settings(ctx)
     table = Table(title=f"mlfactory {__version__}", show_header=True)
@@ -99,7 +99,7 @@ def info(ctx: typer.Context) -> None:
         table.add_row("mlfactory schema", _schema_line(settings.database_url))
     console.print(table)
     if not status.reachable:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_UNAVAILABLE)
 
 
 def _schema_line(url: str) -> str:

@@ -1,7 +1,8 @@
 """``mlfactory monitor …``: drift between two samples, of a served model, across time windows.
 
 Exit codes are meant for cron and CI: 0 = no drift, 1 = drift detected, 2 = error (bad input,
-missing model, empty window...).
+missing model, empty window...), 3 = the database is unreachable or refused the login (an
+outage, never drift), 4 = unexpected error (traceback in the log file), 130/143 = interrupted.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
-from mlfactory.exceptions import MlfactoryError
+from mlfactory.cli._common import (
+    MlfactoryGroup,
+    console,
+    current_settings,
+    fail,
+    require_database,
+)
 
 if TYPE_CHECKING:
     from mlfactory.monitoring import DriftConfig, DriftReport
@@ -37,20 +43,21 @@ _PROGRESS_MIN_COLUMNS = 8
 
 
 class MonitorGroup(MlfactoryGroup):
-    """Every mlfactory error below ``monitor`` exits with 2, so 1 always means drift."""
+    """A failure below ``monitor`` that would exit 1 exits 2, so 1 always means drift; outages
+    (3), unexpected errors (4) and interruptions keep their own codes."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super(MlfactoryGroup, self).invoke(ctx)
-        except MlfactoryError as exc:
-            raise fail(str(exc), EXIT_ERROR) from None
+    def on_failure(
+        self, ctx: click.Context, message: str, code: int, hint: str | None = None
+    ) -> typer.Exit:
+        return fail(message, EXIT_ERROR if code == EXIT_DRIFT else code, hint)
 
 
 monitor_app = typer.Typer(
     cls=MonitorGroup,
     no_args_is_help=True,
     help="Distribution-shift monitoring: drift reports (HTML, JSON, a drift_reports row) and "
-    "window tests. Exit code 0 = no drift, 1 = drift detected, 2 = error.",
+    "window tests. Exit code 0 = no drift, 1 = drift detected, 2 = error, 3 = database "
+    "unreachable, 4 = unexpected error.",
 )
 
 AlphaOption = Annotated[
@@ -198,6 +205,7 @@ def drift_command(
     from mlfactory.monitoring import detect_drift, load_sample
 
     settings = current_settings(ctx)
+    require_database(settings)  # the report is recorded there: an outage is 3, found first
     ref, cur = load_sample(reference, settings), load_sample(current, settings)
     label = target or (ref.target if ref.target == cur.target else None)
     chosen = columns

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._common import console, current_settings, require_database
 
 if TYPE_CHECKING:
     from mlfactory.training import ExperimentResult
@@ -41,12 +41,19 @@ def train_command(
 ) -> None:
     """Run a spec: split, cross-validate or search, refit the best, score it on the test set.
 
+    Exit codes: 2 for a wrong spec or --scheduler, 3 when the database or the Dask scheduler
+    cannot be reached (checked before any work), 143 on SIGTERM (the run ends KILLED).
+
     Everything is recorded in MLflow on the configured database (parent run, one run per matrix
     cell, one child run per candidate) and in the SQL tables cv_fold_results and tuning_results.
     """
     from mlfactory.training import train
+    from mlfactory.training._scheduler import check_scheduler
 
     settings = current_settings(ctx)
+    # before any work: a wrong --scheduler (exit 2), a scheduler or database that is down (3)
+    scheduler = check_scheduler(scheduler or settings.dask_scheduler_address)
+    require_database(settings)
     with console.status("starting") as status:
         result = train(
             spec,

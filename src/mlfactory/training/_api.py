@@ -10,6 +10,7 @@ from mlfactory.spec import load_spec
 from mlfactory.spec._resolve import resolve_spec
 from mlfactory.training._plan import plan_from_spec
 from mlfactory.training._runner import ExperimentResult, ProgressCallback, run_experiment
+from mlfactory.training._scheduler import check_scheduler
 
 __all__ = ["train"]
 
@@ -25,6 +26,7 @@ def train(
 ) -> ExperimentResult:
     """Load and resolve the spec, run its search(es), record everything in the tracking store."""
     say = progress or (lambda _message: None)
+    scheduler = check_scheduler(scheduler or settings.dask_scheduler_address)  # before any work
     spec = load_spec(spec_path, overrides)
     say(f"loading dataset {mask_secrets(spec.dataset)!r} and splitting")
     resolved = resolve_spec(spec, settings)
