@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -54,6 +55,17 @@ class PostgresServer:
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    @property
+    def major_version(self) -> str:
+        """Major version of the binaries in use (whatever the distribution ships), e.g. "15"."""
+        out = subprocess.run(
+            [str(self.bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
+        ).stdout
+        match = re.search(r"\(PostgreSQL\) (\d+)", out)
+        if match is None:
+            raise RuntimeError(f"cannot read the PostgreSQL version from {out!r}")
+        return match.group(1)
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"

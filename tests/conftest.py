@@ -29,7 +29,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL 15 server for the whole test session."""
+    """One real PostgreSQL server (the machine's version) for the whole test session."""
     server = PostgresServer.start()
     try:
         yield server

@@ -1,4 +1,4 @@
-"""Runs never stay RUNNING: owner and heartbeat tags, stale runs shown by readers, reaped by writers."""
+"""Runs never stay RUNNING: owner and heartbeat tags; readers show stale runs, writers reap them."""
 
 from __future__ import annotations
 
@@ -176,7 +176,9 @@ def _sqlite_bytes(settings) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_sigkilled_train_leaves_stale_runs_that_the_next_train_fails(
     backend, tmp_path, isolated_home, monkeypatch, request
 ):
