@@ -90,3 +90,13 @@ def show_command(
             *[f"{info.metrics[m]:.4f}" if m in info.metrics else "" for m in metrics],
         )
     console.print(table)
+
+
+@models_app.command("decisions")
+def decisions_command(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registered model name.")]
+) -> None:
+    """The promotion gate's decisions about a model, newest first, with their reasons."""
+    from mlfactory.line._cli import print_decisions
+
+    print_decisions(current_settings(ctx), name, console)
