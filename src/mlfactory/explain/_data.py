@@ -9,6 +9,7 @@ logged is used instead; those are *training* rows, and the report says so.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -43,15 +44,16 @@ class ExplainData:
     note: str = ""
 
 
-def _download(settings: Settings, run_id: str, path: str) -> Path | None:
-    """A run's artifact as a local file, or ``None`` when the run has no such artifact."""
+def _download(settings: Settings, run_id: str, path: str) -> bytes | None:
+    """A run's artifact's bytes, or ``None`` when the run has no such artifact (downloaded into
+    a temporary folder removed before this returns)."""
     client = open_tracking(settings)
-    try:
-        folder = tempfile.mkdtemp(prefix="mlfactory-explain-")
-        local = Path(client.download_artifacts(run_id, path, folder))
-    except (MlflowException, OSError):
-        return None
-    return local if local.is_file() else None
+    with tempfile.TemporaryDirectory(prefix="mlfactory-explain-") as folder:
+        try:
+            local = Path(client.download_artifacts(run_id, path, folder))
+            return local.read_bytes() if local.is_file() else None
+        except (MlflowException, OSError):
+            return None
 
 
 def _spec_runs(model: ExplainModel) -> list[str]:
@@ -64,12 +66,12 @@ def _spec_runs(model: ExplainModel) -> list[str]:
 
 
 def _reference_sample(settings: Settings, model: ExplainModel) -> pd.DataFrame:
-    path = _download(settings, model.run_id, _REFERENCE_ARTIFACT)
-    if path is None:
+    content = _download(settings, model.run_id, _REFERENCE_ARTIFACT)
+    if content is None:
         raise DataError(
             f"run {model.run_id} has no {_REFERENCE_ARTIFACT} artifact; pass --data FILE|DATASET"
         )
-    return pd.read_parquet(path)
+    return pd.read_parquet(io.BytesIO(content))
 
 
 def target_name(settings: Settings, model: ExplainModel) -> str:
@@ -110,10 +112,10 @@ def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:
     from mlfactory.spec import resolve_spec, spec_from_dict
 
     for run_id in _spec_runs(model):
-        path = _download(settings, run_id, _SPEC_ARTIFACT)
-        if path is None:
+        content = _download(settings, run_id, _SPEC_ARTIFACT)
+        if content is None:
             continue
-        resolved: dict[str, Any] = json.loads(path.read_text())
+        resolved: dict[str, Any] = json.loads(content)
         raw = dict(resolved["spec"])
         raw["search"] = {"kind": "none", "refit": raw.get("search", {}).get("refit")}
         try:

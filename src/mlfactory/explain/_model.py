@@ -7,8 +7,8 @@ the run logged it, and the types it needs against mlfactory's allow-list.
 
 from __future__ import annotations
 
+import contextlib
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from mlfactory.exceptions import DataError, ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.registry import LoadedModel, load_model
-from mlfactory.registry._load import download_model_dir, load_model_dir
+from mlfactory.registry._load import _temporary_folder, download_model_dir, load_model_dir
 from mlfactory.registry._registry import _model_run
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
@@ -90,16 +90,20 @@ def _fitted_columns(model: Any) -> list[str]:
 def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = None) -> ExplainModel:
     """Download, verify (SHA-256 + type allow-list) and load the model logged by run ``run_id``.
 
-    A matrix parent run resolves to its best cell, as ``mlfactory promote`` does.
+    A matrix parent run resolves to its best cell, as ``mlfactory promote`` does. The files go to
+    ``cache_dir`` (the caller's) or to a temporary folder removed before this returns, also on
+    error.
     """
     client = open_tracking(settings)
     run = _model_run(client, run_id.strip())
     tags = dict(run.data.tags)
-    target = Path(cache_dir or tempfile.mkdtemp(prefix="mlfactory-explain-"))
-    model_dir = download_model_dir(settings, tags["mlfactory.model_uri"], target)
-    model, meta = load_model_dir(
-        model_dir, tags["mlfactory.model_sha256"], where=f"model of run {run.info.run_id}"
-    )
+    with contextlib.ExitStack() as cleanup:
+        if cache_dir is None:
+            cache_dir = Path(cleanup.enter_context(_temporary_folder("mlfactory-explain-")))
+        model_dir = download_model_dir(settings, tags["mlfactory.model_uri"], Path(cache_dir))
+        model, meta = load_model_dir(
+            model_dir, tags["mlfactory.model_sha256"], where=f"model of run {run.info.run_id}"
+        )
     schema = meta.get_input_schema()
     columns = [spec.name for spec in schema.inputs] if schema is not None else []
     logger.info("loaded the model of run %s from %s", run.info.run_id, model_dir)

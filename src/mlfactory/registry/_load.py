@@ -10,8 +10,11 @@ the caller passes ``allow_unverified=True``, which logs a warning. Pickle-based 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,19 +173,27 @@ def load_model(
     allow_unverified: bool = False,
     cache_dir: Path | None = None,
 ) -> LoadedModel:
-    """Download, verify and load the version ``reference`` points at."""
+    """Download, verify and load the version ``reference`` points at.
+
+    The model's files are downloaded into ``cache_dir``, which the caller owns and removes (the
+    service keeps them for its warm-up and ONNX graph). Without ``cache_dir`` they go to a
+    temporary folder removed before this returns, also on error: the model is in memory by then,
+    and the returned ``path`` no longer exists.
+    """
     ref = parse_model_ref(reference) if isinstance(reference, str) else reference
     client = open_tracking(settings)
     info = resolve_version(client, ref)
-    target = Path(cache_dir or tempfile.mkdtemp(prefix="mlfactory-model-"))
-    model_dir = download_model_dir(settings, info.source, target)
-    model, meta = load_model_dir(
-        model_dir,
-        info.model_sha256,
-        where=f"model {ref} (version {info.version})",
-        allow_pickle=allow_pickle,
-        allow_unverified=allow_unverified,
-    )
+    with contextlib.ExitStack() as cleanup:
+        if cache_dir is None:
+            cache_dir = Path(cleanup.enter_context(_temporary_folder("mlfactory-model-")))
+        model_dir = download_model_dir(settings, info.source, Path(cache_dir))
+        model, meta = load_model_dir(
+            model_dir,
+            info.model_sha256,
+            where=f"model {ref} (version {info.version})",
+            allow_pickle=allow_pickle,
+            allow_unverified=allow_unverified,
+        )
     classes = list(getattr(model, "classes_", []))
     logger.info("loaded %s (version %s) from %s", ref, info.version, model_dir)
     return LoadedModel(ref, info, model, _input_columns(meta), model_dir, classes)
@@ -196,17 +207,17 @@ def verify_model(
     allow_unverified: bool = False,
 ) -> VersionInfo:
     """Load ``reference`` once in a throwaway folder: raises unless it is safe to serve."""
-    import shutil
+    loaded = load_model(
+        settings, reference, allow_pickle=allow_pickle, allow_unverified=allow_unverified
+    )
+    return loaded.info
 
-    work = Path(tempfile.mkdtemp(prefix="mlfactory-verify-"))
+
+@contextlib.contextmanager
+def _temporary_folder(prefix: str) -> Iterator[str]:
+    """A fresh temporary folder, removed on exit whatever happened (read-only files too)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
     try:
-        loaded = load_model(
-            settings,
-            reference,
-            allow_pickle=allow_pickle,
-            allow_unverified=allow_unverified,
-            cache_dir=work,
-        )
-        return loaded.info
+        yield folder
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
