@@ -89,6 +89,27 @@ def reap_command(ctx: typer.Context) -> None:
     console.print(f"{len(reaped)} stale run(s) marked FAILED")
 
 
+@runs_app.command("gc")
+def gc_command(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count the rows that would be removed.")
+    ] = False,
+) -> None:
+    """Remove tuning_results / cv_fold_results rows of runs deleted or gone in MLflow.
+
+    Run it after `mlflow gc` or after deleting runs (UI, `mlflow runs delete`): rows of a run
+    that is deleted, whose experiment is deleted, or that no longer exists are removed from both
+    tables in one transaction. --dry-run prints the counts and removes nothing.
+    """
+    from mlfactory.tracking import open_tracking
+    from mlfactory.tracking._gc import collect_result_rows
+
+    settings = current_settings(ctx)
+    report = collect_result_rows(settings, open_tracking(settings), dry_run=dry_run)
+    console.print(report.summary())
+
+
 @runs_app.command("show")
 def show_command(
     ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id.")]
