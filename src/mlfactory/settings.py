@@ -166,6 +166,29 @@ class Settings(BaseSettings):
         default=False,
         description="Allow MLflow's usage telemetry (off by default: mlfactory never phones home).",
     )
+    prediction_log_max_age_days: float | None = Field(
+        default=30.0,
+        ge=0,
+        description="Prediction log retention: the service deletes logged requests older than "
+        "this many days (0 or empty = keep them forever).",
+    )
+    prediction_log_max_rows: int | None = Field(
+        default=None,
+        ge=0,
+        description="Prediction log retention: the service keeps at most this many logged "
+        "requests (rows of prediction_requests), deleting the oldest (0 or empty = no limit).",
+    )
+    prediction_log_prune_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between two retention passes of the prediction log writer.",
+    )
+    prediction_log_prune_batch_rows: int = Field(
+        default=1000,
+        ge=1,
+        description="Rows deleted per transaction by a retention pass (small batches keep "
+        "the log's inserts flowing).",
+    )
     heartbeat_interval: float = Field(
         default=30.0,
         gt=0,
@@ -198,6 +221,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("prediction_log_max_age_days", "prediction_log_max_rows", mode="before")
+    @classmethod
+    def _empty_limit_is_unset(cls, value: Any) -> Any:
+        """``MLFACTORY_PREDICTION_LOG_MAX_ROWS=`` (empty) means no limit."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_key", mode="after")
     @classmethod

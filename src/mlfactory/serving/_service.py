@@ -25,7 +25,7 @@ from mlfactory.serving._metrics import ServiceMetrics
 from mlfactory.serving._microbatch import DEFAULT_BATCH_MAX_WAIT_MS, MicroBatcher
 from mlfactory.serving._onnx import build_predictor
 from mlfactory.serving._predictor import Predictor, ScoreResult
-from mlfactory.serving._predlog import LoggedRequest, PredictionLogWriter
+from mlfactory.serving._predlog import LoggedRequest, LogRetention, PredictionLogWriter
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
 
@@ -160,6 +160,7 @@ class ModelService:
                 max_queue_rows=self.options.log_queue_rows,
                 batch_rows=self.options.log_batch_rows,
                 flush_interval_s=self.options.log_flush_interval_s,
+                retention=LogRetention.from_settings(self.settings),
             )
             self.log.start()
 
