@@ -4,6 +4,7 @@ migration, and leave the database's bytes (or PostgreSQL's schema and rows) as t
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,13 @@ def test_populated_store_is_left_byte_for_byte(factory: Factory, tmp_path, monke
     with get_engine(factory.settings.database_url).connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     home = tmp_path / "home"
-    shutil.copytree(factory.settings.home, home, ignore=shutil.ignore_patterns("*-shm"))
+    shutil.copytree(
+        factory.settings.home, home, ignore=shutil.ignore_patterns("*-shm", "*.init.lock")
+    )
+    # as a store made by stock MLflow or restored from a backup: rollback journal, no lock file
+    with sqlite3.connect(home / "mlfactory.db") as connection:
+        assert connection.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    connection.close()  # (the context manager only commits)
     monkeypatch.setenv("MLFACTORY_HOME", str(home))
     settings = load_settings()
     assert settings.database_url != factory.settings.database_url
@@ -102,4 +109,29 @@ def test_populated_store_is_left_byte_for_byte(factory: Factory, tmp_path, monke
     assert "cancer" in pages["/models"][1]
     for command in _reader_commands(tmp_path, factory.result.run_id, "cancer"):
         _one_line_errors(runner.invoke(app, command))
+    assert store_fingerprint(settings) == before
+
+
+def test_an_older_mlflow_schema_is_said_in_one_line_and_left_alone(isolated_home):
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    from mlfactory.tracking import open_tracking
+
+    settings = load_settings()
+    open_tracking(settings)  # a complete store, as a writer makes it
+    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
+    older = script.get_revision(script.get_current_head()).down_revision
+    with get_engine(settings.database_url).begin() as connection:
+        connection.execute(sa.text("update alembic_version set version_num = :v"), {"v": older})
+    before = store_fingerprint(settings)
+
+    pages = browse_dashboard(settings)
+    assert f"older MLflow schema (revision {older}" in pages["/experiments"][1]
+    assert pages["/models"][0] == 200 and "mlflow db upgrade" in pages["/models"][1]
+    for command in (["runs", "list"], ["models", "list"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "older MLflow schema" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) <= 3  # one line (and its hint), wrapped
     assert store_fingerprint(settings) == before
