@@ -12,6 +12,7 @@ MLflow adds its own pin (``mlflow==``) in front.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from typing import Any
 
@@ -30,8 +31,13 @@ def _estimators(model: Any) -> Iterator[Any]:
                 yield value
 
 
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return packages_distributions()  # scans every installed package: once per process
+
+
 def _distribution(module: str) -> str | None:
-    names = packages_distributions().get(module.split(".")[0], [])
+    names = _distributions().get(module.split(".")[0], [])
     return names[0] if names else None
 
 
