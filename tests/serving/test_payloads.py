@@ -25,11 +25,12 @@ def test_every_format_gives_the_same_columns(payload):
     assert columns_from_mlflow(payload, ["a", "b"]) == EXPECTED
 
 
-def test_split_without_columns_uses_schema_order_and_scalar_inputs_are_one_record():
-    assert columns_from_mlflow({"dataframe_split": {"data": [[1, "x"]]}}, ["a", "b"]) == {
-        "a": [1],
-        "b": ["x"],
-    }
+def test_split_without_columns_only_for_a_one_column_model_and_scalar_inputs_are_one_record():
+    # by position only when there is one order: a second column could be sent swapped
+    assert columns_from_mlflow({"dataframe_split": {"data": [[1], [2]]}}, ["a"]) == {"a": [1, 2]}
+    with pytest.raises(PayloadError, match='needs "columns": the model has 2 input columns') as e:
+        columns_from_mlflow({"dataframe_split": {"data": [[1, "x"]]}}, ["a", "b"])
+    assert (e.value.status_code, e.value.error_code) == (400, "INVALID_PARAMETER_VALUE")
     assert columns_from_mlflow({"inputs": {"a": 1, "b": "x"}}, ["a", "b"]) == {
         "a": [1],
         "b": ["x"],
@@ -46,6 +47,7 @@ def test_split_without_columns_uses_schema_order_and_scalar_inputs_are_one_recor
         ({"dataframe_split": {"columns": ["a"]}}, 'needs "data"'),
         ({"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}, r"data\[0\] .* list of 2"),
         ({"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}}, "duplicate"),
+        ({"dataframe_split": {"columns": ["a"], "index": [0], "data": [[1], [2]]}}, "index"),
         ({"dataframe_records": {"a": 1}}, "must be a list of records"),
         ({"dataframe_records": [1]}, r"dataframe_records\[0\] must be a JSON object"),
         ({"instances": [[1, 2]]}, "tensor"),

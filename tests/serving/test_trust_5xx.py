@@ -16,7 +16,7 @@ from mlfactory.serving import create_app
 COLUMNS = ("count", "amount", "city")  # long, double, string (the 'mixed' model)
 GOOD = {"count": "7", "amount": "0.5", "city": '"a"'}  # JSON literals of one valid record
 JSON = {"content-type": "application/json"}
-ERROR_KEYS = {"error", "message"}
+ERROR_KEYS = {"error", "error_code", "message"}  # error_code: as MLflow's
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,17 @@ from mlfactory import __version__
 from mlfactory.exceptions import ConfigError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.registry import ModelRef, parse_model_ref
-from mlfactory.serving._errors import PayloadError, status_for
+from mlfactory.serving._errors import error_code_for, status_for
 from mlfactory.serving._explain import add_explain_route
 from mlfactory.serving._frame import describe_type
 from mlfactory.serving._microbatch import DEFAULT_BATCH_MAX_WAIT_MS
 from mlfactory.serving._payloads import (
+    CONTENT_TYPE_CSV,
     MLFLOW_FORMATS,
     columns_from_csv,
     columns_from_mlflow,
     json_error,
+    parse_content_type,
     parse_json,
 )
 from mlfactory.serving._schema import (
@@ -53,7 +55,7 @@ __all__ = ["create_app"]
 
 logger = get_logger(__name__)
 
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/ping"})
 WARNING_HEADER = "X-Mlfactory-Warning"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -95,8 +97,12 @@ _INVOCATIONS_BODY = {
 }
 
 
-def _error(status: int, message: str, kind: str = "error") -> JSONResponse:
-    return JSONResponse({"error": kind, "message": message}, status_code=status)
+def _error(
+    status: int, message: str, kind: str = "error", error_code: str | None = None
+) -> JSONResponse:
+    """Every error body: our ``error`` (the kind) and ``message``, plus MLflow's ``error_code``."""
+    body = {"error": kind, "error_code": error_code or error_code_for(status), "message": message}
+    return JSONResponse(body, status_code=status)
 
 
 class ServiceMiddleware:
@@ -412,7 +418,7 @@ def create_app(
         status = status_for(exc)
         if status >= 500:
             logger.error("%s: %s", type(exc).__name__, exc)
-        return _error(status, str(exc), type(exc).__name__)
+        return _error(status, str(exc), type(exc).__name__, error_code_for(status, exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -451,6 +457,18 @@ def create_app(
         if service.predictor is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    @app.get("/ping", response_model=HealthResponse, tags=["operations"])
+    async def ping() -> JSONResponse:
+        """MLflow's health check (``ScoringServerClient.wait_server_ready``): as ``/ready``."""
+        return await ready()
+
+    from mlflow.version import VERSION as mlflow_version  # mlflow is loaded to serve anyway
+
+    @app.get("/version", response_class=PlainTextResponse, tags=["operations"])
+    async def version() -> PlainTextResponse:
+        """The MLflow version serving the model, as ``mlflow models serve`` answers it."""
+        return PlainTextResponse(mlflow_version, headers={"X-Mlfactory-Version": __version__})
 
     @app.get("/model", response_model=ModelInference, tags=["operations"])
     async def model() -> ModelInference:
@@ -493,16 +511,13 @@ def create_app(
     )
     async def invocations(request: Request) -> Response:
         """MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs."""
-        content_type = request.headers.get("content-type", "application/json")
-        mime = content_type.split(";")[0].strip().lower()
-        if mime not in ("application/json", "text/csv", ""):
-            raise PayloadError(_unsupported(content_type, "application/json (or text/csv)"), 415)
+        mime = parse_content_type(request.headers.get("content-type"))
         body = await request.body()
         request_id = request.state.request_id
         names = [c.name for c in service.current().loaded.inputs]
 
         def run() -> Scored:
-            if mime == "text/csv":
+            if mime == CONTENT_TYPE_CSV:
                 columns = columns_from_csv(body)
             else:
                 columns = columns_from_mlflow(parse_json(body), names)

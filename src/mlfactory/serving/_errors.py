@@ -1,18 +1,52 @@
-"""Errors of the service, mapped to HTTP statuses in one place."""
+"""Errors of the service, mapped to HTTP statuses (and MLflow's ``error_code``) in one place."""
 
 from __future__ import annotations
 
 from mlfactory.exceptions import ConfigError, DataError, MlfactoryError, ModelNotFound
 
-__all__ = ["PayloadError", "ReloadConflict", "ServiceNotReady", "status_for"]
+__all__ = [
+    "BAD_REQUEST",
+    "INVALID_PARAMETER_VALUE",
+    "PayloadError",
+    "ReloadConflict",
+    "ServiceNotReady",
+    "error_code_for",
+    "status_for",
+]
+
+BAD_REQUEST = "BAD_REQUEST"  # MLflow: the body cannot be read as a table
+INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"  # MLflow: the table does not fit the schema
+
+# MLflow's ``databricks_pb2.ErrorCode`` names, by HTTP status (``mlflow.exceptions`` maps these
+# codes back to the same statuses; 413, 415 and 422 have no code of their own there).
+_ERROR_CODES = {
+    400: BAD_REQUEST,
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    405: BAD_REQUEST,
+    409: "RESOURCE_CONFLICT",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: BAD_REQUEST,
+    422: INVALID_PARAMETER_VALUE,
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 class PayloadError(DataError):
-    """A request body the service cannot score: names the field and what was expected."""
+    """A request body the service cannot score: names the field and what was expected.
 
-    def __init__(self, message: str, status_code: int = 422) -> None:
+    ``error_code`` is MLflow's code for the error body; by default the status's
+    (:func:`error_code_for`).
+    """
+
+    def __init__(self, message: str, status_code: int = 422, error_code: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.error_code = error_code or error_code_for(status_code)
 
 
 class ReloadConflict(MlfactoryError):
@@ -21,6 +55,15 @@ class ReloadConflict(MlfactoryError):
 
 class ServiceNotReady(MlfactoryError):
     """The model has not finished loading."""
+
+
+def error_code_for(status: int, error: BaseException | None = None) -> str:
+    """MLflow's ``error_code`` of an error answered with HTTP ``status``."""
+    if isinstance(error, PayloadError):
+        return error.error_code
+    if isinstance(error, ModelNotFound):
+        return "RESOURCE_DOES_NOT_EXIST"
+    return _ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else BAD_REQUEST)
 
 
 def status_for(error: MlfactoryError) -> int:

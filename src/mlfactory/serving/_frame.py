@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlfactory.registry import InputColumn
-from mlfactory.serving._errors import PayloadError
+from mlfactory.serving._errors import INVALID_PARAMETER_VALUE, PayloadError
 
 __all__ = ["Batch", "build_frame", "describe_type"]
 
@@ -230,7 +230,7 @@ def build_frame(
         raise PayloadError(f"columns have different lengths ({shown}); expected one per row", 400)
     rows = distinct.pop() if distinct else 0
     if rows == 0:
-        raise PayloadError("empty batch: send at least one record", 400)
+        raise PayloadError("empty batch: send at least one record", 400, INVALID_PARAMETER_VALUE)
     if rows > max_rows:
         raise PayloadError(
             f"batch of {rows} rows exceeds the limit of {max_rows} rows (--max-batch-rows)", 413

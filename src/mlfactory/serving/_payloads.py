@@ -12,18 +12,69 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mlfactory.serving._errors import PayloadError
+from mlfactory.serving._errors import INVALID_PARAMETER_VALUE, PayloadError
 
 __all__ = [
+    "CONTENT_TYPE_CSV",
+    "CONTENT_TYPE_JSON",
+    "CONTENT_TYPE_PARQUET",
     "MLFLOW_FORMATS",
     "columns_from_csv",
     "columns_from_mlflow",
     "columns_from_records",
     "json_error",
+    "parse_content_type",
     "parse_json",
 ]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_CSV = "text/csv"
+CONTENT_TYPE_PARQUET = "application/vnd.apache.parquet"  # MLflow reads it; refused here
+
+
+def _unsupported(content_type: str, why: str) -> PayloadError:
+    return PayloadError(f"content type {content_type[:100]!r} is not supported: {why}", 415)
+
+
+def parse_content_type(content_type: str | None) -> str:
+    """The media type of an ``/invocations`` body, as MLflow's scoring server accepts it.
+
+    ``application/json`` (also when the header is absent) or ``text/csv``, with no parameter
+    but ``charset``, whose value must be ``utf-8``; anything else is a 415, as in MLflow.
+    Unlike MLflow, the type, parameter names and the charset are case-insensitive, a charset may
+    be quoted and an empty parameter (``application/json;``) is ignored (RFC 9110, 8.3.1).
+    """
+    if content_type is None or not content_type.strip():
+        return CONTENT_TYPE_JSON
+    mime, *parameters = (part.strip() for part in content_type.split(";"))
+    mime = mime.lower()
+    unknown: list[str] = []
+    for parameter in parameters:
+        if not parameter:
+            continue
+        name, _, value = (text.strip() for text in parameter.partition("="))
+        if name.lower() != "charset":
+            unknown.append(name[:40])
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if value.lower() != "utf-8":
+            raise _unsupported(content_type, "the scoring server reads UTF-8 only (charset=utf-8)")
+    if mime == CONTENT_TYPE_PARQUET:
+        raise _unsupported(
+            content_type,
+            "Parquet bodies are not accepted (a compressed column file can expand far beyond "
+            "the body limit before a row is checked); send application/json or text/csv",
+        )
+    if mime not in (CONTENT_TYPE_JSON, CONTENT_TYPE_CSV):
+        raise _unsupported(content_type, "send application/json or text/csv")
+    if unknown:
+        names = ", ".join(unknown[:5])
+        raise _unsupported(
+            content_type, f"unrecognized parameter(s) {names}; only charset=utf-8 is accepted"
+        )
+    return mime
 
 
 def json_error(exc: BaseException) -> PayloadError | None:
@@ -65,9 +116,31 @@ def columns_from_records(records: Sequence[Any], where: str) -> dict[str, list[A
     names: dict[str, None] = {}
     for position, record in enumerate(records):
         if not isinstance(record, dict):
-            raise PayloadError(f"{where}[{position}] must be a JSON object {{column: value}}", 400)
+            raise PayloadError(
+                f"{where}[{position}] must be a JSON object {{column: value}}",
+                400,
+                INVALID_PARAMETER_VALUE,  # MLflow: a one-column table that misses the schema
+            )
         names.update(dict.fromkeys(record))
     return {name: [record.get(name) for record in records] for name in names}
+
+
+def _positional_columns(schema_names: Sequence[str]) -> list[str]:
+    """The columns of a ``dataframe_split`` sent without ``"columns"``: only when unambiguous.
+
+    A model with one input column takes its rows by position (there is one order). With two or
+    more, values in another order than the schema's would be scored silently as the wrong
+    features, so the names are required (MLflow refuses such a body too: its columns are then
+    named 0, 1, ... and miss the schema).
+    """
+    if len(schema_names) == 1:
+        return list(schema_names)
+    raise PayloadError(
+        f'dataframe_split needs "columns": the model has {len(schema_names)} input columns and '
+        "values are never matched to them by position; send the names (GET /model lists them)",
+        400,
+        INVALID_PARAMETER_VALUE,
+    )
 
 
 def _columns_from_split(split: Any, schema_names: Sequence[str]) -> dict[str, list[Any]]:
@@ -78,11 +151,21 @@ def _columns_from_split(split: Any, schema_names: Sequence[str]) -> dict[str, li
     data = split.get("data")
     if not isinstance(data, list):
         raise PayloadError('dataframe_split needs "data": a list of rows (lists of values)', 400)
-    columns = split.get("columns", list(schema_names))
+    index = split.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(data)):
+        count = f"has {len(index)} labels" if isinstance(index, list) else "is not a list"
+        raise PayloadError(
+            f'dataframe_split "index" {count}; send one label per row of "data" '
+            f"({len(data)}), or no index",
+            400,
+        )
+    columns = split["columns"] if "columns" in split else _positional_columns(schema_names)
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise PayloadError('dataframe_split "columns" must be a list of column names', 400)
     if len(set(columns)) != len(columns):
-        raise PayloadError('dataframe_split "columns" has duplicate names', 400)
+        raise PayloadError(
+            'dataframe_split "columns" has duplicate names', 400, INVALID_PARAMETER_VALUE
+        )
     for position, row in enumerate(data):
         if not isinstance(row, list) or len(row) != len(columns):
             raise PayloadError(
@@ -131,6 +214,7 @@ def columns_from_mlflow(payload: Any, schema_names: Sequence[str]) -> dict[str, 
         f"{key} must be a list of records or an object {{column: [values]}}; "
         "tensor (list of lists) inputs are not supported for tabular models",
         400,
+        INVALID_PARAMETER_VALUE,  # MLflow: a tensor that does not fit the column schema
     )
 
 
@@ -174,6 +258,8 @@ def columns_from_csv(body: bytes) -> dict[str, list[Any]]:
     except csv.Error as exc:
         message = f"request body is not readable CSV: line {reader.line_num}: {exc}"
         raise PayloadError(message, 400) from None
+    if not rows:  # MLflow: a table of no rows is not readable input (BAD_REQUEST)
+        raise PayloadError("empty batch: the CSV has a header row but no data rows", 400)
     nulls = CSV_NULLS
     return {
         name: [None if cell in nulls else cell for cell in cells]
