@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _postgres import PostgresServer
+from _postgres import PostgresServer, find_bindir
+from _tools import require_tool
 
 from mlfactory.settings import get_settings
 
@@ -16,7 +19,7 @@ from mlfactory.settings import get_settings
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test runs in its own working directory with no MLFACTORY_* configuration leaking in."""
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("MLFACTORY_") or name == "DASK_SCHEDULER_ADDRESS":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -27,9 +30,49 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _mlflow_uris() -> tuple[str | None, str | None]:
+    """MLflow's process-wide tracking and registry URIs (None before mlflow is imported)."""
+    tracking = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    registry = sys.modules.get("mlflow.tracking._model_registry.utils")
+    return (
+        getattr(tracking, "_tracking_uri", None),
+        getattr(registry, "_registry_uri", None),
+    )
+
+
+@pytest.fixture(autouse=True)
+def mlflow_uris_restored() -> Iterator[None]:
+    """No test leaves MLflow's global tracking/registry URI (or ``MLFLOW_TRACKING_URI``, which
+    ``mlflow.set_tracking_uri`` exports) pointing at its own store, e.g. a dropped database."""
+    uris = _mlflow_uris()
+    variables = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
+    yield
+    if _mlflow_uris() != uris:
+        import mlflow.tracking._model_registry.utils as registry
+        import mlflow.tracking._tracking_service.utils as tracking
+
+        tracking._tracking_uri, registry._registry_uri = uris
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server (the machine's version) for the whole test session."""
+    """One real PostgreSQL server (the machine's version) for the whole test session.
+
+    Without server binaries: skipped with the reason, a failure under ``CI=true``."""
+    try:
+        find_bindir()
+    except RuntimeError:
+        require_tool(
+            "PostgreSQL server binaries (initdb, pg_ctl)", False, "apt-get install postgresql"
+        )
     server = PostgresServer.start()
     try:
         yield server

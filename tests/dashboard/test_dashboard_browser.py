@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _dashboard_factory import Factory
+from _tools import require_tool
 
 from mlfactory.dashboard import create_dashboard_app
 from mlfactory.serving import BackgroundServer
@@ -23,10 +24,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _chromium_installed() -> None:
+    """Skipped with the reason on a machine without Chromium; a failure under CI=true."""
+    require_tool(f"Chromium ({CHROMIUM})", CHROMIUM.exists(), "apt-get install chromium")
 
 
 @pytest.fixture(scope="module")

@@ -72,12 +72,15 @@ def test_tampered_model_file_is_refused(trained, tmp_path):
     promote(settings, "tamper", run_id=result.best.run_id)
     loaded = load_model(settings, "tamper", cache_dir=tmp_path / "first")
     # a modified artifact in the store is caught by its recorded hash
-    source_file = loaded.path / "model.skops"
     store_file = _stored_model_file(settings, loaded.info.source)
-    store_file.write_bytes(store_file.read_bytes() + b"\0")
-    with pytest.raises(UnsafeModelError, match=r"model\.skops has SHA-256"):
-        load_model(settings, "tamper", cache_dir=tmp_path / "second")
-    store_file.write_bytes(source_file.read_bytes())  # restore for other tests
+    original = store_file.read_bytes()
+    assert original == (loaded.path / "model.skops").read_bytes()
+    try:
+        store_file.write_bytes(original + b"\0")
+        with pytest.raises(UnsafeModelError, match=r"model\.skops has SHA-256"):
+            load_model(settings, "tamper", cache_dir=tmp_path / "second")
+    finally:
+        store_file.write_bytes(original)  # the other tests share the store, pass or fail
 
 
 def _stored_model_file(settings, source):
@@ -88,13 +91,14 @@ def _stored_model_file(settings, source):
 
 
 def test_bad_references_are_clear(trained):
-    settings, _ = trained
+    settings, result = trained
     with pytest.raises(ModelNotFound, match="registered model 'nope' not found"):
         load_model(settings, "nope@champion")
     with pytest.raises(ModelNotFound, match="malformed"):
         parse_model_ref("a b")
+    promote(settings, "bad-refs", run_id=result.best.run_id)  # its own model: runs alone too
     with pytest.raises(ModelNotFound, match="no such version or alias"):
-        load_model(settings, "cancer/99")
+        load_model(settings, "bad-refs/99")
     with pytest.raises(ModelNotFound, match="metric 'test_r2'"):
         promote(settings, "x", best_of="cancer", metric="test_r2")
     with pytest.raises(ModelNotFound, match=r"run '0+' not found"):

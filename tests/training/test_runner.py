@@ -1,3 +1,6 @@
+import subprocess
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -49,7 +52,22 @@ def settings(request, isolated_home):
     return load_settings()
 
 
+def _git_repository(folder: Path) -> str:
+    """Make ``folder`` a git working tree with one commit; return the commit's hash."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+        return subprocess.run(
+            command, cwd=folder, capture_output=True, text=True, check=True
+        ).stdout
+
+    git("init", "-q")
+    git("commit", "-q", "--allow-empty", "-m", "code under test")
+    return git("rev-parse", "HEAD").strip()
+
+
 def test_single_cell_run_is_recorded_completely(settings):
+    commit = _git_repository(Path.cwd())  # the run records the commit of the working directory
     search = SearchConfig("grid", SCORING, "neg_log_loss", {"clf__C": [0.01, 0.1, 1.0]})
     result = run_experiment(_plan([CellPlan("std/logreg", _logreg(), search)]), settings)
 
@@ -61,7 +79,8 @@ def test_single_cell_run_is_recorded_completely(settings):
     assert {c.data.params["clf__C"] for c in children} == {"0.01", "0.1", "1.0"}
     assert parent.data.params["cv.folds"] == "3"
     assert parent.data.tags["mlfactory.dataset_shape"] == "300x8"
-    assert parent.data.tags["mlfactory.git_commit"]
+    assert parent.data.tags["mlfactory.git_commit"] == commit
+    assert parent.data.tags["mlfactory.git_dirty"] == "false"
     assert parent.data.metrics["test_roc_auc"] == pytest.approx(result.best.test_scores["roc_auc"])
     assert 0.9 < parent.data.metrics["test_roc_auc"] <= 1.0
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id)}

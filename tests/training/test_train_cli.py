@@ -135,18 +135,20 @@ def _assert_all_recorded(url: str, count: int) -> None:
                 "where t.key = 'mlfactory.role' and t.value = 'parent' and r.status = 'FINISHED'"
             )
         ).scalar()
-        tuning_runs = connection.execute(
-            sa.text("select count(distinct run_id) from tuning_results")
-        ).scalar()
+        tuning_runs = (
+            connection.execute(sa.text("select distinct run_id from tuning_results"))
+            .scalars()
+            .all()
+        )
         folds = connection.execute(sa.text("select count(*) from cv_fold_results")).scalar()
         stuck = connection.execute(
             sa.text("select count(*) from runs where status = 'RUNNING'")
         ).scalar()
     assert parents == count
-    assert tuning_runs == count
+    assert len(tuning_runs) == count
     assert folds == count * 2 * 2 * 2  # candidates x folds x metrics
     assert stuck == 0
-    assert re.fullmatch(r"\w+", "ok")
+    assert all(re.fullmatch(r"[0-9a-f]{32}", run_id) for run_id in tuning_runs), tuning_runs
 
 
 @pytest.mark.slow
