@@ -191,3 +191,27 @@ def test_a_second_run_of_the_same_line_exits_clearly(credit_line):
         rows = connection.execute(sa.select(sa.func.count()).select_from(LINE_STAGE_RECORDS))
         assert rows.scalar() == 0  # nothing ran while the line was held
     assert invoke("run", str(credit_line), "--dry-run").exit_code == 0
+
+
+def test_a_spec_file_and_its_grid_file_are_inputs_of_train(credit_line, tmp_path):
+    (tmp_path / "grid.json").write_text('{"clf__C": [1.0]}')
+    (tmp_path / "exp.toml").write_text(
+        'name = "by-path"\ndataset = "ignored"\npreprocessing = "basic"\n'
+        'model = "LogisticRegression"\nseed = 0\n[cv]\nfolds = 2\nscoring = ["roc_auc"]\n'
+        '[search]\nkind = "grid"\nparam_grid = "grid.json"\n'
+    )
+    text = credit_line.read_text()
+    start, end = text.index("[train.experiment]"), text.index("[gate]")
+    credit_line.write_text(text[:start] + '[train]\nspec = "exp.toml"\n\n' + text[end:])
+    first = invoke("run", str(credit_line))
+    assert first.exit_code == 0, first.output
+    assert ran_in_last(first.output) == {"dataset", "train", "gate", "promote"}
+    (tmp_path / "grid.json").write_text('{"clf__C": [0.5]}')
+    dry = invoke("run", str(credit_line), "--dry-run")
+    assert "input search_files:" in dry.output and up_to_date(dry.output) == {"dataset"}
+    (tmp_path / "grid.json").write_text('{"clf__C": [1.0]}')
+    (tmp_path / "exp.toml").write_text(
+        (tmp_path / "exp.toml").read_text().replace('"basic"', '"power"')
+    )
+    dry = invoke("run", str(credit_line), "--dry-run")
+    assert 'setting experiment.preprocessing: "basic" -> "power"' in dry.output, dry.output

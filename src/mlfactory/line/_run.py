@@ -148,7 +148,30 @@ def _experiment(ctx: _Context) -> Any:
     from mlfactory.spec import spec_from_dict
 
     raw, source = _experiment_raw(ctx)
-    return spec_from_dict(raw, source=source)
+    # an inline experiment's relative grid files are read from the line file's folder
+    return spec_from_dict(raw, source=source or ctx.line.source)
+
+
+def _helper_files(ctx: _Context, raw: dict[str, Any], source: Path | None) -> dict[str, str]:
+    """SHA-256 of the grid and search-space files the experiment names (their content, not
+    their names, goes into the key: an edited grid file reruns training)."""
+    import hashlib
+
+    from mlfactory.models import find_grid_file
+
+    base = (source or ctx.line.source or Path.cwd()).parent
+    search = raw.get("search") if isinstance(raw.get("search"), dict) else {}
+    found: dict[str, str] = {}
+    for name in ("param_grid", "distributions"):
+        value = search.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            path = find_grid_file(value, base)
+        except SpecError:
+            continue  # the experiment's own check reports it when it runs
+        found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def _champion(ctx: _Context) -> dict[str, Any] | None:
@@ -217,6 +240,9 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         raw, source = _experiment_raw(ctx)
         config = {"experiment": mask_secrets(raw), "spec_file": str(source) if source else None}
         inputs["dataset"] = out["dataset"]["data_sha256"]
+        helpers = _helper_files(ctx, raw, source)
+        if helpers:
+            inputs["search_files"] = helpers
     elif stage == "gate":
         config = {
             "rules": line.gate.model_dump(mode="json"),
