@@ -57,7 +57,7 @@ def _proba_pos(p: np.ndarray) -> np.ndarray:
 GATE_METRICS: dict[str, tuple[str, Metric]] = {
     "roc_auc": ("proba", lambda y, p: skm.roc_auc_score(y, _proba_pos(p))),
     "average_precision": ("proba", lambda y, p: skm.average_precision_score(y, _proba_pos(p))),
-    "neg_log_loss": ("proba", lambda y, p: -skm.log_loss(y, p, labels=[0, 1])),
+    "neg_log_loss": ("proba", lambda y, p: -skm.log_loss(y, p)),  # labels: see _func
     "neg_brier_score": ("proba", lambda y, p: -skm.brier_score_loss(y, _proba_pos(p))),
     "accuracy": ("pred", lambda y, p: float(np.mean(y == p))),
     "balanced_accuracy": ("pred", skm.balanced_accuracy_score),
@@ -73,6 +73,9 @@ GATE_METRICS: dict[str, tuple[str, Metric]] = {
     "neg_mean_absolute_error": ("pred", lambda y, p: -skm.mean_absolute_error(y, p)),
 }
 CHANCE = {"roc_auc": 0.5, "r2": 0.0}
+BINARY_ONLY = frozenset(
+    {"roc_auc", "average_precision", "neg_log_loss", "neg_brier_score", "f1", "precision", "recall"}
+)
 
 
 def check_metric(name: str, field_name: str) -> None:
@@ -156,12 +159,22 @@ def _fast_auc(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.where((pos > 0) & (neg > 0), auc, np.nan)
 
 
-def _resampled(metric: str, y: np.ndarray, out: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _func(metric: str, classes: list[Any]) -> Metric:
+    """The metric's function; log loss knows every class even when a resample lacks one."""
+    if metric == "neg_log_loss" and classes:
+        return lambda y, p: -skm.log_loss(y, p, labels=classes)
+    return GATE_METRICS[metric][1]
+
+
+def _resampled(
+    metric: str, y: np.ndarray, out: np.ndarray, idx: np.ndarray, classes: list[Any]
+) -> np.ndarray:
     if metric == "roc_auc":
-        return _fast_auc(y.astype(int), _proba_pos(out), idx)
+        positive = (y == np.unique(y)[-1]).astype(int)  # as roc_auc_score: the greater label
+        return _fast_auc(positive, _proba_pos(out), idx)
     if metric == "accuracy":
         return (y[idx] == out[idx]).mean(axis=1)
-    _, func = GATE_METRICS[metric]
+    func = _func(metric, classes)
     values = np.empty(len(idx))
     for row, sample in enumerate(idx):
         try:
@@ -211,6 +224,13 @@ def evaluate_gate(
 ) -> Decision:
     """Apply every rule to the challenger (and champion) on the held-out rows ``X``, ``y``."""
     y_arr = y.to_numpy()
+    if challenger.is_classifier and len(np.unique(y_arr)) > 2:
+        two_only = [m for m in (primary, *rules.guards, *(rules.floors or {})) if m in BINARY_ONLY]
+        if two_only:
+            raise SpecError(
+                f"gate metric(s) {', '.join(two_only)} score two classes and the target has "
+                f"{len(np.unique(y_arr))}; use e.g. accuracy or balanced_accuracy"
+            )
     sha = heldout_sha256(X, y)
     results: list[RuleResult] = []
     metrics = [primary, *[m for m in rules.guards if m != primary]]
@@ -222,39 +242,41 @@ def evaluate_gate(
         return cache[(name, kind)]
 
     def score(which: LoadedModel, name: str, metric: str) -> tuple[np.ndarray, float]:
-        kind, func = GATE_METRICS[metric]
+        kind, _ = GATE_METRICS[metric]
         output = out(which, name, kind)
-        return output, float(func(y_arr, output))
+        return output, float(_func(metric, which.classes)(y_arr, output))
 
     if champion is None:
+        chance = rules.floors is None  # the default: the primary metric better than chance
         floors = (
             rules.floors
-            if rules.floors is not None
+            if not chance
             else ({primary: CHANCE[primary]} if primary in CHANCE else {})
         )
         for metric, minimum in floors.items():
             _, value = score(challenger, "challenger", metric)
-            ok = value >= minimum
-            words = "reaches" if ok else "is below"
+            ok = value > minimum if chance else value >= minimum
+            if chance:
+                words = "beats chance," if ok else "does not beat chance,"
+            else:
+                words = "reaches" if ok else "is below"
             results.append(
                 RuleResult(
                     "floor",
                     metric,
                     ok,
                     f"{metric} {value:.4f} {words} the floor {minimum:.4f}",
-                    {"challenger": value, "floor": minimum},
+                    {"challenger": value, "floor": minimum, "strict": chance},
                 )
             )
         passed = all(r.passed for r in results)
         lead = "no champion: the absolute floors decide"
         if not floors:
             lead += " (none set)"
-        detail = "; ".join(r.reason for r in results if r.passed != passed or not passed)
+        shown = [r.reason for r in results if r.passed == passed]
         reason = f"{'accepted' if passed else 'rejected'}: {lead}" + (
-            f"; {detail}" if detail else ""
+            f"; {'; '.join(shown)}" if shown else ""
         )
-        if passed and results:
-            reason += "; " + "; ".join(r.reason for r in results)
         return Decision(model, challenger.info.version, None, passed, reason, sha, len(X), results)
 
     versus = f"champion v{champion.info.version}"
@@ -286,7 +308,9 @@ def evaluate_gate(
     champ_out, champ_value = score(champion, "champion", primary)
     rng = np.random.default_rng(rules.seed)
     idx = rng.integers(0, len(y_arr), size=(rules.resamples, len(y_arr)))
-    diffs = _resampled(primary, y_arr, chal_out, idx) - _resampled(primary, y_arr, champ_out, idx)
+    diffs = _resampled(primary, y_arr, chal_out, idx, challenger.classes) - _resampled(
+        primary, y_arr, champ_out, idx, champion.classes
+    )
     diffs = diffs[np.isfinite(diffs)]
     alpha = (1 - rules.confidence) / 2
     low, high = (float(v) for v in np.quantile(diffs, [alpha, 1 - alpha]))
