@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _readonly_checks import browse_dashboard
 from typer.testing import CliRunner
 
 from mlfactory.cli import app
@@ -24,6 +25,7 @@ from mlfactory.tracking import (
     open_tracking,
     owner_tags,
     reap_stale_runs,
+    run_heartbeat,
     tracked_run,
 )
 from mlfactory.tracking._owner import HEARTBEAT_TAG, machine_id, process_start, staleness
@@ -112,6 +114,20 @@ def test_heartbeat_is_renewed_while_the_run_is_open():
             assert time.monotonic() < deadline, "heartbeat never renewed"
             time.sleep(0.2)
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_run_heartbeat_keeps_a_run_made_elsewhere_alive():
+    settings = load_settings()
+    client = open_tracking(settings)
+    experiment_id = experiment_for(client, "beats", settings)
+    run_id = client.create_run(experiment_id, tags=owner_tags()).info.run_id
+    first = client.get_run(run_id).data.tags[HEARTBEAT_TAG]
+    with run_heartbeat(client, run_id, interval=0.2):
+        deadline = time.monotonic() + 10
+        while client.get_run(run_id).data.tags[HEARTBEAT_TAG] == first:
+            assert time.monotonic() < deadline, "heartbeat never renewed"
+            time.sleep(0.2)
+    client.set_terminated(run_id)
 
 
 def test_runs_reap_marks_only_stale_runs_failed():
@@ -215,6 +231,9 @@ def test_sigkilled_train_leaves_stale_runs_that_the_next_train_fails(
     shown = runner.invoke(app, ["runs", "show", running[0]])
     assert shown.exit_code == 0, shown.output
     assert f"its process {train.pid}" in shown.output and "is gone" in shown.output
+    pages = browse_dashboard(settings)
+    assert "RUNNING (stale)" in pages["/experiments/slow"][1]
+    assert f"its process {train.pid} on" in pages[f"/runs/{running[0]}"][1]
     assert _sqlite_bytes(settings) == before  # readers only read
     assert running == _running_runs(settings.database_url)
 

@@ -1,6 +1,12 @@
 """Experiment tracking: MLflow on the settings' database, plus plain SQL results tables."""
 
-from mlfactory.tracking._owner import StaleRun, find_stale_runs, owner_tags, reap_stale_runs
+from mlfactory.tracking._owner import (
+    StaleRun,
+    find_stale_runs,
+    owner_tags,
+    reap_stale_runs,
+    run_heartbeat,
+)
 from mlfactory.tracking._provenance import dataset_fingerprint, environment_info, git_info
 from mlfactory.tracking._readonly import (
     TrackingState,
@@ -38,6 +44,7 @@ __all__ = [
     "read_table",
     "reap_stale_runs",
     "retry_on_locked",
+    "run_heartbeat",
     "tracked_run",
     "tracking_state",
     "tracking_uri",

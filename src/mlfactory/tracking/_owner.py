@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,6 +38,7 @@ __all__ = [
     "StaleRun",
     "owner_tags",
     "reap_stale_runs",
+    "run_heartbeat",
     "staleness",
 ]
 
@@ -248,3 +251,19 @@ class _Heartbeat:
 
 
 HEARTBEAT = _Heartbeat()
+
+
+@contextmanager
+def run_heartbeat(
+    client: MlflowClient, run_id: str, interval: float = DEFAULT_HEARTBEAT_INTERVAL
+) -> Iterator[None]:
+    """Renew the heartbeat of ``run_id`` while the block runs.
+
+    For a run created outside :func:`~mlfactory.tracking.tracked_run`: give it
+    :func:`owner_tags` at creation, then hold it open inside this block.
+    """
+    HEARTBEAT.add(run_id, client, interval)
+    try:
+        yield
+    finally:
+        HEARTBEAT.remove(run_id)
