@@ -22,19 +22,23 @@ SUPERUSER = "mlfactory"
 
 
 def find_bindir() -> Path:
-    """Folder holding initdb and pg_ctl (pg_config --bindir, then Debian's layout)."""
+    """Folder holding initdb and pg_ctl (pg_config --bindir, initdb on PATH, then Debian's
+    layout: the same places as scripts/ensure_test_deps.sh)."""
     candidates: list[str] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         candidates.append(out.stdout.strip())
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).parent))
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for folder in candidates:
         if folder and (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
             return Path(folder)
     raise RuntimeError(
         "PostgreSQL server binaries (initdb, pg_ctl) not found; install them with "
-        "`apt-get install -y postgresql` (.ci/run does this)"
+        "`apt-get install -y postgresql` (`make test` does this)"
     )
 
 
