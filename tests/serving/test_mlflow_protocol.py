@@ -4,6 +4,7 @@ The side-by-side comparison with ``mlflow models serve`` is test_mlflow_conforma
 """
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -130,3 +131,19 @@ def test_ping_is_public_and_version_needs_the_key(registered, serve):
         assert http.get("/version").status_code == 401
         keyed = http.get("/version", headers={"X-API-Key": "s3cret-key-0123456789"})
     assert keyed.status_code == 200 and keyed.headers["content-type"].startswith("text/plain")
+
+
+def test_typed_routes_follow_the_same_content_type_parameter_rule(registered, server):
+    body = json.dumps(records(registered.X.head(1))).encode()
+    with client(server) as http:
+        statuses = {
+            content_type: http.post(
+                "/predict", content=body, headers={"Content-Type": content_type}
+            ).status_code
+            for content_type in (
+                "application/json; charset=utf-8",
+                "application/json; charset=latin-1",
+                "application/json; version=2",
+            )
+        }
+    assert list(statuses.values()) == [200, 415, 415], statuses

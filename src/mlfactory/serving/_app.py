@@ -26,13 +26,14 @@ from mlfactory import __version__
 from mlfactory.exceptions import ConfigError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.registry import ModelRef, parse_model_ref
-from mlfactory.serving._errors import error_code_for, status_for
+from mlfactory.serving._errors import PayloadError, error_code_for, status_for
 from mlfactory.serving._explain import add_explain_route
 from mlfactory.serving._frame import describe_type
 from mlfactory.serving._microbatch import DEFAULT_BATCH_MAX_WAIT_MS
 from mlfactory.serving._payloads import (
     CONTENT_TYPE_CSV,
     MLFLOW_FORMATS,
+    check_content_type,
     columns_from_csv,
     columns_from_mlflow,
     json_error,
@@ -177,6 +178,8 @@ class ServiceMiddleware:
                 )
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send_with_id)
+            elif (refused := _refused_content_type(scope)) is not None:
+                await refused(scope, receive, send_with_id)
             elif self._too_large(scope):
                 await self._reject_size(scope, receive, send_with_id)
             else:
@@ -195,6 +198,25 @@ class ServiceMiddleware:
             metrics = self.service.metrics
             metrics.requests.inc(1, endpoint, str(status[0]))
             metrics.latency.observe(time.perf_counter() - start, endpoint)
+
+
+def _refused_content_type(scope: Scope) -> JSONResponse | None:
+    """The 415 for a POST whose Content-Type has a parameter other than ``charset=utf-8``.
+
+    Every route reads bodies as UTF-8: a body declared in another charset would be misread, and
+    an unknown parameter is refused as MLflow's scoring server refuses it (on every route, so
+    that ``/predict`` and ``/explain`` follow the same rule as ``/invocations``).
+    """
+    if scope["method"] != "POST":
+        return None
+    content_type = dict(scope["headers"]).get(b"content-type")
+    if not content_type or b";" not in content_type:
+        return None
+    try:
+        check_content_type(content_type.decode("latin-1"))
+    except PayloadError as error:
+        return _error(415, str(error), "PayloadError", error.error_code)
+    return None
 
 
 class _BodyTooLarge(Exception):

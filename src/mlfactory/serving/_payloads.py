@@ -19,6 +19,7 @@ __all__ = [
     "CONTENT_TYPE_JSON",
     "CONTENT_TYPE_PARQUET",
     "MLFLOW_FORMATS",
+    "check_content_type",
     "columns_from_csv",
     "columns_from_mlflow",
     "columns_from_records",
@@ -37,18 +38,15 @@ def _unsupported(content_type: str, why: str) -> PayloadError:
     return PayloadError(f"content type {content_type[:100]!r} is not supported: {why}", 415)
 
 
-def parse_content_type(content_type: str | None) -> str:
-    """The media type of an ``/invocations`` body, as MLflow's scoring server accepts it.
+def check_content_type(content_type: str) -> str:
+    """The lower-case media type of ``content_type``, once its parameters pass MLflow's rule.
 
-    ``application/json`` (also when the header is absent) or ``text/csv``, with no parameter
-    but ``charset``, whose value must be ``utf-8``; anything else is a 415, as in MLflow.
-    Unlike MLflow, the type, parameter names and the charset are case-insensitive, a charset may
-    be quoted and an empty parameter (``application/json;``) is ignored (RFC 9110, 8.3.1).
+    No parameter but ``charset``, and that one ``utf-8`` (the service reads UTF-8 only); anything
+    else is a 415, as in MLflow. Unlike MLflow, parameter names and the charset are
+    case-insensitive, a charset may be quoted and an empty parameter (``application/json;``) is
+    ignored (RFC 9110, 8.3.1).
     """
-    if content_type is None or not content_type.strip():
-        return CONTENT_TYPE_JSON
     mime, *parameters = (part.strip() for part in content_type.split(";"))
-    mime = mime.lower()
     unknown: list[str] = []
     for parameter in parameters:
         if not parameter:
@@ -60,7 +58,25 @@ def parse_content_type(content_type: str | None) -> str:
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
         if value.lower() != "utf-8":
-            raise _unsupported(content_type, "the scoring server reads UTF-8 only (charset=utf-8)")
+            raise _unsupported(content_type, "the service reads UTF-8 only (charset=utf-8)")
+    if unknown:
+        names = ", ".join(unknown[:5])
+        raise _unsupported(
+            content_type, f"unrecognized parameter(s) {names}; only charset=utf-8 is accepted"
+        )
+    return mime.lower()
+
+
+def parse_content_type(content_type: str | None) -> str:
+    """The media type of an ``/invocations`` body, as MLflow's scoring server accepts it.
+
+    ``application/json`` (also when the header is absent, or empty) or ``text/csv``, with the
+    parameters :func:`check_content_type` accepts; anything else is a 415. The type is
+    case-insensitive (MLflow's is not).
+    """
+    if content_type is None or not content_type.strip():
+        return CONTENT_TYPE_JSON
+    mime = check_content_type(content_type)
     if mime == CONTENT_TYPE_PARQUET:
         raise _unsupported(
             content_type,
@@ -69,11 +85,6 @@ def parse_content_type(content_type: str | None) -> str:
         )
     if mime not in (CONTENT_TYPE_JSON, CONTENT_TYPE_CSV):
         raise _unsupported(content_type, "send application/json or text/csv")
-    if unknown:
-        names = ", ".join(unknown[:5])
-        raise _unsupported(
-            content_type, f"unrecognized parameter(s) {names}; only charset=utf-8 is accepted"
-        )
     return mime
 
 
