@@ -102,3 +102,33 @@ def test_a_second_run_waits_for_the_first(tmp_path):
         holder.join()
     assert waited.exit_code == 1 and "stage 'dataset' of line 'credit' failed" in waited.output
     assert elapsed > 1.0  # it waited for the holder, then ran (and the stage failed)
+
+
+STOCKS = Path(__file__).resolve().parents[2] / "examples"
+FAST_STOCKS = (
+    "--set", "data.tickers=3", "--set", "data.end=2023-08-31", "--set", "promote.onnx=false",
+    "--set", 'train.overrides=["search.kind=none", "cv.folds=2", "preprocessing=basic"]',
+)  # fmt: skip
+
+
+def test_the_stocks_line_ingests_and_featurizes_only_what_is_new(tmp_path):
+    for name in ("stocks_line.toml", "stocks.toml"):
+        shutil.copy(STOCKS / name, tmp_path / name)
+    line = str(tmp_path / "stocks_line.toml")
+    first = invoke("run", line, *FAST_STOCKS)
+    assert first.exit_code == 0, first.output
+    assert set(statuses(first.output).values()) == {"ran"}
+    assert "3 tickers:" in first.output and "3 featurized, 0 up to date" in first.output
+    again = invoke("run", line, *FAST_STOCKS)
+    assert set(statuses(again.output).values()) == {"up to date"}, again.output
+
+    wider = [*FAST_STOCKS]
+    wider[1] = "data.tickers=4"  # one more ticker: only its partition is ingested and featurized
+    more = invoke("run", line, *wider)
+    assert more.exit_code == 0, more.output
+    assert "4 tickers:" in more.output and "1 featurized, 3 up to date" in more.output
+    assert statuses(more.output)["dataset"] == "ran" and statuses(more.output)["train"] == "ran"
+    engine = get_engine(get_settings().database_url)
+    dataset = [r for r in stage_history(engine, "stocks") if r.stage == "dataset"][-1]
+    stat = dataset.key_parts["stat"]["data"]
+    assert len(stat["files"]) == 4 and stat["reread"] == 1  # three partitions not read again

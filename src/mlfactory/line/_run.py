@@ -101,6 +101,10 @@ def _dataset_file(ctx: _Context) -> Path | None:
         return Path(name["path"]) if "path" in name else None
     if "path" in options:
         return Path(options["path"])
+    if name == "stocks":  # the silver feature store, partition by partition
+        from mlfactory.data._layout import silver_features_dir
+
+        return silver_features_dir(ctx.settings)
     from mlfactory.datasets._registry import (
         adult_default_dir,
         credit_default_path,
@@ -223,6 +227,10 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
     if stage == "data":
         assert line.data is not None
         config = line.data.model_dump(mode="json")
+        if line.data.ingest is not None and line.data.end is None:
+            from datetime import date
+
+            config["end"] = f"today ({date.today().isoformat()})"  # a new day: new prices
     elif stage == "dataset":
         name, options = _dataset_table(ctx)
         config = {"dataset": mask_secrets(name), "options": mask_secrets(options)}
@@ -292,14 +300,60 @@ def _stat_owner(name: str) -> str:
 
 # Stage bodies --------------------------------------------------------------------------------
 def _run_data(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
-    from mlfactory.datasets import write_synthetic
-
     data = ctx.line.data
     assert data is not None
+    if data.ingest is not None:
+        return _run_prices(ctx, say)
+    from mlfactory.datasets import write_synthetic
+
+    assert data.synthetic is not None
     say(f"data: writing {data.rows} synthetic {data.synthetic} rows")
     paths = write_synthetic(data.synthetic, data.rows, seed=data.seed, settings=ctx.settings)
     files = [str(p) for p in paths]
     return {"files": files}, f"wrote {data.rows} synthetic {data.synthetic} rows to {files[0]}"
+
+
+def _run_prices(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    """Ingest prices into the bronze store (only new days) and featurize changed tickers."""
+    from datetime import date
+
+    from mlfactory.data import BronzeStore, featurize, ingest, load_tickers, make_source
+    from mlfactory.exceptions import DataError
+
+    data = ctx.line.data
+    assert data is not None and data.ingest is not None
+    tickers = load_tickers()
+    if isinstance(data.tickers, int):
+        tickers = tickers.head(data.tickers)
+    elif data.tickers is not None:
+        wanted = {t.upper() for t in data.tickers}
+        unknown = sorted(wanted - set(tickers["ticker"]))
+        if unknown:
+            raise SpecError(f"field 'data.tickers': unknown ticker(s) {', '.join(unknown)}")
+        tickers = tickers[tickers["ticker"].isin(wanted)]
+    end = data.end or date.today()
+    store = BronzeStore.from_settings(ctx.settings)
+    say(f"data: ingesting {len(tickers)} tickers from {data.ingest}")
+    report = ingest(
+        store, tickers, make_source(data.ingest), data.start, end, source_name=data.ingest
+    )
+    if report.count("failed") == len(tickers):
+        raise DataError(f"ingestion from {data.ingest} failed for every ticker")
+    say("data: featurizing")
+    features = featurize(ctx.settings, tickers=list(tickers["ticker"]), horizon=data.horizon)
+    if features.failures:
+        raise DataError(f"featurize failed: {features.failures[0].error}")
+    outputs = {
+        "files": [str(store.root)],
+        "tickers": len(tickers),
+        "rows_added": report.rows_added,
+        "featurized": len(features.written),
+    }
+    summary = (
+        f"{len(tickers)} tickers: {report.rows_added} new price rows, "
+        f"{len(features.written)} featurized, {len(features.skipped)} up to date"
+    )
+    return outputs, summary
 
 
 def _run_dataset(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:

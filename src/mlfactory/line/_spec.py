@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,11 +55,34 @@ class _Strict(BaseModel):
 
 
 class DataStage(_Strict):
-    """``[data]``: make the raw data (this slice: a synthetic raw file set, seeded)."""
+    """``[data]``: make the raw data: a synthetic raw file set, or prices ingested + featurized.
 
-    synthetic: str = Field(description="Dataset whose synthetic raw file set to write (credit...).")
-    rows: int = Field(5_000, ge=10, description="Rows to write.")
+    ``synthetic = "credit"`` (with ``rows``, ``seed``) writes a seeded synthetic raw file where
+    the dataset's loader reads it. ``ingest = "synthetic" | "yfinance"`` (with ``tickers``,
+    ``start``, ``end``, ``horizon``) brings the bronze price store up to ``end`` (incremental)
+    and builds the silver features the ``stocks`` dataset reads (unchanged tickers skipped).
+    """
+
+    synthetic: str | None = Field(None, description="Dataset whose synthetic raw file to write.")
+    rows: int = Field(5_000, ge=10, description="Rows to write (synthetic).")
     seed: int = Field(0, description="Seed of the synthetic data.")
+    ingest: Literal["synthetic", "yfinance"] | None = Field(None, description="Price source.")
+    tickers: int | list[str] | None = Field(
+        None, description="How many of the shipped tickers (first N), or the symbols; all if unset."
+    )
+    start: date = Field(date(2015, 1, 1), description="First day to ingest.")
+    end: date | None = Field(None, description="Last day to ingest (default: today).")
+    horizon: int = Field(1, ge=1, description="Days the feature target looks ahead.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DataStage:
+        if (self.synthetic is None) == (self.ingest is None):
+            raise ValueError("give either synthetic (a raw file set) or ingest (a price source)")
+        if isinstance(self.tickers, int) and self.tickers < 1:
+            raise ValueError(f"tickers must be at least 1, got {self.tickers}")
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
 
 
 class DatasetStage(BaseModel):
