@@ -215,3 +215,28 @@ def test_a_spec_file_and_its_grid_file_are_inputs_of_train(credit_line, tmp_path
     )
     dry = invoke("run", str(credit_line), "--dry-run")
     assert 'setting experiment.preprocessing: "basic" -> "power"' in dry.output, dry.output
+
+
+def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from mlfactory.db import ensure_schema
+    from mlfactory.db._tables import LINE_LOCKS
+
+    line = tmp_path / "line.toml"  # no credit file: the dataset stage fails once the lock is held
+    line.write_text(LINE.format(extra=""))
+    engine = get_engine(get_settings().database_url)
+    ensure_schema(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            LINE_LOCKS.insert().values(line="credit-test", owner="far:1", acquired_at=now)
+        )
+    busy = invoke("run", str(line))
+    assert busy.exit_code == 75 and "far:1" in busy.output
+    with engine.begin() as connection:
+        connection.execute(LINE_LOCKS.update().values(acquired_at=now - timedelta(hours=1)))
+    taken = invoke("run", str(line))
+    assert taken.exit_code == 1 and "stage 'dataset'" in taken.output, taken.output
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(LINE_LOCKS)).first() is None  # released after

@@ -3,7 +3,9 @@
 A stage record is written ``running`` when the stage starts and becomes ``finished`` (with the
 outputs later stages take as inputs) or ``failed`` (with the error). The lock is one row per
 line in ``line_locks``: a second ``mlfactory run`` of the same line waits for it or exits, on
-any machine that shares the database.
+any machine that shares the database. The holder renews the row's time every 30 s; a lock not
+renewed for 10 minutes (its machine died), or held by a process of this machine that no longer
+exists, is taken over.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +37,10 @@ __all__ = [
     "stage_history",
     "start_record",
 ]
+
+
+LOCK_RENEW_S = 30.0  # the holder renews its lock row this often
+LOCK_EXPIRES_S = 600.0  # a lock not renewed for this long is stale (its machine died)
 
 
 class LineBusy(MlfactoryError):
@@ -143,6 +150,27 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
+def _expired(renewed: datetime) -> bool:
+    """True when the holder has not renewed the lock for ``LOCK_EXPIRES_S`` (a dead machine)."""
+    if renewed.tzinfo is None:  # SQLite gives back naive UTC
+        renewed = renewed.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - renewed).total_seconds() > LOCK_EXPIRES_S
+
+
+def _renew(engine: Engine, line: str, owner: str, stop: threading.Event) -> None:
+    """Renew the lock's time every ``LOCK_RENEW_S`` while the run holds it."""
+    while not stop.wait(LOCK_RENEW_S):
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    LINE_LOCKS.update()
+                    .where(LINE_LOCKS.c.line == line, LINE_LOCKS.c.owner == owner)
+                    .values(acquired_at=datetime.now(UTC))
+                )
+        except sa.exc.SQLAlchemyError:  # the next renewal tries again
+            continue
+
+
 def _try_take(engine: Engine, line: str, owner: str) -> str | None:
     """Insert the lock row; ``None`` when taken, else the holder's text."""
     table = LINE_LOCKS
@@ -157,7 +185,7 @@ def _try_take(engine: Engine, line: str, owner: str) -> str | None:
             row = connection.execute(sa.select(table).where(table.c.line == line)).first()
         if row is None:
             return "?"  # released in between: try again
-        if _dead_here(row.owner):
+        if _dead_here(row.owner) or _expired(row.acquired_at):
             with engine.begin() as connection:  # its process is gone: the lock is stale
                 connection.execute(
                     table.delete().where(table.c.line == line, table.c.owner == row.owner)
@@ -182,9 +210,16 @@ def line_lock(engine: Engine, line: str, wait_s: float = 0.0) -> Iterator[None]:
                 "--wait SECONDS"
             )
         time.sleep(0.5 if holder == "?" else 1.0)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew, args=(engine, line, owner, stop), name="line-lock", daemon=True
+    )
+    renewer.start()
     try:
         yield
     finally:
+        stop.set()
+        renewer.join()
         with engine.begin() as connection:
             connection.execute(
                 LINE_LOCKS.delete().where(LINE_LOCKS.c.line == line, LINE_LOCKS.c.owner == owner)
