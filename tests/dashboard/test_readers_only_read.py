@@ -135,3 +135,30 @@ def test_an_older_mlflow_schema_is_said_in_one_line_and_left_alone(isolated_home
         assert "older MLflow schema" in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) <= 3  # one line (and its hint), wrapped
     assert store_fingerprint(settings) == before
+
+
+def test_readers_never_checkpoint_the_wal_a_killed_writer_left(tmp_path, monkeypatch):
+    from mlfactory.tracking import experiment_for, open_tracking, tracked_run
+
+    writer_home = tmp_path / "writer"
+    writer = load_settings(home=writer_home)
+    client = open_tracking(writer)
+    experiment_id = experiment_for(client, "wal", writer)
+    for i in range(3):
+        with tracked_run(client, experiment_id, f"r{i}"):
+            pass
+    # the files as a SIGKILL leaves them: committed pages still in the -wal, never checkpointed
+    home = tmp_path / "home"
+    shutil.copytree(writer_home, home, ignore=shutil.ignore_patterns("*-shm", "*.init.lock"))
+    assert (home / "mlfactory.db-wal").stat().st_size > 0
+    monkeypatch.setenv("MLFACTORY_HOME", str(home))
+    settings = load_settings()
+    before = store_fingerprint(settings)
+    assert "mlfactory.db-wal" in before["home"]
+
+    for command in _reader_commands(tmp_path, "0" * 32, "none"):
+        _one_line_errors(runner.invoke(app, command))
+    assert store_fingerprint(settings) == before
+    pages = browse_dashboard(settings)
+    assert "wal" in pages["/experiments"][1]
+    assert store_fingerprint(settings) == before

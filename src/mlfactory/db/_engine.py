@@ -83,7 +83,7 @@ class DatabaseStatus:
 
 
 def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
-    """Try to connect and say why not; never raises, never shows the password."""
+    """Try to connect (read-only) and say why not; never raises, never shows the password."""
     masked = mask_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -91,10 +91,14 @@ def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
         if not path.exists():
             return DatabaseStatus(masked, True, f"SQLite file {path} is created on first use")
     connect_args: dict[str, object] = {}
+    target = url
     if parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = max(1, int(timeout_s))
+        connect_args["options"] = "-c default_transaction_read_only=on"
+    elif parsed.database not in (None, "", ":memory:"):  # read-only: not even a WAL checkpoint
+        target = f"sqlite:///file:{Path(parsed.database).resolve().as_posix()}?mode=ro&uri=true"
     try:
-        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
+        engine = sa.create_engine(target, connect_args=connect_args, hide_parameters=True)
         try:
             with engine.connect() as connection:
                 if parsed.get_backend_name() == "sqlite":
