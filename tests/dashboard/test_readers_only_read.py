@@ -110,6 +110,7 @@ def test_populated_store_is_left_byte_for_byte(factory: Factory, tmp_path, monke
     for command in _reader_commands(tmp_path, factory.result.run_id, "cancer"):
         _one_line_errors(runner.invoke(app, command))
     assert store_fingerprint(settings) == before
+    assert not list(Path.cwd().glob("file:*"))  # MLflow made no folder for the file: URI
 
 
 def test_an_older_mlflow_schema_is_said_in_one_line_and_left_alone(isolated_home):
