@@ -240,3 +240,26 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
     assert taken.exit_code == 1 and "stage 'dataset'" in taken.output, taken.output
     with engine.connect() as connection:
         assert connection.execute(sa.select(LINE_LOCKS)).first() is None  # released after
+
+
+def test_the_gate_refuses_rows_that_changed_behind_an_unchanged_stat(credit_line):
+    assert invoke("run", str(credit_line)).exit_code == 0
+    csv = get_settings().data_dir / "raw" / "credit" / "cs-training.csv"
+    stat = csv.stat()
+    text = csv.read_text()
+    cells = text.splitlines()[1:]
+    edited = "\n".join(
+        [text.splitlines()[0], *[re.sub(r",(\d)(\d),", r",\2\1,", c, count=1) for c in cells]]
+    )
+    csv.write_text(edited + ("\n" if text.endswith("\n") else ""))
+    assert csv.stat().st_size == stat.st_size
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and mtime: trusted
+    dry = invoke("run", str(credit_line), "--dry-run")
+    assert up_to_date(dry.output) == {"dataset", "train", "gate", "promote"}
+    refused = invoke("run", str(credit_line), "--force", "gate")
+    assert refused.exit_code == 1
+    assert "are not the challenger's test rows" in refused.output, refused.output
+    rerun = invoke("run", str(credit_line), "--from", "dataset")  # hashes the file again
+    assert rerun.exit_code == 0, rerun.output
+    assert ran_in_last(rerun.output) == {"dataset", "train", "gate", "promote"}
+    assert "input data:" in rerun.output  # forced: the file was hashed again, and it changed

@@ -69,6 +69,7 @@ class _Context:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, StageRecord | None] = field(default_factory=dict)
     stat: dict[str, Any] = field(default_factory=dict)  # kept beside the key (file stats)
+    forced: set[str] = field(default_factory=set)  # forced stages hash their files again
     client: Any = None
 
     def tracking(self) -> Any:
@@ -237,7 +238,7 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         file = _dataset_file(ctx)
         if file is not None:
             before = (previous.key_parts.get("stat") or {}).get("data") if previous else None
-            digest, stat = fingerprint_path(file, before)
+            digest, stat = fingerprint_path(file, None if stage in ctx.forced else before)
             inputs["data"] = digest
             ctx.stat["data"] = stat
         else:  # a SQL query or a bundled dataset: fingerprinted by content, when it runs
@@ -267,7 +268,7 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
             champion = previous.key_parts["inputs"].get("champion")
         inputs = {
             "challenger": challenger,
-            "heldout": out["train"].get("split_sha256"),
+            "heldout": out["train"].get("heldout_sha256"),
             "champion": champion,
         }
     elif stage == "promote":
@@ -278,13 +279,14 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         assert line.batch is not None
         config = line.batch.model_dump(mode="json")
         before = (previous.key_parts.get("stat") or {}).get("batch_input") if previous else None
+        before = None if stage in ctx.forced else before
         digest, stat = fingerprint_path(line.path(line.batch.input), before)
         ctx.stat["batch_input"] = stat
         inputs = {"input": digest, "champion": _champion(ctx)}
     elif stage == "monitor":
         assert line.monitor is not None
         config = line.monitor.model_dump(mode="json")
-        inputs = {"champion": _champion(ctx), "heldout": out["train"].get("split_sha256")}
+        inputs = {"champion": _champion(ctx), "heldout": out["train"].get("heldout_sha256")}
     else:  # pragma: no cover - STAGES is fixed
         raise SpecError(f"unknown stage {stage!r}")
     parts = {"config": config, "inputs": inputs, "versions": library_versions()}
@@ -374,6 +376,7 @@ def _run_dataset(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
 
 
 def _run_train(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.line._gate import heldout_sha256
     from mlfactory.spec import resolve_spec
     from mlfactory.training import plan_from_spec, run_experiment
 
@@ -392,6 +395,7 @@ def _run_train(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
         "refit": metric,
         "test_scores": {k: float(v) for k, v in result.best.test_scores.items()},
         "split_sha256": plan.split_record.get("sha256"),
+        "heldout_sha256": heldout_sha256(resolved.X_test, resolved.y_test),
     }
     scores = ", ".join(f"{k}={v:.4f}" for k, v in result.best.test_scores.items())
     return outputs, f"{result.best.name}: test {scores} (run {result.run_id})"
@@ -451,6 +455,7 @@ def _run_gate(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     say("gate: re-scoring the held-out rows")
     resolved = resolve_spec(_experiment(ctx), ctx.settings)
     X, y = resolved.X_test, resolved.y_test
+    _check_same_rows(X, y, train)
     decision = evaluate_gate(line.gate, primary, challenger, champion, X, y, model=model)
     if ctx.force_promote:
         decision.forced = True
@@ -471,6 +476,20 @@ def _run_gate(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     }
     verdict = "PASS" if decision.passed else "REJECT"
     return outputs, f"{verdict} v{decision.version}: {decision.reason}"
+
+
+def _check_same_rows(X: Any, y: Any, train: dict[str, Any]) -> None:
+    """The rows cut again for the gate must be the challenger's own test rows, byte for byte."""
+    from mlfactory.exceptions import DataError
+    from mlfactory.line._gate import heldout_sha256
+
+    sha = heldout_sha256(X, y)
+    if train.get("heldout_sha256") and sha != train["heldout_sha256"]:
+        raise DataError(
+            f"the held-out rows cut for the gate (sha256 {sha[:12]}) are not the challenger's "
+            f"test rows (sha256 {train['heldout_sha256'][:12]}): the data changed after "
+            "training; run the line again with --from dataset"
+        )
 
 
 def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
@@ -632,6 +651,7 @@ def _walk(
         forced |= set(stages[stages.index(from_stage) :])
     if ctx.force_promote:
         forced |= {"gate", "promote"}
+    ctx.forced = forced
     outcomes: list[StageOutcome] = []
     blocked: str | None = None  # dry run: the first stage that would run
     for stage in stages:
