@@ -12,6 +12,7 @@ PostgreSQL sessions with ``default_transaction_read_only``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,7 +65,8 @@ class TrackingState:
             raise TrackingStoreNotReady(self.message)
 
 
-def _mlflow_expectations() -> tuple[set[str], str, set[str]]:
+@lru_cache(maxsize=1)
+def _mlflow_expectations() -> tuple[frozenset[str], str, frozenset[str]]:
     """MLflow's table names, its head schema revision and every revision it knows."""
     from mlflow.store.db import utils
 
@@ -72,8 +74,8 @@ def _mlflow_expectations() -> tuple[set[str], str, set[str]]:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(config)
-    known = {revision.revision for revision in script.walk_revisions()}
-    return set(utils.Base.metadata.tables), utils._get_latest_schema_revision(), known
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(utils.Base.metadata.tables), utils._get_latest_schema_revision(), known
 
 
 def tracking_state(settings: Settings) -> TrackingState:
