@@ -13,7 +13,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -22,10 +22,11 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from mlfactory.exceptions import ConfigError
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first URL parsed, not with `mlfactory --help`
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "LOG_LEVELS",
@@ -82,6 +83,9 @@ def mask_urls_in_text(text: str) -> str:
 
 def mask_url(url: str | URL) -> str:
     """Return the URL with its password and secret query parameters replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     masked = mask_urls_in_text(str(url))  # first: rendering may percent-encode a secret
     try:
         parsed = make_url(masked)
@@ -95,6 +99,9 @@ def mask_url(url: str | URL) -> str:
 def _mask_string(text: str) -> str:
     masked = mask_urls_in_text(text)
     if "://" in text:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             password = make_url(text.strip()).password
         except (ArgumentError, ValueError, TypeError):
@@ -242,6 +249,9 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         raw = value.get_secret_value().strip()
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(raw)
         except ArgumentError:
@@ -286,6 +296,8 @@ class Settings(BaseSettings):
 
     @property
     def database_backend(self) -> str:
+        from sqlalchemy.engine import make_url
+
         return make_url(self.database_url).get_backend_name()
 
     def ensure_dirs(self) -> None:

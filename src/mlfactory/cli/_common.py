@@ -13,12 +13,14 @@ import threading
 import traceback
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from mlfactory.exceptions import (
     EXIT_FAILURE,
@@ -30,12 +32,20 @@ from mlfactory.exceptions import (
     ServiceUnavailable,
     Terminated,
 )
-from mlfactory.settings import Settings, get_settings, mask_urls_in_text
+
+if TYPE_CHECKING:  # pydantic loads with the first command that runs, not with --help
+    from mlfactory.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
 
 _MAX_MESSAGE = 300
+
+
+def mask_urls_in_text(text: str) -> str:
+    from mlfactory.settings import mask_urls_in_text as mask
+
+    return mask(text)
 
 
 def first_line(text: object) -> str:
@@ -148,7 +158,7 @@ def classify_database_error(text: str, reason: str, invalidated: bool = False) -
 
 def require_database(settings: Settings) -> None:
     """Fail now, in one line and with exit 3, when the settings' database cannot be reached or
-    refuses the login: before a command starts work it would lose (train, dashboard)."""
+    refuses the login: before a command starts work it would lose (train, dashboard, drift)."""
     from mlfactory.db import check_database
 
     status = check_database(settings.database_url)
@@ -177,12 +187,14 @@ def describe_failure(exc: BaseException) -> Failure:
 
 
 # what click and Typer raise on purpose (usage errors, --help, typer.Exit): never remapped
+# (Typer >= 0.20 vendors click: its usage errors derive from typer.exceptions.TyperException)
 _PASS_THROUGH = (
+    TyperException,
+    typer.Exit,
+    typer.Abort,
     click.exceptions.ClickException,
     click.exceptions.Exit,
     click.exceptions.Abort,
-    typer.Exit,
-    typer.Abort,
 )
 
 
@@ -255,6 +267,8 @@ class MlfactoryGroup(TyperGroup):
 
 
 def _settings_of(ctx: click.Context | None) -> Settings | None:
+    from mlfactory.settings import Settings
+
     while ctx is not None:
         if isinstance(ctx.obj, Settings):
             return ctx.obj
@@ -264,5 +278,7 @@ def _settings_of(ctx: click.Context | None) -> Settings | None:
 
 def current_settings(ctx: typer.Context | None = None) -> Settings:
     """Settings resolved by the main callback (or built now, outside the CLI)."""
+    from mlfactory.settings import get_settings
+
     found = _settings_of(ctx or click.get_current_context(silent=True))
     return found if found is not None else get_settings()

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
-from mlfactory.demo import DemoContext, demo_stages
 
 NEXT_STEPS = (
     ("tracking UI", "mlfactory ui"),
@@ -27,6 +26,8 @@ def demo(
     ] = False,
 ) -> None:
     """Run every stage of the factory on local defaults and print where the results are."""
+    from mlfactory.demo import DemoContext, demo_stages
+
     context = DemoContext(current_settings(ctx), quick)
     summary = Table(title="mlfactory demo")
     summary.add_column("stage")

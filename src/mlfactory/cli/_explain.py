@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._ids import looks_like_run_id, resolve_run_id
+from mlfactory.exceptions import ModelNotFound
 
 _STEPS = 7  # model, data, importance, partial dependence, SHAP, report, logging
 
@@ -19,8 +22,8 @@ def explain_command(
     model: Annotated[
         str,
         typer.Argument(
-            help="RUN_ID (32 hex digits; a matrix parent means its best cell) or a registered "
-            "model: NAME (its champion), NAME@alias or NAME/version.",
+            help="RUN_ID (or a unique prefix of 4+ hex digits; a matrix parent means its best "
+            "cell) or a registered model: NAME (its champion), NAME@alias or NAME/version.",
             show_default=False,
         ),
     ],
@@ -98,6 +101,9 @@ def explain_command(
     from mlfactory.explain import explain_model
 
     settings = current_settings(ctx)
+    if looks_like_run_id(model) and len(model) < 32:
+        with contextlib.suppress(ModelNotFound):  # no run starts with it: a model's name
+            model = resolve_run_id(settings, model)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mlfactory.cli._choices import LOCAL_SCHEDULERS, SAMPLE_FORMATS
 from mlfactory.cli._common import console, current_settings
 from mlfactory.cli._data import data_app
-from mlfactory.data._feature_store import SAMPLE_FORMATS, sample_features
-from mlfactory.data._featurize import LOCAL_SCHEDULERS, TickerResult, featurize
 from mlfactory.exceptions import SpecError
+
+if TYPE_CHECKING:
+    from mlfactory.data._featurize import TickerResult
 
 
 def _split(text: str | None, what: str) -> list[str] | None:
@@ -75,6 +77,8 @@ def featurize_command(
     No feature looks at later days. Tickers whose bronze files did not change are skipped.
     Exit code 1 when a ticker failed (the others are still written).
     """
+    from mlfactory.data._featurize import featurize
+
     settings = current_settings(ctx)
     progress = Progress(
         TextColumn("[bold]featurize[/]"),
@@ -175,6 +179,8 @@ def sample_command(
 
     Give exactly one of --n or --frac. Filters on tickers and dates are applied while reading.
     """
+    from mlfactory.data._feature_store import sample_features
+
     result = sample_features(
         out,
         n=n,

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mlfactory.cli._choices import SOURCE_DESCRIPTIONS, SYNTHETIC_DEFAULT_END, SourceName
 from mlfactory.cli._common import console, current_settings
 from mlfactory.cli._data import data_app
-from mlfactory.data._bronze import BronzeStore
-from mlfactory.data._ingest import TickerOutcome, ingest
-from mlfactory.data._sources import SOURCES, SYNTHETIC_DEFAULT_END, SourceName, make_source
-from mlfactory.data._tickers import load_tickers
+
+if TYPE_CHECKING:
+    from mlfactory.data._ingest import TickerOutcome
 
 _SOURCES_HELP = escape(
-    "; ".join(f"{spec.name.value}: {spec.description}" for spec in SOURCES.values())
+    "; ".join(f"{name}: {description}" for name, description in SOURCE_DESCRIPTIONS.items())
 )
 _INGEST_HELP = (
     "Fetch daily prices into the bronze parquet store, incrementally.\n\n"
@@ -81,10 +81,16 @@ def ingest_command(
     ] = None,
 ) -> None:
     """Fetch daily prices into the bronze store (help text: ``_INGEST_HELP``)."""
+    from mlfactory.data._bronze import BronzeStore
+    from mlfactory.data._ingest import ingest
+    from mlfactory.data._sources import SOURCES, make_source
+    from mlfactory.data._sources import SourceName as Name
+    from mlfactory.data._tickers import load_tickers
+
     settings = current_settings(ctx)
     frame = load_tickers(tickers)
-    price_source = make_source(source, csv_dir=csv_dir)
-    last_day = end.date() if end is not None else SOURCES[source].default_end()
+    price_source = make_source(Name(source.value), csv_dir=csv_dir)
+    last_day = end.date() if end is not None else SOURCES[Name(source.value)].default_end()
     store = BronzeStore.from_settings(settings)
 
     progress = Progress(
@@ -131,6 +137,8 @@ def ingest_command(
 @data_app.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Show the bronze store: date range, partitions, rows and size per ticker, last ingest."""
+    from mlfactory.data._bronze import BronzeStore
+
     store = BronzeStore.from_settings(current_settings(ctx))
     status = store.status()
     if not status.tickers:

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlfactory import __version__
+import mlfactory
 from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register data commands)
+from mlfactory.cli._choices import LOG_LEVELS
 from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._dashboard import dashboard_command
 from mlfactory.cli._data import data_app
@@ -25,10 +26,7 @@ from mlfactory.cli._runs import runs_app, ui_command
 from mlfactory.cli._serve import serve_command
 from mlfactory.cli._spec import spec_app
 from mlfactory.cli._train import train_command
-from mlfactory.db import check_database
 from mlfactory.exceptions import EXIT_UNAVAILABLE, ConfigError
-from mlfactory.logs import configure_logging
-from mlfactory.settings import LOG_LEVELS, Settings, apply_telemetry_policy, load_settings
 
 app = typer.Typer(
     name="mlfactory",
@@ -43,7 +41,7 @@ app = typer.Typer(
 
 def _version_callback(value: bool) -> None:
     if value:
-        console.print(f"mlfactory {__version__}")
+        console.print(f"mlfactory {mlfactory.__version__}")
         raise typer.Exit()
 
 
@@ -66,6 +64,11 @@ def _root(
     ] = False,
 ) -> None:
     """Resolve settings once and configure logging for the whole invocation."""
+    if _asks_for_help(ctx):
+        return  # help needs no settings (nor pydantic): `mlfactory GROUP --help` stays quick
+    from mlfactory.logs import configure_logging
+    from mlfactory.settings import apply_telemetry_policy, load_settings
+
     overrides = {"log_level": log_level} if log_level else {}
     try:
         settings = load_settings(**overrides)
@@ -80,14 +83,24 @@ def _root(
     ctx.obj = settings
 
 
+def _asks_for_help(ctx: typer.Context) -> bool:
+    """Whether this invocation only prints help (``mlfactory GROUP [COMMAND] --help``)."""
+    words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click 8.2+: still private
+    return bool(set(words) & set(ctx.help_option_names)) or (
+        len(words) == 1 and words[0] in {group.name for group in app.registered_groups}
+    )  # a group alone prints its help
+
+
 @app.command()
 def info(ctx: typer.Context) -> None:
     """Show the resolved settings (secrets masked), paths and whether the database answers.
 
     Exits with 3 when the database cannot be reached or refuses the login.
     """
-    settings: Settings = current_settings(ctx)
-    table = Table(title=f"mlfactory {__version__}", show_header=True)
+    from mlfactory.db import check_database
+
+    settings = current_settings(ctx)
+    table = Table(title=f"mlfactory {mlfactory.__version__}", show_header=True)
     table.add_column("setting")
     table.add_column("value", overflow="fold")
     for key, value in settings.public_dict().items():

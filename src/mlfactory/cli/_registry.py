@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._ids import finite, print_json, resolve_run_id, short_id
+from mlfactory.cli._runs import JsonOption, fixed_width_column
 
 models_app = typer.Typer(help="Registered models: list them, show versions, aliases and metrics.")
 
@@ -16,7 +20,8 @@ models_app = typer.Typer(help="Registered models: list them, show versions, alia
 def promote_command(
     ctx: typer.Context,
     run_id: Annotated[
-        str | None, typer.Argument(help="Run whose model to register (or use --best).")
+        str | None,
+        typer.Argument(help="Run (id or unique prefix) whose model to register, or use --best."),
     ] = None,
     name: Annotated[str, typer.Option("--name", help="Registered model name.")] = ...,
     best: Annotated[
@@ -37,23 +42,27 @@ def promote_command(
     """
     from mlfactory.registry import promote
 
-    info = promote(
-        current_settings(ctx), name, run_id=run_id, best_of=best, metric=metric, alias=alias
-    )
+    settings = current_settings(ctx)
+    if run_id is not None:
+        run_id = resolve_run_id(settings, run_id)
+    info = promote(settings, name, run_id=run_id, best_of=best, metric=metric, alias=alias)
     console.print(
         f"registered [bold]{info.name}[/] version [bold]{info.version}[/] "
-        f"(@{alias}) from run {info.run_id}"
+        f"(@{alias}) from run {short_id(info.run_id)}"
     )
     for key, value in sorted(info.metrics.items()):
         console.print(f"  {key} = {value:.4f}")
 
 
 @models_app.command("list")
-def list_command(ctx: typer.Context) -> None:
+def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every registered model: number of versions, latest, aliases."""
     from mlfactory.registry import list_models
 
     rows = list_models(current_settings(ctx))
+    if as_json:
+        print_json(rows)
+        return
     if not rows:
         console.print(
             "no registered models yet: try `mlfactory promote --best EXPERIMENT --name NAME`"
@@ -61,35 +70,75 @@ def list_command(ctx: typer.Context) -> None:
         return
     table = Table(title="registered models")
     for column in rows[0]:
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "aliases", overflow="ellipsis")
     for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
+        table.add_row(*[escape(str(v)) for v in row.values()])
     console.print(table)
 
 
 @models_app.command("show")
 def show_command(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registered model name.")]
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: JsonOption = False,
 ) -> None:
-    """Versions of one model, newest first, with aliases, source run and test metrics."""
+    """Versions of one model, newest first, with aliases, source run and held-out test metrics.
+
+    The table shows up to three test metrics and 8-character run ids; --json has everything.
+    """
     from mlfactory.registry import describe_model
 
     versions = describe_model(current_settings(ctx), name)
-    metrics = sorted({m for v in versions for m in v.metrics})
-    table = Table(title=f"model {name}")
-    for column in ("version", "aliases", "created", "run", "spec", *metrics):
-        table.add_column(column, overflow="fold")
-    for info in versions:
-        created = datetime.fromtimestamp(info.created / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(
+    if as_json:
+        print_json(
+            [
+                {
+                    **{k: v for k, v in asdict(info).items() if k != "metrics"},
+                    "created": _created(info.created, "%Y-%m-%dT%H:%M:%SZ"),
+                    "metrics": {k: finite(v) for k, v in info.metrics.items()},
+                }
+                for info in versions
+            ]
+        )
+        return
+    metrics = sorted({m for v in versions for m in v.metrics}, key=_metric_order)
+    shown = [m for m in metrics if m.startswith("test_")][:3] or metrics[:3]
+    title = f"model {name}" + (" · held-out test metrics" if shown else "")
+    rows = [
+        [
             info.version,
             ", ".join(info.aliases),
-            created,
-            info.run_id,
+            _created(info.created, "%Y-%m-%d %H:%M"),
+            short_id(info.run_id),
             info.tags.get("spec", ""),
-            *[f"{info.metrics[m]:.4f}" if m in info.metrics else "" for m in metrics],
-        )
+            *[f"{info.metrics[m]:.4f}" if m in info.metrics else "" for m in shown],
+        ]
+        for info in versions
+    ]
+    table = Table(title=escape(title))
+    cells = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5 + len(shown))]
+    fixed_width_column(table, "version", list(cells[0]), "right")
+    fixed_width_column(table, "aliases", list(cells[1]), limit=24)
+    fixed_width_column(table, "created", list(cells[2]))
+    fixed_width_column(table, "run", list(cells[3]))
+    table.add_column("spec", overflow="ellipsis", min_width=8)  # gives way when narrow
+    for index, metric in enumerate(shown):
+        fixed_width_column(table, metric.removeprefix("test_"), list(cells[5 + index]), "right")
+    for row in rows:
+        table.add_row(*[escape(cell) for cell in row])
     console.print(table)
+    if len(shown) < len(metrics):
+        console.print(f"{len(metrics) - len(shown)} more metric(s): --json shows them")
+
+
+def _metric_order(name: str) -> tuple[int, str]:
+    """The metrics people look for first, then the others alphabetically."""
+    first = ("test_roc_auc", "test_accuracy", "test_f1", "test_r2", "test_rmse")
+    return (first.index(name) if name in first else len(first), name)
+
+
+def _created(millis: int, pattern: str) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime(pattern)
 
 
 @models_app.command("decisions")

@@ -6,14 +6,22 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._ids import finite, print_json, resolve_run_id, short_id
 from mlfactory.exceptions import ConfigError
-from mlfactory.settings import Settings, mask_url
+
+if TYPE_CHECKING:
+    from mlfactory.settings import Settings
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (every field, whole values) for scripts.")
+]
 
 runs_app = typer.Typer(
     help="Inspect tracked runs: list, show one, compare several; reap stale runs."
@@ -39,34 +47,67 @@ def list_command(
     experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 30,
     all_: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Newest runs first, with their held-out test metrics."""
+    """Newest runs first, with their held-out test metrics (ids shortened to 8 characters)."""
     from mlfactory.tracking import TrackingStoreEmpty
     from mlfactory.tracking._queries import list_runs
 
     try:
         client = _client(current_settings(ctx))
     except TrackingStoreEmpty as exc:
+        if as_json:
+            print_json([])
+            return
         console.print(f"no runs yet ({exc}): try `mlfactory train examples/credit.toml`")
         return
     frame = list_runs(client, experiment, limit, include_children=all_)
+    if as_json:
+        print_json([{k: finite(v) for k, v in row.items()} for row in frame.to_dict("records")])
+        return
     if frame.empty:
         console.print("no runs yet: try `mlfactory train examples/credit.toml`")
         return
     metrics = [c for c in frame.columns if c.startswith("test_")][:3]
     frame = frame[["run_id", "experiment", "name", "status", "started", *metrics]]
     stale = int(frame["status"].str.endswith("(stale)").sum())
-    table = Table(title="runs (newest first)")
-    for column in frame.columns:
-        table.add_column(column, no_wrap=column == "run_id", overflow="fold")
+    table = Table(title="runs (newest first)" + (" · held-out test metrics" if metrics else ""))
+    fixed = fixed_width_column
+    fixed(table, "run", [short_id(r) for r in frame["run_id"]])
+    for column in ("experiment", "name"):  # the columns that give way, with an ellipsis
+        table.add_column(column, overflow="ellipsis", min_width=8)
+    fixed(table, "status", [_cell(v) for v in frame["status"]], limit=18)
+    fixed(table, "started", [_started(v) for v in frame["started"]])
+    for metric in metrics:
+        fixed(table, metric.removeprefix("test_"), [_cell(v) for v in frame[metric]], "right")
     for row in frame.itertuples(index=False):
-        table.add_row(*[_cell(v) for v in row])
+        run_id, exp, name, status, started, *values = row
+        table.add_row(
+            short_id(run_id), _cell(exp), _cell(name), _cell(status), _started(started),
+            *[_cell(v) for v in values],
+        )  # fmt: skip
     console.print(table)
     if stale:
         console.print(
             f"{stale} stale run(s): their process is gone; the next `mlfactory train` or "
             "`mlfactory runs reap` marks them FAILED"
         )
+
+
+def fixed_width_column(
+    table: Table, header: str, cells: list[str], justify: str = "left", limit: int = 40
+) -> int:
+    """A column as wide as its widest cell (up to ``limit``): it never shrinks to a few letters
+    when the terminal is narrow; the wrapable columns give way instead. Returns the width."""
+    width = min(limit, max([len(header), *(len(c) for c in cells)]))
+    table.add_column(header, width=width, no_wrap=True, overflow="ellipsis", justify=justify)
+    return width
+
+
+def _started(value: object) -> str:
+    """``2026-12-01 19:05:33`` as ``2026-12-01 19:05`` (the list is for people; --json has all)."""
+    text = _cell(value)
+    return text[:16] if len(text) >= 16 and text[13:14] == ":" else text
 
 
 @runs_app.command("reap")
@@ -112,50 +153,74 @@ def gc_command(
 
 @runs_app.command("show")
 def show_command(
-    ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id.")]
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it (4+ chars).")],
+    as_json: JsonOption = False,
 ) -> None:
-    """One run: status, params, metrics, tags and artifacts."""
+    """One run: status, params, metrics, tags and artifacts.
+
+    Long values are cut to the terminal's width with an ellipsis: --json prints them whole.
+    """
     from mlfactory.tracking._queries import get_run
 
-    record = get_run(_client(current_settings(ctx)), run_id)
-    header = Table(title=f"run {record['run_id']}", show_header=False)
+    settings = current_settings(ctx)
+    record = get_run(_client(settings), resolve_run_id(settings, run_id))
+    if as_json:
+        record["metrics"] = {k: finite(v) for k, v in record["metrics"].items()}
+        print_json(record)
+        return
+    console.print(f"[bold]run {record['run_id']}[/]", soft_wrap=True)
     for key in ("name", "status", "started", "ended", "artifact_uri"):
-        header.add_row(key, str(record[key]))
-    header.add_row("artifacts", ", ".join(record["artifacts"]))
-    console.print(header)
+        console.print(f"  {key:<13}{escape(str(record[key]))}", soft_wrap=True)
+    console.print(f"  {'artifacts':<13}{escape(', '.join(record['artifacts']))}", soft_wrap=True)
     for kind in ("params", "metrics", "tags"):
-        table = Table(title=kind)
-        table.add_column("key")
-        table.add_column("value", overflow="fold")
+        if not record[kind]:
+            continue
+        table = Table(title=kind, title_justify="left", expand=False)
+        key_width = fixed_width_column(table, "key", list(record[kind]), limit=44)
+        # one line per value, cut with an ellipsis at the terminal's edge (keys stay whole)
+        room = max(12, console.width - key_width - 7)
+        table.add_column("value", no_wrap=True, overflow="ellipsis", max_width=room)
         for key, value in record[kind].items():
-            table.add_row(key, _cell(value))
+            table.add_row(escape(key), escape(_cell(value)))
         console.print(table)
 
 
 @runs_app.command("compare")
 def compare_command(
     ctx: typer.Context,
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    run_ids: Annotated[
+        list[str], typer.Argument(help="Two or more run ids (or unique prefixes of 4+ chars).")
+    ],
     only_diff: Annotated[
         bool, typer.Option("--diff", help="Only the params and metrics that differ.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Params and metrics of several runs side by side."""
     from mlfactory.tracking._queries import compare_runs
 
-    frame = compare_runs(_client(current_settings(ctx)), run_ids)
+    settings = current_settings(ctx)
+    full = [resolve_run_id(settings, run_id) for run_id in run_ids]
+    frame = compare_runs(_client(settings), full)
     if only_diff:
         frame = frame[frame["differs"]]
+    columns = [c for c in frame.columns if c != "differs"]
+    if as_json:
+        rows = []
+        for (kind, key), row in frame.iterrows():
+            values = {run_id: finite(row[c]) for run_id, c in zip(full, columns, strict=True)}
+            rows.append({"kind": kind, "key": key, "differs": bool(row["differs"]), **values})
+        print_json(rows)
+        return
     table = Table(title="comparison")
-    table.add_column("kind")
-    table.add_column("key")
-    for column in frame.columns:
-        if column != "differs":
-            table.add_column(column, overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("key", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
+    for run_id in full:
+        table.add_column(short_id(run_id), no_wrap=True, overflow="ellipsis", max_width=24)
     for (kind, key), row in frame.iterrows():
         style = "bold yellow" if row["differs"] else None
-        table.add_row(kind, key, *[_cell(row[c]) for c in frame.columns if c != "differs"],
-                      style=style)  # fmt: skip
+        table.add_row(kind, escape(key), *[escape(_cell(row[c])) for c in columns], style=style)
     console.print(table)
 
 
@@ -192,7 +257,7 @@ def ui_command(
         "--host", host, "--port", str(port), "--workers", "1",
         "--default-artifact-root", settings.artifacts_dir.resolve().as_uri(),
     ]  # fmt: skip
-    console.print(f"MLflow UI on http://{host}:{port} (store: {mask_url(settings.database_url)})")
+    console.print(f"MLflow UI on http://{host}:{port} (store: {settings.masked_database_url})")
     server = subprocess.Popen(command, env=environment)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -9,12 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mlfactory.cli._choices import Task
 from mlfactory.cli._common import console, current_settings
-from mlfactory.datasets._base import Task
 from mlfactory.exceptions import DataError
-from mlfactory.models import MODELS, default_distributions_path, default_grid_path, grids_dir
-from mlfactory.preprocessing import list_recipes
-from mlfactory.settings import mask_secrets
 
 spec_app = typer.Typer(
     help="Experiment specs: validate and show the resolved spec and pipeline.",
@@ -41,6 +38,8 @@ def _spec_table(spec) -> Table:
     table = Table(title=f"spec {spec.name}", show_header=True)
     table.add_column("field")
     table.add_column("value", overflow="fold")
+    from mlfactory.settings import mask_secrets
+
     data = mask_secrets(spec.model_dump(mode="json"))  # a URL's password is never printed
     for section in ("cv", "search"):
         for key, value in data.pop(section).items():
@@ -74,6 +73,7 @@ def show(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
     With the dataset available: the train/test split record, CV splitter, metrics and each
     cell's full pipeline. Otherwise says why and shows each cell's recipe and model.
     """
+    from mlfactory.models import MODELS
     from mlfactory.spec import load_spec
     from mlfactory.spec._load import dataset_catalog
 
@@ -136,6 +136,8 @@ def models_(
     ] = None,
 ) -> None:
     """List the model zoo: names, tasks, whether installed, and shipped grid files."""
+    from mlfactory.models import MODELS, default_distributions_path, default_grid_path, grids_dir
+
     table = Table(title="model zoo (grids under mlfactory/resources/grids)", show_header=True)
     table.add_column("model", no_wrap=True)
     table.add_column("tasks")
@@ -143,7 +145,7 @@ def models_(
     table.add_column("grid / optuna space", overflow="fold")
     root = grids_dir()
     for entry in MODELS.values():
-        tasks = [t for t in entry.tasks if task is None or t == task]
+        tasks = [t for t in entry.tasks if task is None or t.value == task.value]
         if not tasks:
             continue
         files = []
@@ -162,6 +164,8 @@ def models_(
 @spec_app.command()
 def recipes() -> None:
     """List the preprocessing recipes."""
+    from mlfactory.preprocessing import list_recipes
+
     table = Table(title="preprocessing recipes", show_header=True)
     table.add_column("recipe")
     table.add_column("what it does", overflow="fold")

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mlfactory.cli._choices import SyntheticName
 from mlfactory.cli._common import console, current_settings
 from mlfactory.cli._data import data_app
-from mlfactory.datasets import SYNTHETIC, SyntheticName, write_synthetic
 
 
 @data_app.command("synth")
@@ -44,8 +44,11 @@ def synth_command(
     Labels come from a known model of the features (documented in docs/datasets.md), so models
     trained on it have something true to find. Files are written atomically (temp file + rename).
     """
+    from mlfactory.datasets import SYNTHETIC, write_synthetic
+    from mlfactory.datasets import SyntheticName as Name
+
     settings = current_settings(ctx)
-    target = out if out is not None else SYNTHETIC[name].default_out(settings)
+    target = out if out is not None else SYNTHETIC[Name(name.value)].default_out(settings)
     written = write_synthetic(name.value, rows, target, seed, settings=settings)
     table = Table(title=f"synthetic {name.value}: {rows} rows, seed {seed}")
     table.add_column("file", overflow="fold")

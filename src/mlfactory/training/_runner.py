@@ -269,7 +269,6 @@ def _record_cell(
     metrics.update(cv_metrics(best_row))  # the names its candidate run uses
     metrics["search_seconds"] = outcome.elapsed_s
     metrics["candidates_failed"] = float((outcome.candidates["status"] == "failed").sum())
-    mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
     _log_params(
         client,
         run_id,
@@ -301,6 +300,10 @@ def _record_cell(
         # MLflow warns about its own pyfunc type hints, which says nothing about this model
         warnings.simplefilter("ignore", category=UserWarning)
         info = _log_sklearn_model(best, X_train, X_test, predictions)
+    # After the model, and linked to it: MLflow's log_model copies the run's metrics logged so
+    # far onto the model by logging them again, a duplicate key that PostgreSQL rejects (MLflow
+    # then recovers, but psycopg prints "error ignored terminating <psycopg.Pipeline ...>").
+    mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, model_id=info.model_id)
     sha = _model_file_sha256(info.artifact_path)
     mlflow.set_tags(
         {
