@@ -199,6 +199,12 @@ CASES: list[Case] = [
         lambda s: {"dataframe_split": {"index": [1, 2], "data": [[1], [2], [3]]}},
     ),
     Case("body not UTF-8", lambda s: b'{"dataframe_records": [{"age": "\xff"}]}'),
+    Case("JSON null", lambda s: "null"),
+    Case("dataframe_records null", lambda s: {"dataframe_records": None}),
+    Case(
+        "inputs: columns of different lengths",
+        lambda s: {"inputs": {**{c: [v, v] for c, v in s.records[0].items()}, "age": [1.0]}},
+    ),
     Case("JSON nested 100,000 deep", lambda s: "[" * 100_000 + "]" * 100_000),
     Case("integer of 5,000 digits", lambda s: _json_with_literal(s, "age", "9" * 5000)),
     # bodies that do not fit the model's schema
@@ -225,10 +231,16 @@ CASES: list[Case] = [
     Case("string for a double", lambda s: {"dataframe_records": [s.record(age="abc")]}),
     Case("Infinity for a double", lambda s: _json_with_literal(s, "age", "Infinity")),
     Case("1.5 for a boolean", lambda s: {"dataframe_records": [s.record(high_debt_ratio=1.5)]}),
+    Case("true for a double", lambda s: {"dataframe_records": [s.record(age=True)]}),
+    Case("object for a double", lambda s: {"dataframe_records": [s.record(age={"a": 1})]}),
+    Case("list for a double", lambda s: {"dataframe_records": [s.record(age=[1, 2])]}),
     Case("10,001 rows", _many_rows),
     # CSV
     Case("CSV", _csv, "text/csv"),
     Case("CSV charset=utf-8", _csv, "text/csv; charset=utf-8"),
+    Case("CSV with a UTF-8 BOM", lambda s: "\ufeff" + _csv(s), "text/csv"),
+    Case("CSV with CRLF line ends", lambda s: _csv(s).replace("\n", "\r\n"), "text/csv"),
+    Case("CSV NA markers", lambda s: _csv(s).replace(",,", ",NA,"), "text/csv"),
     Case("CSV empty", lambda s: "", "text/csv"),
     Case("CSV header only", lambda s: ",".join(s.columns) + "\n", "text/csv"),
     Case("CSV not UTF-8", lambda s: b"a,b\n\xff,1\n", "text/csv"),
@@ -255,6 +267,8 @@ DOCUMENTED: dict[str, str] = {
     "missing optional column": "an optional column (missing values in training) may be "
     "absent: nulls, imputed; MLflow's model fails (400)",
     "string for a double": "422 naming the column and the type (MLflow 400)",
+    "object for a double": "422 naming the column and the type (MLflow 400)",
+    "list for a double": "422 naming the column and the type (MLflow 400)",
     "Infinity for a double": "422: numbers must be finite (MLflow 400 from the model)",
     "1.5 for a boolean": "422: only true/false, 0/1 and their strings are booleans; MLflow "
     "scores 1.5 as true",

@@ -227,7 +227,11 @@ def build_frame(
     distinct = set(lengths.values())
     if len(distinct) > 1:
         shown = ", ".join(f"{name}={n}" for name, n in list(lengths.items())[:6])
-        raise PayloadError(f"columns have different lengths ({shown}); expected one per row", 400)
+        raise PayloadError(
+            f"columns have different lengths ({shown}); expected one per row",
+            400,
+            INVALID_PARAMETER_VALUE,  # MLflow: the table does not fit the schema
+        )
     rows = distinct.pop() if distinct else 0
     if rows == 0:
         raise PayloadError("empty batch: send at least one record", 400, INVALID_PARAMETER_VALUE)
