@@ -133,3 +133,9 @@ def _walk(node):
     children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
     for child in children:
         yield from _walk(child)
+
+
+def test_the_allow_list_trusts_nothing_of_mlfactory():
+    from mlfactory.serialization import TRUSTED_TYPES
+
+    assert not [name for name in TRUSTED_TYPES if name.split(".")[0] == "mlfactory"]

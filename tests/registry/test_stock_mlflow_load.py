@@ -112,6 +112,15 @@ def _names(kind: str, recipe: str, model: str) -> str:
     return f"{kind}-{recipe}-{model}".lower().replace("_", "-")
 
 
+def _clean_environment() -> dict[str, str]:
+    """This process's environment without anything that would point Python at mlfactory."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFACTORY_", "PYTHON", "VIRTUAL_ENV"))
+    }
+
+
 class Trained:
     def __init__(self, settings: Settings, payloads: dict[str, dict]) -> None:
         self.settings = settings
@@ -166,7 +175,8 @@ def clean_python(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> 
     }
     folder = tmp_path_factory.mktemp("venv")
     venv = folder / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    environment = _clean_environment()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=environment)
     python = venv / "bin" / "python"
     for number, text in enumerate(sorted(files)):
         assert "mlfactory" not in text
@@ -177,9 +187,15 @@ def clean_python(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> 
              "-r", str(requirements)],
             check=True,
             timeout=1500,
+            env=environment,
         )  # fmt: skip
     check = subprocess.run(
-        [str(python), "-c", "import mlfactory"], capture_output=True, text=True, check=False
+        [str(python), "-c", "import mlfactory"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        cwd=folder,
     )
     assert check.returncode != 0 and "No module named 'mlfactory'" in check.stderr
     return python
@@ -199,11 +215,7 @@ def test_stock_mlflow_in_a_clean_venv_scores_as_mlfactory_serve(
 ):
     jobs, answers = tmp_path / "jobs.json", tmp_path / "answers.json"
     jobs.write_text(json.dumps(trained.payloads))
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MLFACTORY_", "PYTHON", "VIRTUAL_ENV"))
-    }
+    environment = _clean_environment()
     environment["MLFLOW_TRACKING_URI"] = tracking_uri(trained.settings)
     environment["MLFLOW_REGISTRY_URI"] = tracking_uri(trained.settings)
     run = subprocess.run(
