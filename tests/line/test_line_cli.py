@@ -263,3 +263,27 @@ def test_the_gate_refuses_rows_that_changed_behind_an_unchanged_stat(credit_line
     assert rerun.exit_code == 0, rerun.output
     assert ran_in_last(rerun.output) == {"dataset", "train", "gate", "promote"}
     assert "input data:" in rerun.output  # forced: the file was hashed again, and it changed
+
+
+def test_the_line_knows_where_the_loaders_read(tmp_path):
+    from mlfactory.data._layout import silver_features_dir
+    from mlfactory.datasets._registry import (
+        adult_default_dir,
+        credit_default_path,
+        fires_default_path,
+    )
+    from mlfactory.line._run import _Context, _dataset_file
+    from mlfactory.line._spec import line_from_dict
+
+    settings = get_settings()
+    expected = {
+        "credit": credit_default_path(settings),
+        "fires": fires_default_path(settings),
+        "adult": adult_default_dir(settings),
+        "stocks": silver_features_dir(settings),
+    }
+    for name, path in expected.items():
+        raw = {"name": "x", "dataset": {"name": name}, "promote": {"model": "m"}}
+        line = line_from_dict({**raw, "train": {"experiment": {}}})
+        ctx = _Context(line, settings, get_engine(settings.database_url), False, None)
+        assert _dataset_file(ctx) == path

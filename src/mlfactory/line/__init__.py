@@ -3,9 +3,13 @@
 ``mlfactory run LINE.toml`` runs the stages data -> dataset -> train -> gate -> promote ->
 batch -> monitor, skipping each whose cache key matches its last finished record, and promotes
 only what the gate (:mod:`mlfactory.line._gate`) accepts on evidence.
+
+The gate (scikit-learn, pandas) is imported only when it is used: a rerun with nothing changed
+loads neither.
 """
 
-from mlfactory.line._gate import Decision, RuleResult, evaluate_gate, read_decisions
+from typing import Any
+
 from mlfactory.line._records import LineBusy, StageRecord, stage_history
 from mlfactory.line._run import LineReport, StageFailed, StageOutcome, run_line
 from mlfactory.line._spec import STAGES, LineSpec, line_from_dict, load_line
@@ -27,3 +31,13 @@ __all__ = [
     "run_line",
     "stage_history",
 ]
+
+_GATE = ("Decision", "RuleResult", "evaluate_gate", "read_decisions")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _GATE:
+        from mlfactory.line import _gate
+
+        return getattr(_gate, name)
+    raise AttributeError(f"module 'mlfactory.line' has no attribute {name!r}")

@@ -102,31 +102,21 @@ def _dataset_file(ctx: _Context) -> Path | None:
         return Path(name["path"]) if "path" in name else None
     if "path" in options:
         return Path(options["path"])
-    if name == "stocks":  # the silver feature store, partition by partition
-        from mlfactory.data._layout import silver_features_dir
-
-        return silver_features_dir(ctx.settings)
-    from mlfactory.datasets._registry import (
-        adult_default_dir,
-        credit_default_path,
-        fires_default_path,
-    )
-
-    defaults = {
-        "credit": credit_default_path,
-        "fires": fires_default_path,
-        "adult": adult_default_dir,
+    raw = ctx.settings.data_dir / "raw"
+    defaults = {  # where the loaders read by default (a test holds these to the loaders' own)
+        "credit": raw / "credit" / "cs-training.csv",
+        "fires": raw / "fires" / "forestfires.csv",
+        "adult": raw / "adult",
+        "stocks": ctx.settings.data_dir / "silver" / "features",  # partition by partition
     }
-    if name in defaults:
-        return Path(defaults[name](ctx.settings))
-    return None
+    return defaults.get(name)
 
 
 def _experiment_raw(ctx: _Context) -> tuple[dict[str, Any], Path | None]:
     """The experiment spec as a raw table (overrides applied, the line's dataset in it)."""
     import tomllib
 
-    from mlfactory.spec import apply_overrides
+    from mlfactory.line._spec import apply_overrides
 
     train = ctx.line.train
     source: Path | None = None
@@ -162,8 +152,6 @@ def _helper_files(ctx: _Context, raw: dict[str, Any], source: Path | None) -> di
     their names, goes into the key: an edited grid file reruns training)."""
     import hashlib
 
-    from mlfactory.models import find_grid_file
-
     base = (source or ctx.line.source or Path.cwd()).parent
     search = raw.get("search") if isinstance(raw.get("search"), dict) else {}
     found: dict[str, str] = {}
@@ -171,12 +159,23 @@ def _helper_files(ctx: _Context, raw: dict[str, Any], source: Path | None) -> di
         value = search.get(name)
         if not isinstance(value, str):
             continue
-        try:
-            path = find_grid_file(value, base)
-        except SpecError:
-            continue  # the experiment's own check reports it when it runs
-        found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        path = _grid_file(value, base)
+        if path is not None:  # else the experiment's own check reports it when it runs
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def _grid_file(name: str, base: Path) -> Path | None:
+    """Where :func:`mlfactory.models.find_grid_file` finds a grid: as given, the spec's folder,
+    then the shipped grids (looked up here without importing the model zoo)."""
+    from importlib.resources import files
+
+    shipped = Path(str(files("mlfactory").joinpath("resources", "grids")))
+    path = Path(name)
+    candidates = (
+        [path] if path.is_absolute() else [base / path, shipped.parent / path, shipped / path]
+    )
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _champion(ctx: _Context) -> dict[str, Any] | None:

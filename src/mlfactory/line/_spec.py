@@ -251,12 +251,42 @@ def _describe(error: Any) -> str:
     return f"field {field!r}: {message} (got {shown!r})"
 
 
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``dotted.key=value`` overrides (values read as TOML literals, else as text), on a copy.
+
+    The same rules as an experiment spec's ``--set`` (:func:`mlfactory.spec.apply_overrides`),
+    without importing the modelling stack: a rerun with nothing changed stays fast.
+    """
+    import copy
+
+    result = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not key.strip() or not all(parts):
+            raise SpecError(f"override {item!r}: expected key=value, e.g. gate.margin=0.01")
+        table = result
+        for depth, part in enumerate(parts[:-1]):
+            node = table.setdefault(part, {})
+            if not isinstance(node, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise SpecError(
+                    f"override {item!r}: {prefix!r} is {node!r}, not a table; "
+                    f"set it as a whole instead ({prefix}={{...}})"
+                )
+            table = node
+        try:
+            value = tomllib.loads(f"value = {raw.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        table[parts[-1]] = value
+    return result
+
+
 def line_from_dict(
     data: dict[str, Any], *, source: Path | None = None, overrides: Sequence[str] = ()
 ) -> LineSpec:
     """Validate a raw line table (after ``key=value`` overrides); ``SpecError`` naming the field."""
-    from mlfactory.spec import apply_overrides
-
     where = str(source) if source is not None else "line spec"
     raw = apply_overrides(dict(data), overrides)
     try:
