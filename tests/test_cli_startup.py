@@ -1,0 +1,97 @@
+"""``mlfactory --help`` and ``mlfactory GROUP --help`` stay quick: the heavy libraries load with
+the commands that use them, never with help (they were ~2.4 s of every invocation)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# what help must not import: data and ML stacks, MLflow, the web stack, database drivers, the
+# settings' pydantic-settings (pydantic itself: Typer converts option values with it)
+HEAVY = (
+    "pandas", "numpy", "sklearn", "scipy", "pyarrow", "dask", "distributed", "matplotlib",
+    "mlflow", "skops", "onnxruntime", "shap", "fastapi", "starlette", "uvicorn", "jinja2",
+    "sqlalchemy", "psycopg", "alembic", "pydantic_settings",
+)  # fmt: skip
+
+HELP = (
+    ["--help"],
+    ["data", "--help"],
+    ["data"],
+    ["spec", "--help"],
+    ["runs", "--help"],
+    ["models", "--help"],
+    ["monitor", "--help"],
+    ["db", "--help"],
+    ["train", "--help"],
+    ["predict", "--help"],
+    ["monitor", "drift", "--help"],
+    ["data", "ingest", "--help"],
+)
+
+_PROBE = """
+import json, sys
+heavy = set(json.loads(sys.argv[2]))
+sys.argv = ["mlfactory", *json.loads(sys.argv[1])]
+from mlfactory.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+loaded = sorted({m.split(".")[0] for m in sys.modules} & heavy)
+sys.stderr.write("LOADED " + json.dumps(loaded) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("args", HELP, ids=" ".join)
+def test_help_imports_no_heavy_module(args: list[str], tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert "Usage: mlfactory" in done.stdout, done.stderr
+    loaded = json.loads(done.stderr.split("LOADED ", 1)[1])
+    assert loaded == [], f"`mlfactory {' '.join(args)}` imported {loaded}"
+
+
+def test_the_import_free_choices_equal_the_library_ones() -> None:
+    from mlfactory.cli import _choices
+    from mlfactory.data._feature_store import SAMPLE_FORMATS
+    from mlfactory.data._featurize import LOCAL_SCHEDULERS
+    from mlfactory.data._sources import SOURCES, SYNTHETIC_DEFAULT_END, SourceName
+    from mlfactory.datasets import SyntheticName
+    from mlfactory.datasets._base import Task
+    from mlfactory.settings import LOG_LEVELS
+
+    for copy, original in (
+        (_choices.SourceName, SourceName),
+        (_choices.SyntheticName, SyntheticName),
+        (_choices.Task, Task),
+    ):
+        assert [(m.name, m.value) for m in copy] == [(m.name, m.value) for m in original]
+    assert {k.value: s.description for k, s in SOURCES.items()} == _choices.SOURCE_DESCRIPTIONS
+    assert _choices.SYNTHETIC_DEFAULT_END == SYNTHETIC_DEFAULT_END
+    assert _choices.SAMPLE_FORMATS == SAMPLE_FORMATS
+    assert _choices.LOCAL_SCHEDULERS == LOCAL_SCHEDULERS
+    assert _choices.LOG_LEVELS == LOG_LEVELS
+
+
+def test_help_reads_no_settings_and_commands_still_do(monkeypatch) -> None:
+    """Help works even with a broken setting (it reads none); the command itself still fails."""
+    from typer.testing import CliRunner
+
+    from mlfactory.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("MLFACTORY_LOG_LEVEL", "LOUD")
+    for args in (["runs", "--help"], ["train", "--help"], ["monitor", "drift", "--help"]):
+        helped = runner.invoke(app, args)
+        assert helped.exit_code == 0 and "Usage: mlfactory" in helped.output, helped.output
+    info = runner.invoke(app, ["info"])
+    assert info.exit_code == 2 and "MLFACTORY_LOG_LEVEL" in info.output
