@@ -117,3 +117,45 @@ def test_two_class_metrics_on_three_classes_are_refused():
         loaded(model, "1", ["signal", "noise"]), None, X, y, model="m",
     )  # fmt: skip
     assert ok.passed
+
+
+def test_slices_onnx_and_latency_rules():
+    X, y = planted(3_000, 6)
+    Xt, yt = planted(1_500, 7)
+    good = LogisticRegression().fit(X, y)
+    champion = loaded(good, "1", ["signal", "noise"])
+    # a challenger blind to the signal where it is positive: it regresses on the upper quartiles
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    clip = ColumnTransformer(
+        [("clip", FunctionTransformer(lambda v: np.minimum(v, 0)), ["signal"])],
+        remainder="passthrough", verbose_feature_names_out=False,
+    )  # fmt: skip
+    pipeline = Pipeline([("clip", clip), ("clf", LogisticRegression())]).fit(X, y)
+    challenger = loaded(pipeline, "2", ["signal", "noise"])
+    rules = GateRules(resamples=100, margin=0.0, slices=["signal", "noise"], slice_tolerance=0.02)
+    decision = evaluate_gate(rules, "roc_auc", challenger, champion, Xt, yt, model="m")
+    by_rule = {(r.rule, r.metric): r for r in decision.rules}
+    signal = by_rule[("slice", "signal")]
+    assert not signal.passed and "worst slice signal=" in signal.reason
+    assert len(signal.values["slices"]) == 4  # quartiles of a number
+    assert not decision.passed
+
+    champion.info.tags["onnx_status"] = "ok"
+    challenger.info.tags["onnx_status"] = "fallback: cannot convert FunctionTransformer"
+    onnx = by_rule_of(evaluate_gate(GateRules(resamples=100), "roc_auc", challenger, champion,
+                                    Xt, yt, model="m"), "onnx")  # fmt: skip
+    assert not onnx.passed and "FunctionTransformer" in onnx.reason
+    relaxed = GateRules(resamples=100, require_onnx=False, latency_p99_ms=10_000)
+    decision = evaluate_gate(relaxed, "roc_auc", champion, challenger, Xt, yt, model="m")
+    latency = by_rule_of(decision, "latency")
+    assert latency.passed and latency.values["p99_ms"] > 0
+    strict = GateRules(resamples=100, latency_p99_ms=1e-6)
+    first = evaluate_gate(strict, "roc_auc", champion, None, Xt, yt, model="m")
+    assert not first.passed and "over the budget" in first.reason
+
+
+def by_rule_of(decision, rule: str):
+    return next(r for r in decision.rules if r.rule == rule)

@@ -7,6 +7,10 @@ re-scored through the champion's pipeline), pinned by a SHA-256 of those rows. R
 * ``primary``: the paired bootstrap CI of (challenger - champion) on the primary metric lies
   above the margin (lower bound > margin: a tie does not pass);
 * ``guard``: each guard metric may not worsen by more than its tolerance;
+* ``slice``: on each slice of the named columns the primary metric may not worsen beyond a
+  tolerance;
+* ``onnx``: if the champion serves through a verified ONNX graph, the challenger's must verify;
+* ``latency``: the challenger's single-row in-process p99 latency within a budget (if set);
 * ``floor``: with no champion, each floor metric must reach its minimum.
 
 Every rule's values, the CI, pass/fail and the reason in words make the decision record.
@@ -212,6 +216,100 @@ def _schema_rule(
     return RuleResult("schema", None, False, text, values)
 
 
+def _slices(X: pd.DataFrame, column: str) -> pd.Series:
+    """Slice labels of ``column``: its values, or quartiles when it is a number with many."""
+    values = X[column]
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > 8:
+        return pd.qcut(values, 4, duplicates="drop").astype(str)
+    return values.astype(str)
+
+
+def _slice_rule(
+    rules: GateRules,
+    primary: str,
+    column: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    chal_out: np.ndarray,
+    champ_out: np.ndarray,
+    chal_classes: list[Any],
+    champ_classes: list[Any],
+) -> RuleResult:
+    if column not in X.columns:
+        return RuleResult(
+            "slice", column, False, f"slice column {column!r} is not in the held-out rows"
+        )
+    labels = _slices(X, column).to_numpy()
+    judged: dict[str, dict[str, float]] = {}
+    worst: tuple[float, str] | None = None
+    for label in pd.unique(labels):
+        mask = labels == label
+        if mask.sum() < rules.slice_min_rows:
+            continue
+        try:
+            chal = float(_func(primary, chal_classes)(y[mask], chal_out[mask]))
+            champ = float(_func(primary, champ_classes)(y[mask], champ_out[mask]))
+        except ValueError:  # e.g. one class in the slice
+            continue
+        judged[str(label)] = {"challenger": chal, "champion": champ, "rows": int(mask.sum())}
+        if worst is None or champ - chal > worst[0]:
+            worst = (champ - chal, str(label))
+    values: dict[str, Any] = {"slices": judged, "tolerance": rules.slice_tolerance}
+    if worst is None:
+        return RuleResult(
+            "slice", column, True,
+            f"no slice of {column} has {rules.slice_min_rows} rows to judge", values,
+        )  # fmt: skip
+    ok = worst[0] <= rules.slice_tolerance
+    text = (
+        f"{primary} on the worst slice {column}={worst[1]} changes by {_fmt(-worst[0])}, "
+        + ("within" if ok else "worse than")
+        + f" the tolerance {rules.slice_tolerance:.4f} ({len(judged)} slices judged)"
+    )
+    return RuleResult("slice", column, ok, text, values)
+
+
+def _onnx_rule(challenger: LoadedModel, champion: LoadedModel) -> RuleResult:
+    champ = champion.info.tags.get("onnx_status", "")
+    chal = challenger.info.tags.get("onnx_status", "")
+    values = {"champion": champ or None, "challenger": chal or None}
+    if champ != "ok":
+        return RuleResult("onnx", None, True, "the champion has no verified ONNX graph", values)
+    if chal == "ok":
+        return RuleResult("onnx", None, True, "the ONNX graph verifies, as the champion's", values)
+    return RuleResult(
+        "onnx", None, False,
+        f"the champion serves through ONNX and the challenger does not ({chal or 'not compiled'})",
+        values,
+    )  # fmt: skip
+
+
+def _latency_rule(challenger: LoadedModel, X: pd.DataFrame, budget_ms: float) -> RuleResult:
+    """Single-row in-process latency of the challenger, p99 over up to 200 rows."""
+    import time
+
+    columns = challenger.feature_names or list(X.columns)
+    rows = X[columns].head(200)
+    predict = (
+        challenger.model.predict_proba if challenger.is_classifier else challenger.model.predict
+    )
+    predict(rows.iloc[[0]])  # warm-up
+    times = []
+    for position in range(len(rows)):
+        started = time.perf_counter()
+        predict(rows.iloc[[position]])
+        times.append((time.perf_counter() - started) * 1000)
+    p99 = float(np.percentile(times, 99))
+    ok = p99 <= budget_ms
+    text = (
+        f"single-row p99 latency {p99:.2f} ms "
+        + ("within" if ok else "over")
+        + (f" the budget {budget_ms:.2f} ms ({len(times)} rows)")
+    )
+    values = {"p99_ms": p99, "p50_ms": float(np.percentile(times, 50)), "budget_ms": budget_ms}
+    return RuleResult("latency", None, ok, text, values)
+
+
 def evaluate_gate(
     rules: GateRules,
     primary: str,
@@ -269,6 +367,8 @@ def evaluate_gate(
                     {"challenger": value, "floor": minimum, "strict": chance},
                 )
             )
+        if rules.latency_p99_ms is not None:
+            results.append(_latency_rule(challenger, X, rules.latency_p99_ms))
         passed = all(r.passed for r in results)
         lead = "no champion: the absolute floors decide"
         if not floors:
@@ -369,6 +469,13 @@ def evaluate_gate(
                 {"challenger": c_value, "champion": p_value, "tolerance": tolerance},
             )
         )
+    for column in rules.slices:
+        results.append(_slice_rule(rules, primary, column, X, y_arr, chal_out, champ_out,
+                                   challenger.classes, champion.classes))  # fmt: skip
+    if rules.require_onnx:
+        results.append(_onnx_rule(challenger, champion))
+    if rules.latency_p99_ms is not None:
+        results.append(_latency_rule(challenger, X, rules.latency_p99_ms))
     passed = all(r.passed for r in results)
     if passed:
         reason = "accepted: " + "; ".join(r.reason for r in results)

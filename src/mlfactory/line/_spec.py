@@ -154,6 +154,18 @@ class GateRules(_Strict):
     allow_schema_change: bool = Field(
         False, description="Accept a challenger that needs inputs the champion does not take."
     )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Columns whose slices (values, or quartiles of a number) may not regress.",
+    )
+    slice_tolerance: float = Field(0.02, ge=0, description="How much a slice may worsen.")
+    slice_min_rows: int = Field(50, ge=10, description="Smaller slices are not judged.")
+    latency_p99_ms: float | None = Field(
+        None, gt=0, description="Budget of the challenger's single-row in-process p99 latency."
+    )
+    require_onnx: bool = Field(
+        True, description="If the champion serves through ONNX, the challenger must convert too."
+    )
 
     @model_validator(mode="after")
     def _tolerances(self) -> GateRules:
