@@ -198,6 +198,9 @@ _PASS_THROUGH = (
 )
 
 
+HELP_ONLY = "mlfactory.help_only"  # ctx.meta key: this invocation only prints help
+
+
 def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(f"received signal {signum}")
 
@@ -214,6 +217,11 @@ class MlfactoryGroup(TyperGroup):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         if ctx.parent is not None:  # a nested group: the root maps the errors
             return self._invoke_mapped(ctx)
+        # read before click consumes them: the root callback skips settings for help alone
+        words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click 8.2+: private
+        ctx.meta[HELP_ONLY] = bool(set(words) & set(ctx.help_option_names)) or (
+            len(words) == 1 and isinstance(self.commands.get(words[0]), click.Group | TyperGroup)
+        )  # a group alone prints its help
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _raise_terminated)

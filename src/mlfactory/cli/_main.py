@@ -12,7 +12,7 @@ from rich.table import Table
 import mlfactory
 from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register data commands)
 from mlfactory.cli._choices import LOG_LEVELS
-from mlfactory.cli._common import MlfactoryGroup, console, current_settings, fail
+from mlfactory.cli._common import HELP_ONLY, MlfactoryGroup, console, current_settings, fail
 from mlfactory.cli._dashboard import dashboard_command
 from mlfactory.cli._data import data_app
 from mlfactory.cli._db import db_app
@@ -85,10 +85,7 @@ def _root(
 
 def _asks_for_help(ctx: typer.Context) -> bool:
     """Whether this invocation only prints help (``mlfactory GROUP [COMMAND] --help``)."""
-    words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click 8.2+: still private
-    return bool(set(words) & set(ctx.help_option_names)) or (
-        len(words) == 1 and words[0] in {group.name for group in app.registered_groups}
-    )  # a group alone prints its help
+    return bool(ctx.meta.get(HELP_ONLY))
 
 
 @app.command()
