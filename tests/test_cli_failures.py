@@ -31,6 +31,7 @@ from mlfactory.exceptions import (
 from mlfactory.logs import LOG_BACKUPS, LOG_FILE_NAME, ROOT_LOGGER
 
 runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 SPEC = """
 name = "sweep"
@@ -72,11 +73,15 @@ def _commands(files: dict[str, str]) -> list[list[str]]:
         ["runs", "list"],
         ["runs", "show", "0123abcd"],
         ["runs", "compare", "0123abcd", "4567ef01"],
+        ["runs", "reap"],
+        ["runs", "gc"],
         ["ui"],
         ["promote", "0123abcd", "--name", "credit"],
         ["promote", "--best", "sweep", "--name", "credit"],
         ["models", "list"],
         ["models", "show", "credit"],
+        ["models", "decisions", "credit"],
+        ["run", str(EXAMPLES / "credit_line.toml")],
         ["explain", "credit"],
         ["serve", "credit"],
         ["predict", "credit", "--input", files["csv"], "--output", files["out"]],

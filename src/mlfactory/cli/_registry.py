@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._common import console, current_settings, require_database
 from mlfactory.cli._ids import finite, print_json, resolve_run_id, short_id
 from mlfactory.cli._runs import JsonOption, fixed_width_column
 
@@ -148,4 +148,6 @@ def decisions_command(
     """The promotion gate's decisions about a model, newest first, with their reasons."""
     from mlfactory.line._cli import print_decisions
 
-    print_decisions(current_settings(ctx), name, console)
+    settings = current_settings(ctx)
+    require_database(settings)  # an outage is exit 3, never "no decisions yet"
+    print_decisions(settings, name, console)
