@@ -44,7 +44,7 @@ def test_the_example_line_runs_every_stage_then_none(tmp_path):
     shutil.copy(EXAMPLE, line)
     first = invoke("run", str(line), *SMALL)
     assert first.exit_code == 0, first.output
-    stages = ["data", "dataset", "train", "gate", "promote", "monitor"]
+    stages = ["data", "dataset", "train", "gate", "promote", "explain", "monitor"]
     assert statuses(first.output) == dict.fromkeys(stages, "ran")
     engine = get_engine(get_settings().database_url)
     with engine.connect() as connection:
@@ -60,7 +60,7 @@ def test_the_line_on_postgresql(tmp_path, postgres_url):
     env = {"MLFACTORY_DB_URL": postgres_url}
     write_synthetic("credit", 2_000, seed=5, settings=get_settings())
     line = tmp_path / "line.toml"
-    line.write_text(without(EXAMPLE.read_text(), "data", "monitor"))
+    line.write_text(without(EXAMPLE.read_text(), "data", "explain", "monitor"))
     first = invoke("run", str(line), "--set", "gate.resamples=200", env=env)
     assert first.exit_code == 0, first.output
     assert set(statuses(first.output).values()) == {"ran"}

@@ -274,6 +274,10 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         config = {"model": line.promote.model, "alias": line.promote.alias}
         gate = out["gate"]
         inputs = {"decision": gate["decision_id"], "passed": gate["passed"]}
+    elif stage == "explain":
+        assert line.explain is not None
+        config = line.explain.model_dump(mode="json")
+        inputs = {"champion": _champion(ctx), "heldout": out["train"].get("heldout_sha256")}
     elif stage == "batch":
         assert line.batch is not None
         config = line.batch.model_dump(mode="json")
@@ -514,6 +518,26 @@ def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     )
 
 
+def _run_explain(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    from mlfactory.explain import explain_model
+
+    spec, explain = ctx.line.promote, ctx.line.explain
+    assert explain is not None
+    say("explain: permutation importance, partial dependence, SHAP")
+    report = explain_model(
+        ctx.settings,
+        f"{spec.model}@{spec.alias}",
+        max_rows=explain.max_rows,
+        n_repeats=explain.n_repeats,
+        top_k=explain.top_k,
+        out=ctx.settings.reports_dir / "line" / ctx.line.name / "explain",
+        progress=lambda m: say(f"explain: {m}"),
+    )
+    top = str(report.explanation.importance.table.iloc[0]["feature"])
+    outputs = {"report": str(report.html), "top_feature": top}
+    return outputs, f"top feature {top}; report {report.html}"
+
+
 def _run_batch(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     from mlfactory.batch import batch_predict
 
@@ -559,6 +583,7 @@ _BODIES: dict[str, Callable[[_Context, Say], tuple[dict[str, Any], str]]] = {
     "train": _run_train,
     "gate": _run_gate,
     "promote": _run_promote,
+    "explain": _run_explain,
     "batch": _run_batch,
     "monitor": _run_monitor,
 }

@@ -1,8 +1,8 @@
 """The line spec: one TOML file naming the factory's stages in their fixed order.
 
-``data`` (optional) -> ``dataset`` -> ``train`` -> ``gate`` -> ``promote`` -> ``batch``
-(optional) -> ``monitor`` (optional). Validated like experiment specs: every error names the
-file and the field.
+``data`` (optional) -> ``dataset`` -> ``train`` -> ``gate`` -> ``promote`` -> ``explain``
+(optional) -> ``batch`` (optional) -> ``monitor`` (optional). Validated like experiment specs:
+every error names the file and the field.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "BatchStage",
     "DataStage",
     "DatasetStage",
+    "ExplainStage",
     "GateRules",
     "LineSpec",
     "MonitorStage",
@@ -31,7 +32,7 @@ __all__ = [
     "load_line",
 ]
 
-STAGES = ("data", "dataset", "train", "gate", "promote", "batch", "monitor")
+STAGES = ("data", "dataset", "train", "gate", "promote", "explain", "batch", "monitor")
 USER_TABLE_KEYS = (
     "path",
     "sql",
@@ -184,6 +185,14 @@ class PromoteStage(_Strict):
     onnx: bool = Field(True, description="Compile and verify ONNX when registering.")
 
 
+class ExplainStage(_Strict):
+    """``[explain]``: explain the champion on its held-out rows (HTML report, run artifacts)."""
+
+    max_rows: int = Field(500, ge=10, description="Rows explained (a sample of the test set).")
+    n_repeats: int = Field(5, ge=1, description="Permutation importance repeats.")
+    top_k: int = Field(5, ge=1, description="Features with partial dependence plots.")
+
+
 class BatchStage(_Strict):
     """``[batch]``: score a file with the champion."""
 
@@ -208,6 +217,7 @@ class LineSpec(_Strict):
     train: TrainStage
     gate: GateRules = Field(default_factory=GateRules)
     promote: PromoteStage
+    explain: ExplainStage | None = None
     batch: BatchStage | None = None
     monitor: MonitorStage | None = None
 
@@ -239,6 +249,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "train": TrainStage,
     "gate": GateRules,
     "promote": PromoteStage,
+    "explain": ExplainStage,
     "batch": BatchStage,
     "monitor": MonitorStage,
 }
