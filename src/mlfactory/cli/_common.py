@@ -245,12 +245,11 @@ class MlfactoryGroup(TyperGroup):
         except Exception as exc:
             raise self._unexpected(ctx, exc) from None
         except BaseException as exc:
-            terminated = _loaded("mlfactory.tracking._runs", "RunTerminated")
-            if isinstance(exc, Terminated) or (terminated and isinstance(exc, terminated)):
-                raise fail(
-                    "terminated (SIGTERM): a training run in progress was marked KILLED",
-                    EXIT_TERMINATED,
-                ) from None
+            run_terminated = _loaded("mlfactory.tracking._runs", "RunTerminated")
+            in_run = run_terminated is not None and isinstance(exc, run_terminated)
+            if in_run or isinstance(exc, Terminated):
+                why = ": the run in progress is recorded KILLED" if in_run else ""
+                raise fail(f"terminated (SIGTERM){why}", EXIT_TERMINATED) from None
             raise
 
     def on_failure(

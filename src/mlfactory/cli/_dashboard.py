@@ -8,6 +8,7 @@ import typer
 
 from mlfactory.cli._common import console, current_settings, require_database
 from mlfactory.dashboard._defaults import DEFAULT_MLFLOW_URL
+from mlfactory.exceptions import Terminated
 
 
 def dashboard_command(
@@ -46,4 +47,7 @@ def dashboard_command(
     require_database(settings)  # exits 3: a dashboard of error pages helps nobody
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(f"dashboard on [bold]http://{host}:{port}[/] ({auth}); Ctrl-C to stop")
-    run_dashboard(settings, host=host, port=port, mlflow_url=mlflow_url)
+    try:
+        run_dashboard(settings, host=host, port=port, mlflow_url=mlflow_url)
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C or SIGTERM: the normal way to stop
+        console.print("stopped")

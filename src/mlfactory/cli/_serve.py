@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from mlfactory.cli._common import console, current_settings
+from mlfactory.exceptions import Terminated
 
 
 def serve_command(
@@ -121,5 +122,5 @@ def serve_command(
     }
     try:
         run_server(settings, model, host=host, port=port, workers=workers, **options)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C or SIGTERM: the normal way to stop
         console.print("stopped")
