@@ -47,6 +47,20 @@ def run_command(
         float,
         typer.Option("--wait", help="Seconds to wait for another run of this line to finish."),
     ] = 0.0,
+    if_drift: Annotated[
+        bool,
+        typer.Option(
+            "--if-drift",
+            help="Run only if the champion's logged traffic drifted and the cooldown passed "
+            "(for cron); the gate still decides the promotion.",
+        ),
+    ] = False,
+    since: Annotated[
+        str, typer.Option("--since", help="--if-drift: window of logged traffic (24h, 7d, ...).")
+    ] = "24h",
+    cooldown: Annotated[
+        str, typer.Option("--cooldown", help="--if-drift: least time between two retrains.")
+    ] = "24h",
 ) -> None:
     """Run a line: data, dataset, train, gate, promote, batch, monitor; only what changed.
 
@@ -66,8 +80,15 @@ def run_command(
             force_promote=force_promote,
             reason=reason,
             wait_s=wait,
+            if_drift=if_drift,
+            since=since,
+            cooldown=cooldown,
             progress=lambda message: status.update(escape(message)),
         )
+    if report.note:
+        console.print(escape(report.note))
+    if not report.stages:
+        return
     title = f"line {report.line}" + (" (dry run)" if dry_run else "")
     table = Table(title=title)
     table.add_column("stage")

@@ -57,6 +57,7 @@ class LineReport:
     stages: list[StageOutcome]
     seconds: float
     line_run_id: str | None = None
+    note: str = ""  # --if-drift: why the line ran or did not
 
 
 @dataclass
@@ -624,9 +625,16 @@ def run_line(
     force_promote: bool = False,
     reason: str | None = None,
     wait_s: float = 0.0,
+    if_drift: bool = False,
+    since: str = "24h",
+    cooldown: str = "24h",
     progress: Say | None = None,
 ) -> LineReport:
-    """Run (or with ``dry_run`` only judge) every stage of the line spec at ``path``."""
+    """Run (or with ``dry_run`` only judge) every stage of the line spec at ``path``.
+
+    With ``if_drift`` the line runs only when the champion's prediction log over ``since``
+    drifted and the last retrain is older than ``cooldown`` (see :mod:`mlfactory.line._drift`).
+    """
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     line = load_line(path, overrides)
@@ -636,13 +644,23 @@ def run_line(
     if force_promote and not (reason or "").strip():
         raise SpecError('--force-promote needs --reason "why" (it is recorded)')
     engine = get_engine(settings.database_url)
+    note = ""
+    if if_drift:
+        from mlfactory.line._drift import drift_trigger
+
+        say("checking the champion's traffic for drift")
+        trigger = drift_trigger(line, settings, engine, since, cooldown)
+        if not trigger.run:
+            return LineReport(line.name, [], time.perf_counter() - started, note=trigger.reason)
+        note = trigger.reason
+        from_stage = from_stage or line.stages()[0]
     ctx = _Context(line, settings, engine, force_promote, reason)
     if dry_run:
         from mlfactory.db import ensure_schema
 
         ensure_schema(engine)
         outcomes = _walk(ctx, set(force), from_stage, dry_run=True, say=say, run_id=None)
-        return LineReport(line.name, outcomes, time.perf_counter() - started)
+        return LineReport(line.name, outcomes, time.perf_counter() - started, note=note)
     with line_lock(engine, line.name, wait_s):
         holder: dict[str, str | None] = {"run_id": None}
         try:
@@ -651,7 +669,8 @@ def run_line(
             _end_line_run(ctx, holder["run_id"], "FAILED")
             raise
         _end_line_run(ctx, holder["run_id"], "FINISHED")
-    return LineReport(line.name, outcomes, time.perf_counter() - started, holder["run_id"])
+    seconds = time.perf_counter() - started
+    return LineReport(line.name, outcomes, seconds, holder["run_id"], note)
 
 
 def _end_line_run(ctx: _Context, run_id: str | None, status: str) -> None:
