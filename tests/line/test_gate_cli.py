@@ -130,11 +130,19 @@ def test_gate_floors_better_worse_tie_and_forced(gate_line):
     assert "ties champion v2" in forced["reason"]
     assert aliases()["4"] == ["champion"]
 
+    # a rejected challenger may also be removed; its decision stays
+    result = invoke("run", line, "--set", "promote.keep_rejected=false")  # KNN again: worse
+    assert result.exit_code == 0, result.output
+    removed = read_decisions(engine, "credit")[0]
+    assert not removed["passed"] and removed["version"] == "5"
+    assert "5" not in aliases() and aliases()["4"] == ["champion"]
+    assert "v5 removed (keep_rejected = false" in result.output
+
     listed = invoke("models", "decisions", "credit")
     assert listed.exit_code == 0, listed.output
     for text in ("REJECT", "PASS", "forced: audit ticket 42", "ties champion v2", "improves by"):
         assert text in listed.output, text
-    assert len(read_decisions(engine, "credit")) == 6
+    assert len(read_decisions(engine, "credit")) == 7
 
 
 def test_models_decisions_without_any():

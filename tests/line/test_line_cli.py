@@ -90,6 +90,9 @@ def test_line_spec_errors_name_the_field(tmp_path):
     path.write_text(LINE.format(extra="").replace('model = "credit"', 'model = "a b"'))
     result = invoke("run", str(path), "--dry-run")
     assert result.exit_code == 2 and "promote.model" in result.output
+    path.write_text(LINE.format(extra='[batch]\ninput = "x.parquet"\n'))
+    result = invoke("run", str(path), "--dry-run")
+    assert result.exit_code == 2 and "'batch'" in result.output and "either output" in result.output
     result = invoke("run", str(tmp_path / "absent.toml"))
     assert result.exit_code == 2 and "line spec not found" in result.output
 
@@ -172,6 +175,15 @@ def test_a_failed_stage_stops_the_line_and_the_next_run_resumes_there(credit_lin
     assert ran_in_last(resumed.output) == {"batch"}
     assert up_to_date(resumed.output) == {"dataset", "train", "gate", "promote"}
     assert len(pd.read_parquet(tmp_path / "scores")) == 300
+
+    credit_line.write_text(
+        LINE.format(extra=f'[batch]\ninput = "{scores.name}"\ntable = "line_scores"\n')
+    )
+    to_table = invoke("run", str(credit_line))
+    assert ran_in_last(to_table.output) == {"batch"}, to_table.output
+    with get_engine(get_settings().database_url).connect() as connection:
+        count = connection.exec_driver_sql("select count(*) from line_scores").scalar()
+    assert count == 300
 
     forced = invoke("run", str(credit_line), "--force", "batch")
     assert ran_in_last(forced.output) == {"batch"}, forced.output

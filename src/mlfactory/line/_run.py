@@ -272,7 +272,11 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
             "champion": champion,
         }
     elif stage == "promote":
-        config = {"model": line.promote.model, "alias": line.promote.alias}
+        config = {
+            "model": line.promote.model,
+            "alias": line.promote.alias,
+            "keep_rejected": line.promote.keep_rejected,
+        }
         gate = out["gate"]
         inputs = {"decision": gate["decision_id"], "passed": gate["passed"]}
     elif stage == "explain":
@@ -500,6 +504,13 @@ def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     gate, spec = ctx.outputs["gate"], ctx.line.promote
     client = ctx.tracking()
     if not gate["passed"]:
+        if not spec.keep_rejected:
+            client.delete_model_version(spec.model, gate["version"])
+            return (
+                {"promoted": False, "version": gate["version"], "alias": None},
+                f"not promoted: v{gate['version']} removed (keep_rejected = false; its decision "
+                "stays recorded); the champion does not move",
+            )
         return (
             {"promoted": False, "version": gate["version"], "alias": spec.challenger_alias},
             f"not promoted: v{gate['version']} stays @{spec.challenger_alias}; the champion "
@@ -549,9 +560,11 @@ def _run_batch(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
         ctx.settings,
         f"{spec.model}@{spec.alias}",
         input_path=ctx.line.path(batch.input),
-        output_path=ctx.line.path(batch.output),
+        output_path=ctx.line.path(batch.output) if batch.output is not None else None,
+        table=batch.table,
+        db_url=batch.url,
         key_columns=batch.key_columns,
-        overwrite=True,
+        overwrite=batch.output is not None,
     )
     outputs = {"output": report.output, "rows": report.rows, "version": report.version}
     return outputs, f"{report.rows} rows scored by v{report.version} into {report.output}"

@@ -183,6 +183,11 @@ class PromoteStage(_Strict):
     alias: str = Field("champion", pattern=r"^[\w\-]+$")
     challenger_alias: str = Field("challenger", pattern=r"^[\w\-]+$")
     onnx: bool = Field(True, description="Compile and verify ONNX when registering.")
+    keep_rejected: bool = Field(
+        True,
+        description="Keep a rejected challenger as a version with challenger_alias; false: "
+        "remove the version (its decision stays recorded).",
+    )
 
 
 class ExplainStage(_Strict):
@@ -194,11 +199,21 @@ class ExplainStage(_Strict):
 
 
 class BatchStage(_Strict):
-    """``[batch]``: score a file with the champion."""
+    """``[batch]``: score a file with the champion, into a parquet folder or a SQL table."""
 
     input: str = Field(description="Parquet/CSV file or folder to score (line folder first).")
-    output: str = Field(description="Parquet folder the scores go to (replaced on each run).")
+    output: str | None = Field(None, description="Parquet folder (replaced on each run).")
+    table: str | None = Field(None, description="SQL table the scores are appended to.")
+    url: str | None = Field(None, description="Database of the table (default: mlfactory's).")
     key_columns: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_sink(self) -> BatchStage:
+        if (self.output is None) == (self.table is None):
+            raise ValueError("give either output (a parquet folder) or table (a SQL table)")
+        if self.url is not None and self.table is None:
+            raise ValueError("url is the database of table; give table too")
+        return self
 
 
 class MonitorStage(_Strict):
