@@ -138,8 +138,15 @@ def test_full_run_noop_rerun_and_one_hyperparameter(credit_line):
     assert run.data.params["line.train.cache_key"] == records[-3].cache_key
 
 
-def test_changed_data_reruns_from_dataset_and_touch_does_not(credit_line):
+def test_changed_data_reruns_from_dataset_and_touch_does_not(credit_line, monkeypatch):
     assert invoke("run", str(credit_line)).exit_code == 0
+    import mlfactory
+
+    with monkeypatch.context() as patched:  # a new mlfactory: every stage is out of date
+        patched.setattr(mlfactory, "__version__", "99.0")
+        code = invoke("run", str(credit_line), "--dry-run")
+    assert "version of mlfactory:" in code.output and '-> "99.0"' in code.output, code.output
+    assert up_to_date(code.output) == set()
     csv = get_settings().data_dir / "raw" / "credit" / "cs-training.csv"
     stat = csv.stat()
     os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # same bytes
