@@ -132,3 +132,41 @@ def test_the_stocks_line_ingests_and_featurizes_only_what_is_new(tmp_path):
     dataset = [r for r in stage_history(engine, "stocks") if r.stage == "dataset"][-1]
     stat = dataset.key_parts["stat"]["data"]
     assert len(stat["files"]) == 4 and stat["reread"] == 1  # three partitions not read again
+
+
+def test_two_processes_running_the_same_line(tmp_path, isolated_home):
+    import os
+    import subprocess
+    import sys
+
+    write_synthetic("credit", 2_000, seed=5, settings=get_settings())
+    line = tmp_path / "line.toml"
+    line.write_text(without(EXAMPLE.read_text(), "data", "explain", "monitor"))
+    cli = str(Path(sys.executable).parent / "mlfactory")
+    env = {**os.environ, "MLFACTORY_HOME": str(isolated_home)}
+    first = subprocess.Popen(
+        [cli, "run", str(line), "--set", "gate.resamples=200"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        engine = get_engine(get_settings().database_url)
+        deadline = time.monotonic() + 120
+        held = None
+        while held is None and first.poll() is None and time.monotonic() < deadline:
+            try:
+                with engine.connect() as connection:
+                    held = connection.exec_driver_sql("select owner from line_locks").scalar()
+            except sa.exc.OperationalError:  # no tables yet
+                pass
+            time.sleep(0.2)
+        assert held is not None and held.endswith(f":{first.pid}")
+        second = invoke("run", str(line), "--set", "gate.resamples=200")
+        assert second.exit_code == 75 and f":{first.pid}" in second.output
+        output, _ = first.communicate(timeout=300)
+        assert first.returncode == 0, output
+        third = invoke("run", str(line), "--set", "gate.resamples=200")
+        assert third.exit_code == 0 and "0 stage(s) ran, 4 up to date" in third.output
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
