@@ -164,3 +164,21 @@ def test_every_list_and_show_command_has_json(home) -> None:
 def test_json_of_an_empty_store_is_an_empty_list(isolated_home) -> None:
     assert json.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout) == []
     assert json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout) == []
+
+
+def test_info_data_status_and_the_spec_lists_have_json(isolated_home) -> None:
+    info = runner.invoke(app, ["info", "--json"])
+    assert info.exit_code == 0, info.output
+    parsed = json.loads(info.stdout)
+    assert parsed["database"]["reachable"] is True
+    assert parsed["settings"]["home"] == str(isolated_home.resolve())
+    status = json.loads(runner.invoke(app, ["data", "status", "--json"]).stdout)
+    assert status["tickers"] == [] and status["rows"] == 0
+    models = json.loads(runner.invoke(app, ["spec", "models", "--json"]).stdout)
+    assert {"model": "LogisticRegression", "tasks": ["classification"]}.items() <= next(
+        m for m in models if m["model"] == "LogisticRegression"
+    ).items()
+    regression = runner.invoke(app, ["spec", "models", "--task", "regression", "--json"])
+    assert all("regression" in m["tasks"] for m in json.loads(regression.stdout))
+    recipes = json.loads(runner.invoke(app, ["spec", "recipes", "--json"]).stdout)
+    assert "basic" in recipes and isinstance(recipes["basic"], str)

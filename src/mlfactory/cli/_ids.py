@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from mlfactory.exceptions import ModelNotFound, SpecError
 
@@ -16,6 +18,7 @@ __all__ = [
     "MIN_PREFIX",
     "SHORT",
     "AmbiguousRunId",
+    "JsonOption",
     "finite",
     "looks_like_run_id",
     "print_json",
@@ -23,6 +26,9 @@ __all__ = [
     "short_id",
 ]
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (every field, whole values) for scripts.")
+]
 SHORT = 8  # characters of a run id shown in tables
 MIN_PREFIX = 4  # the shortest prefix accepted, as git
 _HEX = re.compile(r"[0-9a-f]+")

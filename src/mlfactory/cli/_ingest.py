@@ -14,6 +14,7 @@ from rich.table import Table
 from mlfactory.cli._choices import SOURCE_DESCRIPTIONS, SYNTHETIC_DEFAULT_END, SourceName
 from mlfactory.cli._common import console, current_settings
 from mlfactory.cli._data import data_app
+from mlfactory.cli._ids import JsonOption, print_json
 
 if TYPE_CHECKING:
     from mlfactory.data._ingest import TickerOutcome
@@ -135,12 +136,25 @@ def ingest_command(
 
 
 @data_app.command("status")
-def status_command(ctx: typer.Context) -> None:
+def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the bronze store: date range, partitions, rows and size per ticker, last ingest."""
+    from dataclasses import asdict
+
     from mlfactory.data._bronze import BronzeStore
 
     store = BronzeStore.from_settings(current_settings(ctx))
     status = store.status()
+    if as_json:
+        print_json(
+            {
+                "root": str(store.root),
+                "tickers": [asdict(t) for t in status.tickers],
+                "rows": status.rows,
+                "bytes": status.bytes,
+                "last_ingest": status.last_ingest,
+            }
+        )
+        return
     if not status.tickers:
         console.print(
             f"bronze store {escape(str(store.root))} is empty; run `mlfactory data ingest`"

@@ -18,6 +18,7 @@ from mlfactory.cli._data import data_app
 from mlfactory.cli._db import db_app
 from mlfactory.cli._demo import demo
 from mlfactory.cli._explain import explain_command
+from mlfactory.cli._ids import JsonOption, print_json
 from mlfactory.cli._line import run_command
 from mlfactory.cli._monitor import monitor_app
 from mlfactory.cli._predict import predict_command
@@ -89,7 +90,7 @@ def _asks_for_help(ctx: typer.Context) -> bool:
 
 
 @app.command()
-def info(ctx: typer.Context) -> None:
+def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the resolved settings (secrets masked), paths and whether the database answers.
 
     Exits with 3 when the database cannot be reached or refuses the login.
@@ -97,12 +98,24 @@ def info(ctx: typer.Context) -> None:
     from mlfactory.db import check_database
 
     settings = current_settings(ctx)
+    status = check_database(settings.database_url)
+    if as_json:
+        print_json(
+            {
+                "version": mlfactory.__version__,
+                "settings": settings.public_dict(),
+                "database": {"reachable": status.reachable, "detail": status.detail},
+                "schema": _schema_line(settings.database_url) if status.reachable else None,
+            }
+        )
+        if not status.reachable:
+            raise typer.Exit(EXIT_UNAVAILABLE)
+        return
     table = Table(title=f"mlfactory {mlfactory.__version__}", show_header=True)
     table.add_column("setting")
     table.add_column("value", overflow="fold")
     for key, value in settings.public_dict().items():
         table.add_row(key, value)
-    status = check_database(settings.database_url)
     verdict = "[green]reachable[/]" if status.reachable else "[red]unreachable[/]"
     table.add_row("database", f"{verdict} ({status.detail})")
     if status.reachable:

@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings, require_database
-from mlfactory.cli._ids import finite, print_json, resolve_run_id, short_id
-from mlfactory.cli._runs import JsonOption, fixed_width_column
+from mlfactory.cli._ids import JsonOption, finite, print_json, resolve_run_id, short_id
+from mlfactory.cli._runs import fixed_width_column
 
 models_app = typer.Typer(help="Registered models: list them, show versions, aliases and metrics.")
 

@@ -13,15 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
-from mlfactory.cli._ids import finite, print_json, resolve_run_id, short_id
+from mlfactory.cli._ids import JsonOption, finite, print_json, resolve_run_id, short_id
 from mlfactory.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from mlfactory.settings import Settings
 
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON (every field, whole values) for scripts.")
-]
 
 runs_app = typer.Typer(
     help="Inspect tracked runs: list, show one, compare several; reap stale runs."

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mlfactory.cli._choices import Task
 from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._ids import JsonOption, print_json
 from mlfactory.exceptions import DataError
 
 spec_app = typer.Typer(
@@ -134,9 +135,25 @@ def models_(
     task: Annotated[
         Task | None, typer.Option("--task", "-t", help="Only models for this task.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the model zoo: names, tasks, whether installed, and shipped grid files."""
     from mlfactory.models import MODELS, default_distributions_path, default_grid_path, grids_dir
+
+    if as_json:
+        print_json(
+            [
+                {
+                    "model": entry.name,
+                    "tasks": [t.value for t in entry.tasks],
+                    "installed": bool(entry.available),
+                    "requires": entry.requires,
+                }
+                for entry in MODELS.values()
+                if task is None or task.value in {t.value for t in entry.tasks}
+            ]
+        )
+        return
 
     table = Table(title="model zoo (grids under mlfactory/resources/grids)", show_header=True)
     table.add_column("model", no_wrap=True)
@@ -162,10 +179,13 @@ def models_(
 
 
 @spec_app.command()
-def recipes() -> None:
+def recipes(as_json: JsonOption = False) -> None:
     """List the preprocessing recipes."""
     from mlfactory.preprocessing import list_recipes
 
+    if as_json:
+        print_json(list_recipes())
+        return
     table = Table(title="preprocessing recipes", show_header=True)
     table.add_column("recipe")
     table.add_column("what it does", overflow="fold")
