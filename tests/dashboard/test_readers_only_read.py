@@ -3,6 +3,7 @@ migration, and leave the database's bytes (or PostgreSQL's schema and rows) as t
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_reader_commands_on_an_empty_home_create_no_database(isolated_home, tmp_
     assert "nothing trained yet" in " ".join(result.output.split())
     result = runner.invoke(app, ["models", "show", "credit"])
     assert result.exit_code == 1 and "nothing trained yet" in " ".join(result.output.split())
+    info = json.loads(runner.invoke(app, ["info", "--json"]).stdout)
+    assert info["tracking"].startswith("no tracking store yet")
 
 
 @pytest.mark.postgres
@@ -135,6 +138,8 @@ def test_an_older_mlflow_schema_is_said_in_one_line_and_left_alone(isolated_home
         assert result.exit_code == 2, result.output
         assert "older MLflow schema" in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) <= 3  # one line (and its hint), wrapped
+    info = json.loads(runner.invoke(app, ["info", "--json"]).stdout)
+    assert f"older MLflow schema (revision {older}" in info["tracking"]
     assert store_fingerprint(settings) == before
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -28,6 +28,9 @@ from mlfactory.cli._serve import serve_command
 from mlfactory.cli._spec import spec_app
 from mlfactory.cli._train import train_command
 from mlfactory.exceptions import EXIT_UNAVAILABLE, ConfigError
+
+if TYPE_CHECKING:
+    from mlfactory.settings import Settings
 
 app = typer.Typer(
     name="mlfactory",
@@ -106,6 +109,7 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 "settings": settings.public_dict(),
                 "database": {"reachable": status.reachable, "detail": status.detail},
                 "schema": _schema_line(settings.database_url) if status.reachable else None,
+                "tracking": _tracking_line(settings) if status.reachable else None,
             }
         )
         if not status.reachable:
@@ -120,9 +124,20 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table.add_row("database", f"{verdict} ({status.detail})")
     if status.reachable:
         table.add_row("mlfactory schema", _schema_line(settings.database_url))
+        table.add_row("tracking store", _tracking_line(settings))
     console.print(table)
     if not status.reachable:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _tracking_line(settings: Settings) -> str:
+    """MLflow's side of the store: empty, ready, or an older/newer schema (read-only)."""
+    from mlfactory.tracking import tracking_state
+
+    try:
+        return tracking_state(settings).message
+    except Exception as exc:  # unreadable: say why, in one line
+        return f"unknown ({str(exc).strip().splitlines()[0][:200]})"
 
 
 def _schema_line(url: str) -> str:
