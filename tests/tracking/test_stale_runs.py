@@ -130,6 +130,29 @@ def test_run_heartbeat_keeps_a_run_made_elsewhere_alive():
     client.set_terminated(run_id)
 
 
+def test_a_lines_own_run_has_an_owner_and_a_heartbeat(monkeypatch):
+    from mlfactory.db import get_engine
+    from mlfactory.line._run import _Context, _end_line_run, _line_run
+    from mlfactory.line._spec import line_from_dict
+
+    monkeypatch.setenv("MLFACTORY_HEARTBEAT_INTERVAL", "0.2")
+    settings = load_settings()
+    raw = {"name": "x", "dataset": {"name": "credit"}, "promote": {"model": "m"}}
+    line = line_from_dict({**raw, "train": {"experiment": {}}})
+    ctx = _Context(line, settings, get_engine(settings.database_url), False, None)
+    run_id = _line_run(ctx, dry_run=False)
+    client = ctx.tracking()
+    tags = client.get_run(run_id).data.tags
+    assert tags["mlfactory.owner.pid"] == str(os.getpid())
+    assert staleness("RUNNING", tags, timeout=1) is None
+    deadline = time.monotonic() + 10
+    while client.get_run(run_id).data.tags[HEARTBEAT_TAG] == tags[HEARTBEAT_TAG]:
+        assert time.monotonic() < deadline, "heartbeat never renewed"
+        time.sleep(0.2)
+    _end_line_run(ctx, run_id, "FINISHED")
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
 def test_runs_reap_marks_only_stale_runs_failed():
     settings = load_settings()
     client = open_tracking(settings)

@@ -611,8 +611,10 @@ def _check_stage(name: str | None, option: str, line: LineSpec) -> None:
 
 
 def _line_run(ctx: _Context, dry_run: bool) -> str | None:
-    """The line's MLflow parent run (created once a stage runs)."""
-    from mlfactory.tracking import experiment_for
+    """The line's MLflow parent run (created once a stage runs), owned by this process with a
+    heartbeat until :func:`_end_line_run`, so that a killed line's run shows as stale."""
+    from mlfactory.tracking import experiment_for, owner_tags
+    from mlfactory.tracking._owner import HEARTBEAT
 
     if dry_run:
         return None
@@ -622,8 +624,10 @@ def _line_run(ctx: _Context, dry_run: bool) -> str | None:
         "mlfactory.role": "line",
         "mlfactory.line": ctx.line.name,
         "mlfactory.line_spec": str(ctx.line.source or ""),
+        **owner_tags(),
     }
     run = client.create_run(experiment, run_name=f"line {ctx.line.name}", tags=tags)
+    HEARTBEAT.add(run.info.run_id, client, ctx.settings.heartbeat_interval)
     return run.info.run_id
 
 
@@ -687,7 +691,10 @@ def run_line(
 
 
 def _end_line_run(ctx: _Context, run_id: str | None, status: str) -> None:
+    from mlfactory.tracking._owner import HEARTBEAT
+
     if run_id is not None:
+        HEARTBEAT.remove(run_id)
         ctx.tracking().set_terminated(run_id, status)
 
 
