@@ -130,7 +130,7 @@ def test_run_heartbeat_keeps_a_run_made_elsewhere_alive():
     client.set_terminated(run_id)
 
 
-def test_a_lines_own_run_has_an_owner_and_a_heartbeat(monkeypatch):
+def test_a_line_reaps_and_its_own_run_has_an_owner_and_a_heartbeat(monkeypatch):
     from mlfactory.db import get_engine
     from mlfactory.line._run import _Context, _end_line_run, _line_run
     from mlfactory.line._spec import line_from_dict
@@ -139,9 +139,20 @@ def test_a_lines_own_run_has_an_owner_and_a_heartbeat(monkeypatch):
     settings = load_settings()
     raw = {"name": "x", "dataset": {"name": "credit"}, "promote": {"model": "m"}}
     line = line_from_dict({**raw, "train": {"experiment": {}}})
+    writer = open_tracking(settings)
+    lost = writer.create_run(
+        experiment_for(writer, "elsewhere", settings),
+        tags={
+            **owner_tags(),
+            "mlfactory.owner.machine": "other-boot:1",
+            HEARTBEAT_TAG: _iso(datetime.now(UTC) - timedelta(days=1)),
+        },
+    ).info.run_id
     ctx = _Context(line, settings, get_engine(settings.database_url), False, None)
     run_id = _line_run(ctx, dry_run=False)
     client = ctx.tracking()
+    assert client.get_run(lost).info.status == "FAILED"  # reaped by the line, a writer
+    assert "mlfactory run" in client.get_run(lost).data.tags["mlfactory.stale_reason"]
     tags = client.get_run(run_id).data.tags
     assert tags["mlfactory.owner.pid"] == str(os.getpid())
     assert staleness("RUNNING", tags, timeout=1) is None

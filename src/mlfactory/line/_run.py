@@ -75,9 +75,10 @@ class _Context:
 
     def tracking(self) -> Any:
         if self.client is None:
-            from mlfactory.tracking import open_tracking
+            from mlfactory.tracking import open_tracking, reap_stale_runs
 
             self.client = open_tracking(self.settings)
+            reap_stale_runs(self.client, self.settings.stale_run_timeout, "mlfactory run")
         return self.client
 
 
