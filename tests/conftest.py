@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -60,6 +61,21 @@ def mlflow_uris_restored() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def mlfactory_logging_restored() -> Iterator[None]:
+    """A test that runs the whole CLI configures the ``mlfactory`` logger (console at INFO on the
+    stderr of the moment): undone afterwards, so that no later test sees its records."""
+    logger = logging.getLogger("mlfactory")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    for handler in list(logger.handlers):
+        if handler not in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")
