@@ -15,7 +15,8 @@ from mlfactory.settings import load_settings
 from mlfactory.spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FILES = sorted(EXAMPLES.glob("*.toml"))
+LINES = sorted(EXAMPLES.glob("*_line.toml"))  # factory line specs, not experiment specs
+FILES = sorted(set(EXAMPLES.glob("*.toml")) - set(LINES))
 
 
 def test_examples_exist():
@@ -29,6 +30,14 @@ def test_example_validates(path):
     spec = load_spec(path)
     assert spec.name
     assert spec.cells()
+
+
+@pytest.mark.parametrize("path", LINES, ids=lambda p: p.stem)
+def test_example_line_validates(path):
+    from mlfactory.line._spec import load_line
+
+    line = load_line(path)
+    assert line.name
 
 
 def test_credit_examples_use_the_course_grid_and_a_matrix():
