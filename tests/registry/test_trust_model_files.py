@@ -219,12 +219,12 @@ def test_version_without_hash_needs_allow_unverified(cli_home, caplog):
     client.set_registered_model_alias("credit", "ui", bare.version)
     with pytest.raises(UnverifiedModelError, match="mlfactory promote"):
         load_model(settings, "credit@ui")
+    caplog.set_level("WARNING")  # before the CLI below configures mlfactory's own handlers
+    loaded = load_model(settings, "credit@ui", allow_unverified=True)
+    assert loaded.model is not None and "unverified" in caplog.text
     result = runner.invoke(app, ["serve", "credit@ui", "--port", "1"])
     assert result.exit_code == 2 and "mlfactory promote" in result.output
     assert "--allow-unverified" in result.output and "serving" not in result.output
-    caplog.set_level("WARNING")
-    loaded = load_model(settings, "credit@ui", allow_unverified=True)
-    assert loaded.model is not None and "unverified" in caplog.text
     # the allow-list still applies to an unverified version
     hostile = f"runs:/{f['hostile_run']}/model"
     bare_evil = client.create_model_version("credit", hostile, f["hostile_run"])
