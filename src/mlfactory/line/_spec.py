@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from mlfactory._toml import read_toml
 from mlfactory.exceptions import SpecError
 
 __all__ = [
@@ -338,14 +339,5 @@ def line_from_dict(
 def load_line(path: str | Path, overrides: Sequence[str] = ()) -> LineSpec:
     """Read, override and validate a line spec TOML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: line spec not found") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the line spec: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: malformed TOML: {exc}") from None
+    data = read_toml(path, "line spec")
     return line_from_dict(data, source=path.resolve(), overrides=overrides)

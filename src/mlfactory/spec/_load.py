@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sklearn.pipeline import Pipeline
 
+from mlfactory._toml import read_toml
 from mlfactory.datasets._base import Task
 from mlfactory.exceptions import SpecError
 from mlfactory.models import (
@@ -136,16 +137,7 @@ def spec_from_dict(
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Read, override and validate an experiment spec TOML file; ``SpecError`` on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: spec file not found") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: malformed TOML: {exc}") from None
+    data = read_toml(path, "spec file")
     return spec_from_dict(data, source=path.resolve(), overrides=overrides)
 
 
