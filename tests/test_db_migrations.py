@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -111,6 +112,9 @@ def test_sqlite_previous_layout_is_carried_over_by_db_upgrade(tmp_path, isolated
     assert upgraded.exit_code == 0, upgraded.output
     assert f"(none) -> {head_revision()}" in upgraded.output
     _check_carried(engine)
+    status = runner.invoke(app, ["db", "status", "--json"])
+    assert status.exit_code == 0
+    assert json.loads(status.stdout)["revision"] == head_revision()
     again = runner.invoke(app, ["db", "upgrade"])
     assert f"already at revision {head_revision()}" in again.output
     assert runner.invoke(app, ["db", "status"]).exit_code == 0

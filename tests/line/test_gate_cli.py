@@ -7,6 +7,7 @@ reject the reverse, and reject a retrain of the same model (a tie).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,10 @@ def test_gate_floors_better_worse_tie_and_forced(gate_line):
     assert forced["forced"] and forced["passed"] and forced["force_reason"] == "audit ticket 42"
     assert "ties champion v2" in forced["reason"]
     assert aliases()["4"] == ["champion"]
+    listed = invoke("models", "decisions", "credit", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert rows[0]["force_reason"] == "audit ticket 42" and len(rows) >= 4
 
     # a rejected challenger may also be removed; its decision stays
     result = invoke("run", line, "--set", "promote.keep_rejected=false")  # KNN again: worse

@@ -143,11 +143,13 @@ def _created(millis: int, pattern: str) -> str:
 
 @models_app.command("decisions")
 def decisions_command(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registered model name.")]
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: JsonOption = False,
 ) -> None:
     """The promotion gate's decisions about a model, newest first, with their reasons."""
     from mlfactory.line._cli import print_decisions
 
     settings = current_settings(ctx)
     require_database(settings)  # an outage is exit 3, never "no decisions yet"
-    print_decisions(settings, name, console)
+    print_decisions(settings, name, console, as_json=as_json)

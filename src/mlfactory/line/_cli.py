@@ -14,7 +14,10 @@ from mlfactory.settings import Settings
 __all__ = ["print_decisions"]
 
 
-def print_decisions(settings: Settings, model: str, console: Console | None = None) -> None:
+def print_decisions(
+    settings: Settings, model: str, console: Console | None = None, *, as_json: bool = False
+) -> None:
+    """The gate's decisions about ``model``, newest first: a table, or JSON rows for scripts."""
     console = console or Console()
     engine = readonly_engine(settings.database_url)
     rows = []
@@ -25,6 +28,12 @@ def print_decisions(settings: Settings, model: str, console: Console | None = No
             rows = []
         except sa.exc.ProgrammingError:
             rows = []
+    if as_json:
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps([dict(row) for row in rows], indent=2, default=str) + "\n")
+        return
     if not rows:
         console.print(
             f"no promotion decisions for {model!r} yet: `mlfactory run LINE.toml` makes them"
