@@ -32,6 +32,7 @@ __all__ = [
     "experiment_names",
     "leaderboard",
     "models_overview",
+    "promotion_decisions",
     "run_detail",
 ]
 
@@ -155,6 +156,7 @@ class ModelOverview:
     versions: list[VersionInfo]
     metrics: list[str]
     explain: dict[str, bool] = field(default_factory=dict)  # version -> has explain report
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # the gate's, newest first
 
 
 def _has_explain_report(client: MlflowClient, run_id: str) -> bool:
@@ -174,8 +176,25 @@ def models_overview(settings: Settings, client: MlflowClient) -> list[ModelOverv
         versions = describe_model(settings, summary["name"])
         metrics = sorted({m for v in versions for m in v.metrics})
         explain = {v.version: _has_explain_report(client, v.run_id) for v in versions}
-        models.append(ModelOverview(summary["name"], summary, versions, metrics, explain))
+        decisions = promotion_decisions(settings, summary["name"])
+        models.append(
+            ModelOverview(summary["name"], summary, versions, metrics, explain, decisions)
+        )
     return models
+
+
+def promotion_decisions(settings: Settings, model: str) -> list[dict[str, Any]]:
+    """The promotion gate's decisions about ``model``, newest first, on a read-only engine.
+
+    Empty when the database or the ``promotion_decisions`` table does not exist yet (an older
+    schema): the dashboard never creates nor migrates it.
+    """
+    from mlfactory.line import read_decisions
+
+    engine = readonly_engine(settings.database_url)
+    if engine is None or not sa.inspect(engine).has_table("promotion_decisions"):
+        return []
+    return read_decisions(engine, model)
 
 
 @dataclass
