@@ -1,8 +1,8 @@
-"""The end-to-end demo: every stage of the factory on embedded defaults.
+"""The end-to-end demo: the factory line (``examples/credit_line.toml``) plus serving and drift.
 
 Each stage is a plain function of the settings and a shared context; the CLI adds progress and
-the summary. Rerunning the demo is safe: ingestion is incremental, files are rewritten atomically,
-new runs and model versions are added and the ``champion`` alias moves.
+the summary. Rerunning the demo is safe and fast: ingestion is incremental and the line skips
+every stage whose inputs did not change (the champion stays where the gate put it).
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from mlfactory.db import check_database
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.settings import Settings
 
-__all__ = ["DEMO_MODEL", "DemoContext", "DemoStage", "StageResult", "demo_stages"]
+__all__ = ["DEMO_LINE", "DEMO_MODEL", "DemoContext", "DemoStage", "StageResult", "demo_stages"]
 
 DEMO_MODEL = "credit"
-DEMO_EXPERIMENT = "credit-demo"
 
 
 @dataclass
@@ -83,84 +83,36 @@ def _prices_and_features(context: DemoContext) -> StageResult:
     )
 
 
-def _credit_spec(quick: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "name": DEMO_EXPERIMENT,
-        "description": "demo: 2 recipes x 2 models, grid search on synthetic credit data",
-        "dataset": "credit",
-        "preprocessing": ["basic", "power"],
-        "model": ["LogisticRegression", "RandomForest"],
-        "seed": 42,
-        "test_size": 0.25,
-        "cv": {"folds": 3, "scoring": ["roc_auc", "neg_log_loss", "accuracy", "f1"]},
-        "search": {"kind": "grid", "refit": "roc_auc"},
-    }
-    spec["search"]["param_grid"] = {
-        "LogisticRegression": {"clf__C": [0.01, 0.1, 1.0, 10.0]},
-        "RandomForest": {
-            "clf__n_estimators": [100],
-            "clf__max_depth": [6, 10],
-            "clf__min_samples_leaf": [5],
-        },
-    }
-    if quick:
-        spec["cv"]["folds"] = 2
-        spec["search"]["param_grid"] = {
-            "LogisticRegression": {"clf__C": [0.1, 1.0]},
-            "RandomForest": {"clf__n_estimators": [20], "clf__max_depth": [4, 8]},
-        }
-    return spec
+SOURCE_LINE = Path(__file__).resolve().parents[2] / "examples" / "credit_line.toml"
+PACKAGED_LINE = Path(__file__).resolve().parent / "resources" / "lines" / "credit_line.toml"
+# examples/credit_line.toml in a source tree; an installed package (Docker) ships the same file
+DEMO_LINE = SOURCE_LINE if SOURCE_LINE.is_file() else PACKAGED_LINE
+QUICK_OVERRIDES = (
+    "data.rows=1500",
+    "train.experiment.cv.folds=2",
+    "gate.resamples=200",
+    "explain.max_rows=200",
+)
 
 
-def _train_credit(context: DemoContext) -> StageResult:
-    from mlfactory.datasets import write_synthetic
-    from mlfactory.spec import spec_from_dict
-    from mlfactory.spec._resolve import resolve_spec
-    from mlfactory.training import plan_from_spec, run_experiment
+def _run_line(context: DemoContext) -> StageResult:
+    from mlfactory.line import run_line
 
-    rows = 3_000 if context.quick else 30_000
-    (path,) = write_synthetic("credit", rows, settings=context.settings, seed=7)
-    resolved = resolve_spec(spec_from_dict(_credit_spec(context.quick)), context.settings)
-    context.values["resolved"] = resolved
-    result = run_experiment(plan_from_spec(resolved), context.settings, n_jobs=-1)
-    context.values["experiment"] = result
-    auc = result.best.test_scores["roc_auc"]
+    if not DEMO_LINE.is_file():
+        raise ConfigError(f"the demo's line spec {DEMO_LINE} is missing: reinstall mlfactory")
+    overrides = QUICK_OVERRIDES if context.quick else ()
+    report = run_line(DEMO_LINE, context.settings, overrides)
+    ran = [o.stage for o in report.stages if o.status == "ran"]
+    fresh = [o.stage for o in report.stages if o.status == "up to date"]
+    if ran:
+        done = f"ran {', '.join(ran)}" + (f"; up to date: {', '.join(fresh)}" if fresh else "")
+    else:
+        done = f"every stage up to date ({', '.join(fresh)})"
+    gate = next((o.summary for o in report.stages if o.stage == "gate" and o.summary), "")
     return StageResult(
-        "train",
-        f"{len(result.cells)} pipelines tuned on {rows} rows; best {result.best.name} "
-        f"test ROC AUC {auc:.3f} (run {result.run_id})",
-        {"credit data": str(path), "experiment": DEMO_EXPERIMENT},
-    )
-
-
-def _promote(context: DemoContext) -> StageResult:
-    from mlfactory.registry import promote
-
-    result = context.values["experiment"]
-    info = promote(context.settings, DEMO_MODEL, run_id=result.run_id)
-    context.values["version"] = info
-    return StageResult(
-        "promote",
-        f"{DEMO_MODEL} version {info.version} is now @champion ({result.best.name})",
-        {"model": f"{DEMO_MODEL}@champion"},
-    )
-
-
-def _explain(context: DemoContext) -> StageResult:
-    from mlfactory.explain import explain_model
-
-    report = explain_model(
-        context.settings,
-        f"{DEMO_MODEL}@champion",
-        max_rows=200 if context.quick else 1_000,
-        n_repeats=3 if context.quick else 5,
-        out=context.settings.reports_dir / "explain" / DEMO_MODEL,
-    )
-    top = report.explanation.importance.table.iloc[0]["feature"]
-    return StageResult(
-        "explain",
-        f"permutation importance, partial dependence and SHAP; top feature {top}",
-        {"explain report": str(report.html.resolve())},
+        "line",
+        f"{DEMO_LINE.name}: {done} in {report.seconds:.1f} s" + (f"; gate: {gate}" if gate else ""),
+        {"line spec": str(DEMO_LINE), "model": f"{DEMO_MODEL}@champion"},
     )
 
 
@@ -197,10 +149,12 @@ def _send(url: str, frame: Any, batch: int = 50) -> int:
 def _serve_traffic(context: DemoContext) -> StageResult:
     import httpx
 
+    from mlfactory.datasets import load_dataset
     from mlfactory.serving import BackgroundServer, create_app
 
-    resolved = context.values["resolved"]
-    X_test = resolved.X_test.head(300 if context.quick else 2_000)
+    X_test = load_dataset(DEMO_MODEL, settings=context.settings).X.tail(
+        300 if context.quick else 2_000
+    )
     app = create_app(
         context.settings, f"{DEMO_MODEL}@champion", onnx=True, log_flush_interval_s=0.2
     )
@@ -211,7 +165,7 @@ def _serve_traffic(context: DemoContext) -> StageResult:
     context.values["traffic"] = (normal, shifted)
     return StageResult(
         "serve",
-        f"served {normal} held-out rows then {shifted} deliberately shifted rows on "
+        f"served {normal} credit rows then {shifted} deliberately shifted rows on "
         f"{server.url} ({inference} inference); every prediction logged in prediction_requests",
         {"serve": f"mlfactory serve {DEMO_MODEL}@champion"},
     )
@@ -239,9 +193,7 @@ def demo_stages() -> list[DemoStage]:
     return [
         DemoStage("store", "check the home folder and the database", _check_store),
         DemoStage("data", "ingest synthetic prices, build features", _prices_and_features),
-        DemoStage("train", "synthetic credit data, 2x2 matrix with grid search", _train_credit),
-        DemoStage("promote", "register the best pipeline as champion", _promote),
-        DemoStage("explain", "explain the champion (HTML report)", _explain),
+        DemoStage("line", "run the credit line (data to gated champion)", _run_line),
         DemoStage("serve", "serve the champion, send normal then shifted traffic", _serve_traffic),
         DemoStage("monitor", "drift check of the logged traffic", _drift),
     ]
