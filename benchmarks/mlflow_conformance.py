@@ -439,6 +439,8 @@ def _env(tracking_uri: str, home: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # uvicorn
     env["MLFLOW_TRACKING_URI"] = tracking_uri
+    # mlflow.set_registry_uri() in this process exports MLFLOW_REGISTRY_URI: another store's
+    env["MLFLOW_REGISTRY_URI"] = tracking_uri
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     env.pop("MLFACTORY_API_KEY", None)
     if home is not None:
