@@ -93,6 +93,9 @@ def test_saved_pandas_index_is_dropped_and_does_not_leak_the_label(tmp_path, iso
     shown = runner.invoke(app, ["spec", "show", str(spec)])
     assert shown.exit_code == 0, shown.output
     assert "Unnamed: 0" in shown.output and "identifier" in shown.output
+    as_json = runner.invoke(app, ["spec", "show", str(spec), "--json"])
+    document = json.loads(as_json.stdout)
+    assert document["roles"][1]["column"] == "Unnamed: 0" and document["resolved"]["cells"]
     trained = runner.invoke(app, ["train", str(spec)])
     assert trained.exit_code == 0, trained.output
     client = open_tracking(load_settings())

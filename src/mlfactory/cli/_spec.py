@@ -68,22 +68,40 @@ def validate(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None
 
 
 @spec_app.command()
-def show(ctx: typer.Context, file: SpecFile, set_: SetOption = None) -> None:
+def show(
+    ctx: typer.Context, file: SpecFile, set_: SetOption = None, as_json: JsonOption = False
+) -> None:
     """Print the spec with defaults filled in, its pipelines, and the split when data exists.
 
-    With the dataset available: the train/test split record, CV splitter, metrics and each
-    cell's full pipeline. Otherwise says why and shows each cell's recipe and model.
+    With the dataset available: the column roles of a user table, the train/test split record,
+    CV splitter, metrics and each cell's full pipeline. Otherwise says why and shows each cell's
+    recipe and model. --json prints the spec, the resolution (or why not) and the roles.
     """
+    from mlfactory.exceptions import DegenerateDataError
     from mlfactory.models import MODELS
     from mlfactory.spec import load_spec
     from mlfactory.spec._load import dataset_catalog
 
     spec = load_spec(file, set_ or [])
+    if as_json:
+        document: dict[str, object] = {"spec": spec.model_dump(mode="json")}
+        try:
+            resolved = spec.resolve(current_settings(ctx))
+        except DataError as exc:
+            document["resolved"], document["problem"] = None, str(exc)
+        else:
+            document["resolved"] = resolved.to_dict()
+            document["roles"] = resolved.dataset.role_decisions
+        print_json(document)
+        return
     console.print(_spec_table(spec))
     try:
         resolved = spec.resolve(current_settings(ctx))
     except DataError as exc:
-        console.print(f"[yellow]dataset not available:[/] {escape(str(exc))}")
+        what = (
+            "data cannot train" if isinstance(exc, DegenerateDataError) else "dataset not available"
+        )
+        console.print(f"[yellow]{what}:[/] {escape(str(exc))}")
         catalog = dataset_catalog() or {}
         task = spec.task or (catalog.get(spec.dataset) if isinstance(spec.dataset, str) else None)
         for recipe, model in spec.cells():
