@@ -92,6 +92,10 @@ def show(
         else:
             document["resolved"] = resolved.to_dict()
             document["roles"] = resolved.dataset.role_decisions
+            if spec.segments is not None:
+                from mlfactory.fleet._plan import describe_plan, plan_for
+
+                document["segments"] = describe_plan(plan_for(resolved))
         print_json(document)
         return
     console.print(_spec_table(spec))
@@ -135,6 +139,8 @@ def show(
     console.print(
         f"[bold]scoring:[/] {', '.join(resolved.scoring)}  [bold]refit:[/] {resolved.refit}"
     )
+    if spec.segments is not None:
+        _print_segments(resolved)
     for cell in resolved.cells:
         console.rule(escape(cell.label))
         console.print(escape(cell.pipeline.__repr__(N_CHAR_MAX=100_000)), soft_wrap=True)
@@ -146,6 +152,35 @@ def show(
                 f"rejects them): {escape('; '.join(cell.skipped))}",
                 soft_wrap=True,
             )
+
+
+def _print_segments(resolved, shown: int = 20) -> None:
+    """The fleet's segments: sizes and which use the fallback (largest first, then a count)."""
+    from mlfactory.fleet._plan import describe_plan, plan_for
+
+    plan = describe_plan(plan_for(resolved))
+    console.print(
+        f"[bold]segments by {escape(', '.join(plan['by']))}:[/] {plan['segments']} "
+        f"({plan['own_model']} with their own model, {plan['fallback_segments']} below "
+        f"min_rows={plan['min_rows']}; fallback = {plan['fallback']})",
+        soft_wrap=True,
+    )
+    table = Table(show_header=True)
+    for column in ("segment", "rows", "train", "test", "model"):
+        table.add_column(
+            column, overflow="fold", justify="left" if column in ("segment", "model") else "right"
+        )
+    rows = plan["segment_rows"]
+    small = [r for r in rows if r["model"] != "own"]
+    listed = rows[:shown] + [r for r in small if r not in rows[:shown]][:shown]
+    for row in listed:
+        table.add_row(
+            escape(row["segment"]), str(row["rows"]), str(row["train_rows"]),
+            str(row["test_rows"]), row["model"],
+        )  # fmt: skip
+    console.print(table)
+    if len(listed) < len(rows):
+        console.print(f"{len(rows) - len(listed)} more segment(s): --json lists them all")
 
 
 @spec_app.command("models")

@@ -30,7 +30,13 @@ from mlfactory.models import (
 from mlfactory.preprocessing import RECIPES
 from mlfactory.settings import mask_secrets, mask_urls_in_text
 from mlfactory.spec._metrics import DEFAULT_SCORING, check_metrics
-from mlfactory.spec._schema import CVSpec, ExperimentSpec, SearchSpec, probe_pipeline
+from mlfactory.spec._schema import (
+    CVSpec,
+    ExperimentSpec,
+    SearchSpec,
+    SegmentsSpec,
+    probe_pipeline,
+)
 
 __all__ = [
     "apply_overrides",
@@ -46,7 +52,12 @@ __all__ = [
     "validate_spec",
 ]
 
-_SECTIONS: dict[str, type[BaseModel]] = {"": ExperimentSpec, "cv": CVSpec, "search": SearchSpec}
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": ExperimentSpec,
+    "cv": CVSpec,
+    "search": SearchSpec,
+    "segments": SegmentsSpec,
+}
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
 
 
@@ -335,6 +346,13 @@ def validate_spec(spec: ExperimentSpec) -> Task | None:
                 spec, "search.refit", f"{refit!r} is not scored; expected one of {list(allowed)}"
             )
     check_search(spec, task)
+    if spec.segments is not None and spec.is_matrix:
+        raise field_error(
+            spec,
+            "segments",
+            f"a fleet trains one (recipe, model) pipeline per segment; this spec is a matrix of "
+            f"{len(spec.cells())}: {spec.cells()}",
+        )
     return task
 
 

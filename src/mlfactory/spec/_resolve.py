@@ -375,6 +375,10 @@ def resolve_spec(
             options.setdefault("task", spec.task.value)  # the spec's task decides a user table's
         dataset = load_dataset(spec.dataset, settings or get_settings(), **options)
     check_trainable(dataset, spec.cv.folds)
+    if spec.segments is not None:  # a fleet: its segment columns must exist (names the field)
+        from mlfactory.fleet._plan import check_segment_columns
+
+        check_segment_columns(spec, dataset)
     if spec.task is not None and spec.task != dataset.task:
         raise field_error(
             spec, "task", f"dataset {dataset.name!r} is {dataset.task.value}, not {spec.task.value}"

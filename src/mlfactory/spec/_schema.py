@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from sklearn.pipeline import Pipeline
 
 from mlfactory.datasets._base import ColumnRoles, Dataset, Task
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mlfactory.settings import Settings
     from mlfactory.spec._resolve import ResolvedSpec
 
-__all__ = ["CVSpec", "ExperimentSpec", "SearchSpec"]
+__all__ = ["CVSpec", "ExperimentSpec", "SearchSpec", "SegmentsSpec"]
 
 CVKind = Literal["auto", "stratified", "kfold", "walk_forward"]
 SearchKind = Literal["none", "grid", "random", "optuna"]
@@ -71,6 +71,33 @@ class SearchSpec(_Strict):
     timeout: float | None = Field(None, gt=0, description="Optuna time budget in seconds.")
 
 
+class SegmentsSpec(_Strict):
+    """``[segments]``: a fleet, one model per segment (see docs/fleets.md)."""
+
+    by: list[str] = Field(
+        min_length=1, description='Column(s) whose values name a segment, e.g. ["sector"].'
+    )
+    min_rows: int = Field(
+        200, ge=2, description="Segments with fewer rows get no model of their own (fallback)."
+    )
+    fallback: Literal["global", "none"] = Field(
+        "global",
+        description="global: a model trained on all rows scores small and unseen segments; "
+        "none: they are refused.",
+    )
+    pack_rows: int = Field(
+        20_000, ge=1, description="Rows per training task: small segments share one task."
+    )
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        value = [value] if isinstance(value, str) else value
+        if isinstance(value, list) and len(set(map(str, value))) != len(value):
+            raise ValueError("segment columns must be distinct")
+        return value
+
+
 class ExperimentSpec(_Strict):
     """One experiment (or a matrix of them): data, preprocessing, model, CV and search."""
 
@@ -96,6 +123,9 @@ class ExperimentSpec(_Strict):
     )
     cv: CVSpec = Field(default_factory=CVSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
+    segments: SegmentsSpec | None = Field(
+        None, description="One model per segment (a fleet); absent: one model."
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
