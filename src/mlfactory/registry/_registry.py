@@ -183,7 +183,7 @@ def promote(
     )
     try:
         if compile_onnx:
-            from mlfactory.serving._onnx import compile_version  # serving imports the registry
+            from mlfactory.registry._compile import compile_version  # ONNX, loaded on use
 
             info = _version_info(client, client.get_model_version(name, version.version))
             for key, value in compile_version(settings, client, info).items():
