@@ -306,3 +306,38 @@ def test_the_line_knows_where_the_loaders_read(tmp_path):
         line = line_from_dict({**raw, "train": {"experiment": {}}})
         ctx = _Context(line, settings, get_engine(settings.database_url), False, None)
         assert _dataset_file(ctx) == path
+
+
+def test_a_stage_whose_output_was_edited_or_removed_runs_again(tmp_path: Path):
+    """The data stage's key is unchanged, but the raw file it wrote was replaced, then removed:
+    the stage remakes it, and the stages after it find their input as before (up to date)."""
+    path = tmp_path / "line.toml"
+    data = '[data]\nsynthetic = "credit"\nrows = 1500\nseed = 3\n'
+    path.write_text(LINE.format(extra=data))
+    first = invoke("run", str(path))
+    assert first.exit_code == 0, first.output
+    csv = get_settings().data_dir / "raw" / "credit" / "cs-training.csv"
+    original = csv.read_bytes()
+
+    write_synthetic("credit", 1_500, seed=4, settings=get_settings())  # behind the line's back
+    dry = invoke("run", str(path), "--dry-run")
+    assert f"output {csv} changed since this stage wrote it" in dry.output.replace("\n", ""), (
+        dry.output
+    )
+    rerun = invoke("run", str(path))
+    assert rerun.exit_code == 0, rerun.output
+    assert ran_in_last(rerun.output) == {"data"}, rerun.output
+    assert up_to_date(rerun.output) == {"dataset", "train", "gate", "promote"}
+    assert csv.read_bytes() == original  # remade from the line's own settings
+
+    csv.unlink()
+    again = invoke("run", str(path))
+    assert again.exit_code == 0, again.output
+    assert ran_in_last(again.output) == {"data"} and csv.read_bytes() == original
+    assert up_to_date(invoke("run", str(path)).output) == {
+        "data",
+        "dataset",
+        "train",
+        "gate",
+        "promote",
+    }

@@ -321,7 +321,14 @@ def _run_data(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     say(f"data: writing {data.rows} synthetic {data.synthetic} rows")
     paths = write_synthetic(data.synthetic, data.rows, seed=data.seed, settings=ctx.settings)
     files = [str(p) for p in paths]
-    return {"files": files}, f"wrote {data.rows} synthetic {data.synthetic} rows to {files[0]}"
+    # the files' digests: a later run notices a raw file edited or removed behind the line
+    written = {f: fingerprint_path(Path(f)) for f in files}
+    outputs = {
+        "files": files,
+        "digests": {f: digest for f, (digest, _) in written.items()},
+        "stats": {f: stat for f, (_, stat) in written.items()},
+    }
+    return outputs, f"wrote {data.rows} synthetic {data.synthetic} rows to {files[0]}"
 
 
 def _run_prices(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
@@ -743,6 +750,8 @@ def _walk(
             why = changes(parts, previous.key_parts) or ["its key changed"]
         elif stage in forced:
             why = ["forced (--force/--from/--force-promote)"]
+        elif gone := _outputs_gone(stage, previous.outputs or {}):
+            why = gone
         else:
             assert previous.outputs is not None
             ctx.outputs[stage] = previous.outputs
@@ -777,6 +786,32 @@ def _walk(
         _tag(ctx, line_run, stage, key, "ran", summary)
         outcomes.append(StageOutcome(stage, "ran", why, summary, time.perf_counter() - began))
     return outcomes
+
+
+def _outputs_gone(stage: str, outputs: dict[str, Any]) -> list[str]:
+    """Why a stage with an unchanged key must run again: what it wrote is gone or altered.
+
+    Its key says its inputs are as before; this checks what it left behind (DVC checks a
+    stage's outputs the same way), so a removed report or an edited raw file is remade.
+    """
+    why: list[str] = []
+    if stage == "data":
+        digests, stats = outputs.get("digests") or {}, outputs.get("stats") or {}
+        for name in outputs.get("files") or []:
+            path = Path(name)
+            if not path.is_file():
+                why.append(f"output {name} is missing")
+            elif name in digests and fingerprint_path(path, stats.get(name))[0] != digests[name]:
+                why.append(f"output {name} changed since this stage wrote it")
+    elif stage == "explain":
+        report = outputs.get("report")
+        if report and not Path(report).is_file():
+            why.append(f"output {report} is missing")
+    elif stage == "batch":
+        target = outputs.get("output")
+        if target and "://" not in str(target) and not Path(str(target)).exists():
+            why.append(f"output {target} is missing")
+    return why
 
 
 def _ever_failed(ctx: _Context, stage: str) -> bool:
