@@ -95,3 +95,53 @@ def test_sorted_quantiles_equal_numpy():
     values = np.sort(np.random.default_rng(3).lognormal(size=1_001))
     levels = np.linspace(0, 1, 101)
     np.testing.assert_allclose(sorted_quantiles(values, levels), np.quantile(values, levels))
+
+
+def test_large_sample_ks_pvalues_equal_scipy_without_importing_scipy_stats():
+    """Above 100,000 effective rows every branch of scipy's kstwo.sf is computed here."""
+    from mlfactory.monitoring._stats import _kstwo_sf_large
+
+    for n in (100_001, 150_000, 500_000, 2_000_000):
+        for d in (0.0, 1e-7, 0.6 / n, 0.9 / n, 1e-4, 5e-4, 1e-3, 2e-3, 0.6, 1.0):
+            if n * d * d >= 2.2:
+                continue
+            expected = float(np.clip(stats.kstwo.sf(d, n), 0.0, 1.0))
+            assert _kstwo_sf_large(d, n) == pytest.approx(expected, rel=1e-12, abs=1e-300), (n, d)
+        d = math.sqrt(2.0 / n)  # just below the switch to the limit distribution
+        assert ks_pvalue(d, 2 * n, 2 * n) == pytest.approx(stats.kstwo.sf(d, n), rel=1e-12)
+
+
+def test_chi2_contingency_and_bh_equal_scipy():
+    from mlfactory.monitoring._stats import bh_adjust, chi2_contingency
+
+    rng = np.random.default_rng(7)
+    tables = [rng.integers(0, 50, size=(2, k)) + 1 for k in (2, 2, 3, 6)]
+    tables += [np.array([[10, 10], [10, 11]]), np.array([[5, 0], [5, 1]]), np.array([[3], [4]])]
+    for table in tables:
+        ours, theirs = chi2_contingency(table), stats.chi2_contingency(table)
+        assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-12, abs=1e-15)
+        assert ours.pvalue == pytest.approx(theirs.pvalue, rel=1e-12)
+        assert ours.dof == theirs.dof
+    with pytest.raises(ValueError, match="zero element"):
+        chi2_contingency(np.array([[0, 5], [0, 3]]))
+    for ps in ([0.01, 0.04, 0.03, 0.2, 0.04, 1.0, 0.0], rng.uniform(size=40), [0.3]):
+        expected = stats.false_discovery_control(ps, method="bh")
+        np.testing.assert_allclose(bh_adjust(ps), expected, rtol=1e-15)
+
+
+def test_a_large_drift_comparison_imports_no_scipy_stats(tmp_path):
+    """scipy.stats costs ~0.5 s to import: from 100,000 effective rows drift needs scipy.special."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from mlfactory.monitoring import detect_drift\n"
+        "rng = np.random.default_rng(1)\n"
+        "make = lambda s: pd.DataFrame({'x': rng.normal(s, 1, 220_000),"
+        " 'c': pd.Categorical(rng.choice(['a', 'b'], 220_000))})\n"
+        "report = detect_drift(make(0.0), make(0.002))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'sklearn'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -27,11 +27,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlfactory.exceptions import DataError, SpecError
 from mlfactory.logs import get_logger
-from mlfactory.monitoring._stats import categorical_stats, numeric_stats, sorted_quantiles
+from mlfactory.monitoring._stats import (
+    bh_adjust,
+    categorical_stats,
+    numeric_stats,
+    sorted_quantiles,
+)
 
 __all__ = [
     "ColumnKind",
@@ -402,7 +406,7 @@ def _decide(results: list[FeatureDrift], config: DriftConfig) -> None:
     tested = [r for r in results if r.testable and r.p_value is not None]
     if not tested:
         return
-    adjusted = stats.false_discovery_control([r.p_value for r in tested], method="bh")
+    adjusted = bh_adjust([r.p_value for r in tested])
     for result, p_adj in zip(tested, adjusted, strict=True):
         result.p_adjusted = float(p_adj)
         floor = (

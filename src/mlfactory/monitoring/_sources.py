@@ -39,8 +39,6 @@ def load_sample(source: str, settings: Settings) -> Sample:
     A dataset's frame is its features plus its target (so label drift can be tested); its time
     column is kept in the frame for window tests but is not a feature.
     """
-    from mlfactory.datasets import DATASETS, load_dataset
-
     path = Path(source)
     if path.suffix.lower() in _READERS or path.exists():
         if not path.exists():
@@ -56,6 +54,8 @@ def load_sample(source: str, settings: Settings) -> Sample:
         except Exception as exc:  # any parser failure is a data error naming the file
             raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
         return Sample(frame, str(path))
+    from mlfactory.datasets import DATASETS, load_dataset  # scikit-learn: only for a dataset
+
     if source not in DATASETS:
         raise DataError(
             f"{source!r} is neither an existing file nor a dataset; datasets: "

@@ -3,6 +3,11 @@
 Numeric columns are sorted once; every numeric statistic is then read off the two sorted arrays
 (a searchsorted each way, arithmetic on quantile levels), so a 1M x 1M comparison costs little
 more than the two sorts.
+
+``scipy.stats`` takes ~0.5 s to import, a fifth of a 1M x 1M comparison: the chi-square test, the
+Benjamini-Hochberg adjustment and the KS distribution at large samples are computed here with
+``scipy.special`` (the same formulas as scipy, checked equal in tests/monitoring/test_stats.py);
+``scipy.stats`` is imported only for KS p-values of samples of up to 100,000 (effective) rows.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = [
     "PSI_EPSILON",
     "CategoricalStats",
     "NumericStats",
+    "bh_adjust",
     "categorical_stats",
+    "chi2_contingency",
     "jensen_shannon",
     "ks_pvalue",
     "ks_statistic",
@@ -52,7 +59,140 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
     if en > _ASYMPTOTIC_MIN_EN and z >= _ASYMPTOTIC_MIN_Z:
         # Kolmogorov's limit with its first finite-n correction, exp(-2d/3)
         return float(np.clip(special.kolmogorov(math.sqrt(en) * d) * math.exp(-2 * d / 3), 0, 1))
+    if en > _ASYMPTOTIC_MIN_EN:
+        return _kstwo_sf_large(d, en)
+    from scipy import stats  # ~0.5 s to import: only for samples of up to 100,000 rows
+
     return float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
+
+
+def _kstwo_sf_large(x: float, n: float) -> float:
+    """``scipy.stats.kstwo.sf(x, n)`` for n > 100,000 and ``n*x**2 < 2.2``: scipy's own branches
+    (``scipy/stats/_ksstats.py``, ``_kolmogn`` with ``cdf=False``), without importing scipy.stats.
+    """
+    if x >= 1.0:
+        return 0.0
+    if x <= 0.0:
+        return 1.0
+    t = n * x
+    if t <= 1.0:  # Ruben-Gambino: 1/2n <= x <= 1/n
+        if t <= 0.5:
+            return 1.0
+        log_factorial = (  # log(n! / n**n), Stirling's series as scipy's
+            math.log(n) / 2 - n + math.log(2 * math.pi) / 2 + np.polyval(_STIRLING, 1 / n / n) / n
+        )
+        return float(np.clip(1.0 - math.exp(log_factorial + n * math.log(2 * t - 1)), 0, 1))
+    if t >= n - 1:  # Ruben-Gambino
+        return float(np.clip(2 * (1.0 - x) ** n, 0.0, 1.0))
+    if x >= 0.5:  # exact: 2 * smirnov
+        return float(np.clip(2 * special.smirnov(n, x), 0.0, 1.0))
+    if t * x >= 18.0:
+        return 0.0
+    return float(np.clip(1.0 - _pelz_good_cdf(n, x), 0.0, 1.0))
+
+
+# Bernoulli-number coefficients of Stirling's series (scipy's _STIRLING_COEFFS)
+_STIRLING = [
+    -2.955065359477124183e-2,
+    6.4102564102564102564e-3,
+    -1.9175269175269175269e-3,
+    8.4175084175084175084e-4,
+    -5.952380952380952381e-4,
+    7.9365079365079365079e-4,
+    -2.7777777777777777778e-3,
+    8.3333333333333333333e-2,
+]
+
+
+def _pelz_good_cdf(n: float, x: float) -> float:
+    """The Pelz-Good (1976) approximation of P(D_n <= x), as scipy's ``_kolmogn_PelzGood``."""
+    pi2, pi4, pi6 = np.pi**2, np.pi**4, np.pi**6
+    sqrt2pi = np.sqrt(2 * np.pi)
+    z = np.sqrt(n) * x
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
+    qlog = -pi2 / 8 / z2
+    if qlog < -708:
+        return 0.0
+    q = np.exp(qlog)
+    k1a, k1b = -z2, pi2 / 4
+    k2a, k2b, k2c = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * pi2 / 4, pi4 * (1 - 2 * z2) / 16
+    k3d = pi6 * (5 - 30 * z2) / 64
+    k3c = pi4 * (-60 * z2 + 212 * z4) / 16
+    k3b = pi2 * (135 * z4 - 96 * z6) / 4
+    k3a = -30 * z6 - 90 * z**8
+    terms = np.zeros(4)
+    maxk = int(np.ceil(16 * z / np.pi))
+    for k in range(maxk, 0, -1):  # Horner scheme over odd m = 2k - 1
+        m = 2 * k - 1
+        m2, m4, m6 = m**2, m**4, m**6
+        coeffs = np.array(
+            [
+                1.0,
+                k1a + k1b * m2,
+                k2a + k2b * m2 + k2c * m4,
+                k3a + k3b * m2 + k3c * m4 + k3d * m6,
+            ]
+        )
+        terms *= np.power(q, 8 * k)
+        terms += coeffs
+    terms *= q
+    terms *= sqrt2pi
+    terms /= np.array([z, 6 * z4, 72 * z**7, 6480 * z**10])
+    q = np.exp(-pi2 / 2 / z2)
+    ks = np.arange(maxk, 0, -1)
+    ks2 = ks**2
+    powers = q**ks2
+    terms[2] += np.sum(ks2 * powers) * pi2 * sqrt2pi / (-36 * z3)
+    sqrt3z, kspi = np.sqrt(3) * z, np.pi * ks
+    terms[3] += (
+        np.sum((sqrt3z + kspi) * (sqrt3z - kspi) * ks2 * powers) * pi2 * sqrt2pi / (216 * z6)
+    )
+    terms /= np.power(n * 1.0, np.arange(4) / 2.0)
+    return float(sum(terms))
+
+
+def bh_adjust(p_values: object) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values, as ``scipy.stats.false_discovery_control(ps,
+    method="bh")``."""
+    ps = np.asarray(p_values, dtype=float)
+    if ps.size <= 1:
+        return ps.copy()
+    order = np.argsort(ps, kind="stable")
+    adjusted = ps[order] * (ps.size / np.arange(1, ps.size + 1, dtype=float))
+    np.minimum.accumulate(adjusted[::-1], out=adjusted[::-1])
+    result = np.empty_like(adjusted)
+    result[order] = adjusted
+    return np.clip(result, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Chi2Result:
+    statistic: float
+    pvalue: float
+    dof: int
+
+
+def chi2_contingency(observed: np.ndarray) -> Chi2Result:
+    """Pearson's chi-square test of independence on a 2-D table of counts, as
+    ``scipy.stats.chi2_contingency(observed)``: Yates' continuity correction when dof is 1."""
+    table = np.asarray(observed, dtype=np.float64)
+    if np.any(table < 0):
+        raise ValueError("All values in `observed` must be nonnegative.")
+    expected = np.multiply(table.sum(axis=1, keepdims=True), table.sum(axis=0, keepdims=True))
+    expected = expected / table.sum()
+    if np.any(expected == 0):
+        zero = next(zip(*np.nonzero(expected == 0), strict=True))
+        raise ValueError(
+            f"The internally computed table of expected frequencies has a zero element at {zero}."
+        )
+    dof = expected.size - sum(expected.shape) + expected.ndim - 1
+    if dof == 0:
+        return Chi2Result(0.0, 1.0, 0)
+    if dof == 1:  # Yates, no larger than the difference (scipy gh-13875)
+        diff = expected - table
+        table = table + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return Chi2Result(statistic, float(special.chdtrc(dof, statistic)), dof)
 
 
 def sorted_quantiles(sorted_values: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -172,6 +312,8 @@ def numeric_stats(sorted_ref: np.ndarray, sorted_cur: np.ndarray, bins: int = 10
     d = ks_statistic(sorted_ref, sorted_cur)
     wasserstein = wasserstein_sorted(sorted_ref, sorted_cur)
     if max(n1, n2) <= _SCIPY_EXACT_MAX_N:
+        from scipy import stats
+
         p_value = float(stats.ks_2samp(sorted_ref, sorted_cur).pvalue)  # exact distribution
     else:
         p_value = ks_pvalue(d, n1, n2)
@@ -221,7 +363,7 @@ def categorical_stats(reference_counts: dict, current_counts: dict) -> Categoric
     categories = sorted(set(reference_counts) | set(current_counts), key=str)
     ref = np.array([reference_counts.get(c, 0) for c in categories], dtype=np.int64)
     cur = np.array([current_counts.get(c, 0) for c in categories], dtype=np.int64)
-    result = stats.chi2_contingency(np.vstack([ref, cur]))
+    result = chi2_contingency(np.vstack([ref, cur]))
     ref_share, cur_share = ref / ref.sum(), cur / cur.sum()
     return CategoricalStats(
         chi2=float(result.statistic),

@@ -13,11 +13,10 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlfactory.exceptions import DataError, SpecError
 from mlfactory.monitoring._drift import DriftConfig
-from mlfactory.monitoring._stats import numeric_stats
+from mlfactory.monitoring._stats import bh_adjust, numeric_stats
 
 __all__ = ["WindowFreq", "window_drift"]
 
@@ -114,7 +113,7 @@ def window_drift(
     tested = table["status"] == "ok"
     table["p_adjusted"] = np.nan
     if tested.any():
-        adjusted = stats.false_discovery_control(table.loc[tested, "p_value"], method="bh")
+        adjusted = bh_adjust(table.loc[tested, "p_value"])
         table.loc[tested, "p_adjusted"] = adjusted
         drifted = (
             tested
