@@ -38,15 +38,28 @@ def sign(segment: str) -> float:
     return 1.0 if int(segment[1:]) % 2 == 0 else -1.0
 
 
-def fleet_frame(segments: int = 6, rows: int = 240, tiny: int = 30, seed: int = 0) -> pd.DataFrame:
+def fleet_frame(
+    segments: int = 6,
+    rows: int = 240,
+    tiny: int = 30,
+    seed: int = 0,
+    mono: bool = False,
+    scrambled: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """``mono``: a segment ``mono`` whose label is always 0 (its training fails); ``scrambled``:
+    segments whose labels are noise (their models lose their signal)."""
     rng = np.random.default_rng(seed)
     parts = []
-    names = [f"s{i:02d}" for i in range(segments)] + ["tiny0", "tiny1"]
+    names = [f"s{i:02d}" for i in range(segments)] + ["tiny0", "tiny1"] + (["mono"] if mono else [])
     for name in names:
         n = tiny if name.startswith("tiny") else rows
         x1, x2, x3 = rng.normal(size=(3, n))
-        s = 1.0 if name.startswith("tiny") else sign(name)
+        s = sign(name) if name.startswith("s") else 1.0
         y = (s * 2.0 * x1 + 0.5 * x2 + rng.normal(scale=0.5, size=n) > 0).astype(int)
+        if name == "mono":
+            y = np.zeros(n, dtype=int)
+        if name in scrambled:  # its own generator: the other segments' rows stay the same
+            y = np.random.default_rng([seed, 99]).integers(0, 2, size=n)
         parts.append(pd.DataFrame({"region": name, "x1": x1, "x2": x2, "x3": x3, "y": y}))
     return (
         pd.concat(parts, ignore_index=True)

@@ -63,6 +63,11 @@ def train_command(
             scheduler=scheduler,
             progress=lambda message: status.update(message),
         )
+    if hasattr(result, "manifest"):  # a fleet ([segments] in the spec)
+        from mlfactory.fleet._cli import print_fleet_result
+
+        print_fleet_result(result, console)
+        return
     print_result(result)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "METADATA",
     "PREDICTION_REQUESTS",
     "PROMOTION_DECISIONS",
+    "SEGMENT_RESULTS",
     "TUNING_RESULTS",
 ]
 
@@ -136,4 +137,30 @@ PROMOTION_DECISIONS = sa.Table(  # the gate's verdicts, every rule's values and 
     sa.Column("heldout_sha256", sa.String(64), nullable=False),
     sa.Column("heldout_rows", sa.Integer, nullable=False),
     sa.Column("rules", sa.JSON, nullable=False),  # [{rule, metric, values, passed, reason}]
+)
+
+SEGMENT_RESULTS = sa.Table(  # one row per segment of a fleet training (and one for its fallback)
+    "segment_results",
+    METADATA,
+    sa.Column("id", _BIG_ID, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),  # the fleet's MLflow parent run
+    sa.Column("experiment", sa.String(256), nullable=False),
+    sa.Column("segment", sa.String(512), nullable=False),  # key; __fallback__: the global model
+    sa.Column("segment_values", sa.JSON, nullable=False),  # the by-columns' values
+    sa.Column("status", sa.String(16), nullable=False),  # trained | fallback | failed | regressed
+    sa.Column("train_rows", sa.Integer, nullable=False),
+    sa.Column("test_rows", sa.Integer, nullable=False),
+    sa.Column("best_params", sa.Text, nullable=True),  # JSON
+    sa.Column("refit_metric", sa.String(128), nullable=True),
+    sa.Column("cv_mean", sa.Float, nullable=True),
+    sa.Column("cv_std", sa.Float, nullable=True),
+    sa.Column("test_metrics", sa.JSON, nullable=True),  # {metric: value} on the segment's rows
+    sa.Column("fallback_test_score", sa.Float, nullable=True),  # the fallback on those rows
+    sa.Column("model_file", sa.String(512), nullable=True),
+    sa.Column("model_sha256", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("child_run_id", sa.String(64), nullable=True),  # failed or regressed only
+    sa.Column("fit_seconds", sa.Float, nullable=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_segment_results_run_segment", "run_id", "segment"),
 )

@@ -1,0 +1,156 @@
+"""Routing: score each record with its segment's model, the fallback for the rest.
+
+Pure compute over loaded estimators (training's fleet test score, the service, batch scoring all
+use :func:`route_scores`); where the models come from is the caller's business (a dict, or the
+service's bounded LRU cache of verified files).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlfactory.exceptions import DataError
+from mlfactory.fleet._plan import FALLBACK_KEY, segment_keys
+
+__all__ = ["LRUModels", "Routed", "route_scores"]
+
+
+@dataclass
+class Routed:
+    """Outputs in input order, and which model scored each record (a segment key or fallback)."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    classes: list[Any]
+    routes: list[str]  # per record: the segment key of its model, or FALLBACK_KEY
+
+
+def _proba_aligned(model: Any, X: pd.DataFrame, classes: list[Any]) -> np.ndarray:
+    """``predict_proba`` with columns in the fleet's class order (a missing class scores 0)."""
+    raw = np.asarray(model.predict_proba(X))
+    own = list(getattr(model, "classes_", classes))
+    if own == classes:
+        return raw
+    out = np.zeros((len(X), len(classes)))
+    position = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(own):
+        out[:, position[c]] = raw[:, j]
+    return out
+
+
+def route_scores(
+    frame: pd.DataFrame,
+    by: list[str],
+    get_model: Callable[[str], Any | None],
+    *,
+    classes: list[Any],
+    feature_names: list[str] | None = None,
+    keys: pd.Series | None = None,
+    proba: bool = True,
+) -> Routed:
+    """Score ``frame`` grouped by segment key; ``get_model(key)`` gives a model or ``None``.
+
+    ``None`` sends the group to ``get_model(FALLBACK_KEY)``; if that is ``None`` too the records
+    are refused with a :class:`DataError` naming the segments (``fallback = "none"``).
+    """
+    if keys is None:
+        keys = segment_keys(frame, by)
+    key_array = np.asarray(keys, dtype=object)
+    columns = feature_names or [c for c in frame.columns]
+    X = frame[columns] if feature_names else frame
+    n = len(frame)
+    predictions: np.ndarray | None = None
+    probabilities = np.zeros((n, len(classes))) if (classes and proba) else None
+    routes = np.empty(n, dtype=object)
+    groups = pd.Series(np.arange(n)).groupby(key_array, sort=False).indices
+    unrouted: list[str] = []
+    by_model: dict[str, list[np.ndarray]] = {}
+    models: dict[str, Any] = {}
+    for key, positions in groups.items():
+        model = get_model(key)
+        target = key
+        if model is None:
+            target = FALLBACK_KEY
+            model = models.get(FALLBACK_KEY) or get_model(FALLBACK_KEY)
+            if model is None:
+                unrouted.append(str(key))
+                continue
+        models[target] = model
+        by_model.setdefault(target, []).append(positions)
+    if unrouted:
+        shown = ", ".join(repr(k) for k in sorted(unrouted)[:10])
+        raise DataError(
+            f"no model for segment(s) {shown}"
+            + (f" (+{len(unrouted) - 10} more)" if len(unrouted) > 10 else "")
+            + " and the fleet has no fallback (segments.fallback = 'none')"
+        )
+    for target, parts in by_model.items():
+        positions = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        rows = X.iloc[positions]
+        model = models[target]
+        labels = np.asarray(model.predict(rows))
+        if predictions is None:
+            predictions = np.empty(n, dtype=labels.dtype if labels.dtype.kind != "U" else object)
+        elif predictions.dtype != labels.dtype and predictions.dtype != object:
+            predictions = predictions.astype(np.result_type(predictions.dtype, labels.dtype))
+        predictions[positions] = labels
+        if probabilities is not None and hasattr(model, "predict_proba"):
+            probabilities[positions] = _proba_aligned(model, rows, classes)
+        routes[positions] = target
+    if predictions is None:
+        predictions = np.empty(0)
+    return Routed(predictions, probabilities, list(classes), routes.tolist())
+
+
+class LRUModels:
+    """At most ``size`` loaded models, least recently used evicted first; loads lazily.
+
+    ``load(key)`` returns the model or ``None`` (no model for that key). Thread-safe: requests
+    scored in worker threads share it; a key loaded twice at once keeps one copy.
+    """
+
+    def __init__(self, load: Callable[[str], Any | None], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"the model cache holds at least 1 model, got {size}")
+        self.load, self.size = load, size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = Lock()
+        self.hits = self.misses = self.evictions = 0
+        self.load_seconds = 0.0
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        started = time.perf_counter()
+        model = self.load(key)
+        elapsed = time.perf_counter() - started
+        if model is None:
+            return None
+        with self._lock:
+            self.misses += 1
+            self.load_seconds += elapsed
+            if key not in self._items:
+                self._items[key] = model
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+                self.evictions += 1
+            return self._items[key]
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
