@@ -31,12 +31,17 @@ def test_quick_demo_runs_the_line_then_finds_it_up_to_date(isolated_home):
     assert first.exit_code == 0, first.output
     text = _flat(first.output)
     assert f"credit_line.toml: ran {', '.join(LINE_STAGES)} in" in text, text
-    for stage in ("store", "data", "line", "serve", "monitor"):
+    assert "stocks_line.toml: ran data, dataset, train, gate, promote in" in text, text
+    for stage in ("store", "stocks", "line", "serve", "monitor", "retrain"):
         assert f" {stage} " in text
+    # the drifted traffic retrained the credit line; on unchanged data the gate says tie
+    assert "drift found: the line retrained" in text and "REJECT v2" in text, text
+    assert "serving credit v1" in text
     settings = load_settings()
     engine = get_engine(settings.database_url)
-    (decision,) = read_decisions(engine, "credit")
-    assert decision["passed"] and "no champion" in decision["reason"]
+    retrained, first_decision = read_decisions(engine, "credit")  # newest first
+    assert first_decision["passed"] and "no champion" in first_decision["reason"]
+    assert not retrained["passed"] and "ties champion v1" in retrained["reason"]
 
     started = time.perf_counter()
     second = runner.invoke(app, ["demo", "--quick"], env={"COLUMNS": "400"})
@@ -44,11 +49,12 @@ def test_quick_demo_runs_the_line_then_finds_it_up_to_date(isolated_home):
     assert second.exit_code == 0, second.output
     text = _flat(second.output)
     assert f"credit_line.toml: every stage up to date ({', '.join(LINE_STAGES)})" in text, text
-    assert "(0 new rows, 0 featurized, 8 up to date)" in text
-    line_seconds = float(re.search(r"\) in ([0-9.]+) s", text).group(1))
-    assert line_seconds < 5, line_seconds  # the line's no-op check
-    assert seconds < 30, seconds  # serving and the drift check run again; the line does not
-    assert len(read_decisions(engine, "credit")) == 1  # nothing retrained, nothing re-judged
+    assert "stocks_line.toml: every stage up to date (data, dataset, train, gate, promote)" in text
+    line_seconds = [float(s) for s in re.findall(r"\) in ([0-9.]+) s", text)]
+    assert len(line_seconds) == 2 and max(line_seconds) < 5, line_seconds  # no-op checks
+    assert seconds < 90, seconds  # serving, the drift check and the drift retrain run again
+    decisions = read_decisions(engine, "credit")
+    assert len(decisions) == 3 and not decisions[0]["passed"]  # the lines re-judged nothing
 
     with engine.connect() as connection:
         logged = connection.exec_driver_sql("select sum(records) from prediction_requests").scalar()
@@ -71,3 +77,7 @@ def test_the_packaged_demo_line_is_the_shipped_example():
 
     assert DEMO_LINE == SOURCE_LINE
     assert PACKAGED_LINE.read_bytes() == SOURCE_LINE.read_bytes()
+    for name in ("stocks_line.toml", "stocks.toml"):  # the demo's stocks line and its spec
+        assert (PACKAGED_LINE.parent / name).read_bytes() == (
+            SOURCE_LINE.parent / name
+        ).read_bytes()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from mlfactory.db import check_database
-from mlfactory.exceptions import ConfigError, DataError
+from mlfactory.exceptions import ConfigError
 from mlfactory.settings import Settings
 
 __all__ = ["DEMO_LINE", "DEMO_MODEL", "DemoContext", "DemoStage", "StageResult", "demo_stages"]
@@ -58,35 +57,46 @@ def _check_store(context: DemoContext) -> StageResult:
     )
 
 
-def _prices_and_features(context: DemoContext) -> StageResult:
-    from mlfactory.data import BronzeStore, featurize, ingest, load_tickers, make_source
+def _line_file(name: str) -> Path:
+    """``examples/NAME`` in a source tree; an installed package (Docker) ships the same file."""
+    source = Path(__file__).resolve().parents[2] / "examples" / name
+    return (
+        source
+        if source.is_file()
+        else Path(__file__).resolve().parent / "resources" / "lines" / name
+    )
 
-    tickers = load_tickers()
-    start, end = date(2015, 1, 1), date(2025, 12, 31)
-    if context.quick:
-        tickers, start = tickers.head(8), date(2023, 1, 1)
-    store = BronzeStore.from_settings(context.settings)
-    report = ingest(store, tickers, make_source("synthetic"), start, end, source_name="synthetic")
-    if report.count("failed") == len(tickers):
-        raise DataError("the demo's synthetic ingestion failed for every ticker")
-    features = featurize(context.settings, tickers=list(tickers["ticker"]))
-    if features.failures:
-        raise DataError(f"featurize failed: {features.failures[0].error}")
-    status = store.status()
+
+def _line_words(report: Any, path: Path) -> str:
+    ran = [o.stage for o in report.stages if o.status == "ran"]
+    fresh = [o.stage for o in report.stages if o.status == "up to date"]
+    if ran:
+        done = f"ran {', '.join(ran)}" + (f"; up to date: {', '.join(fresh)}" if fresh else "")
+    else:
+        done = f"every stage up to date ({', '.join(fresh)})"
+    gate = next((o.summary for o in report.stages if o.stage == "gate" and o.summary), "")
+    return f"{path.name}: {done} in {report.seconds:.1f} s" + (f"; gate: {gate}" if gate else "")
+
+
+def _stocks_line(context: DemoContext) -> StageResult:
+    """The stocks line: synthetic prices -> bronze -> silver features -> next-day direction."""
+    from mlfactory.line import run_line
+
+    path = _line_file("stocks_line.toml")
+    if not path.is_file():
+        raise ConfigError(f"the demo's line spec {path} is missing: reinstall mlfactory")
+    overrides = ("train.overrides=['search.n_iter=2', 'cv.folds=2']",) if context.quick else ()
+    report = run_line(path, context.settings, overrides)
     return StageResult(
-        "data",
-        f"{len(tickers)} tickers ({report.rows_added} new rows, "
-        f"{len(features.written)} featurized, {len(features.skipped)} up to date); "
-        f"bronze store: {status.rows} rows in {status.partitions} partitions, "
-        f"{status.first} to {status.last}",
-        {"bronze": str(store.root.resolve())},
+        "stocks",
+        _line_words(report, path),
+        {"stocks line": str(path), "bronze": str(context.settings.data_dir.resolve())},
     )
 
 
 SOURCE_LINE = Path(__file__).resolve().parents[2] / "examples" / "credit_line.toml"
 PACKAGED_LINE = Path(__file__).resolve().parent / "resources" / "lines" / "credit_line.toml"
-# examples/credit_line.toml in a source tree; an installed package (Docker) ships the same file
-DEMO_LINE = SOURCE_LINE if SOURCE_LINE.is_file() else PACKAGED_LINE
+DEMO_LINE = _line_file("credit_line.toml")
 QUICK_OVERRIDES = (
     "data.rows=1500",
     "train.experiment.cv.folds=2",
@@ -102,16 +112,9 @@ def _run_line(context: DemoContext) -> StageResult:
         raise ConfigError(f"the demo's line spec {DEMO_LINE} is missing: reinstall mlfactory")
     overrides = QUICK_OVERRIDES if context.quick else ()
     report = run_line(DEMO_LINE, context.settings, overrides)
-    ran = [o.stage for o in report.stages if o.status == "ran"]
-    fresh = [o.stage for o in report.stages if o.status == "up to date"]
-    if ran:
-        done = f"ran {', '.join(ran)}" + (f"; up to date: {', '.join(fresh)}" if fresh else "")
-    else:
-        done = f"every stage up to date ({', '.join(fresh)})"
-    gate = next((o.summary for o in report.stages if o.stage == "gate" and o.summary), "")
     return StageResult(
         "line",
-        f"{DEMO_LINE.name}: {done} in {report.seconds:.1f} s" + (f"; gate: {gate}" if gate else ""),
+        _line_words(report, DEMO_LINE),
         {"line spec": str(DEMO_LINE), "model": f"{DEMO_MODEL}@champion"},
     )
 
@@ -188,12 +191,42 @@ def _drift(context: DemoContext) -> StageResult:
     )
 
 
+def _retrain_on_drift(context: DemoContext) -> StageResult:
+    """``mlfactory run LINE --if-drift``: the drifted traffic starts the line again; the gate,
+    not the drift, decides whether the new model replaces the champion."""
+    from mlfactory.line import run_line
+    from mlfactory.registry import ModelRef, resolve_version
+    from mlfactory.tracking import open_tracking
+
+    overrides = QUICK_OVERRIDES if context.quick else ()
+    # cooldown 0: the demo retrains right after its first training; a real schedule waits
+    report = run_line(
+        DEMO_LINE, context.settings, overrides, if_drift=True, since="1h", cooldown="0m"
+    )
+    client = open_tracking(context.settings)
+    served = resolve_version(client, ModelRef(DEMO_MODEL, "champion")).version
+    if not report.stages:
+        words = f"not retrained: {report.note}"
+    else:
+        decision = next((o for o in report.stages if o.stage == "gate"), None)
+        verdict = decision.summary if decision is not None else "no gate"
+        words = f"drift found: the line retrained ({report.seconds:.1f} s); gate: {verdict}"
+    return StageResult(
+        "retrain",
+        f"{words}; serving {DEMO_MODEL} v{served} (a running `mlfactory serve` follows the alias)",
+        {"retrain": f"mlfactory run {DEMO_LINE.name} --if-drift --since 1h"},
+    )
+
+
 def demo_stages() -> list[DemoStage]:
     """The stages ``mlfactory demo`` runs, in order."""
     return [
         DemoStage("store", "check the home folder and the database", _check_store),
-        DemoStage("data", "ingest synthetic prices, build features", _prices_and_features),
+        DemoStage("stocks", "run the stocks line (prices to gated champion)", _stocks_line),
         DemoStage("line", "run the credit line (data to gated champion)", _run_line),
         DemoStage("serve", "serve the champion, send normal then shifted traffic", _serve_traffic),
         DemoStage("monitor", "drift check of the logged traffic", _drift),
+        DemoStage(
+            "retrain", "the drift starts the credit line; the gate decides", _retrain_on_drift
+        ),
     ]

@@ -4,7 +4,9 @@ One idempotent command for cron or an orchestrator. The cooldown is checked firs
 newest finished ``train`` record of the line in the database, so no state lives on one machine.
 Then the champion's prediction log over the window is compared with its training sample
 (:func:`mlfactory.monitoring.monitor_model`), and the report is published (``drift_reports``).
-Drift starts the line from its first stage; it never promotes by itself: the gate decides.
+Drift reruns the line from its first stage through the gate and promote (explain, batch and monitor
+follow by their keys, so only when the champion moved); it never promotes by itself: the gate
+decides.
 """
 
 from __future__ import annotations

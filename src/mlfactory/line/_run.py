@@ -639,6 +639,9 @@ def _line_run(ctx: _Context, dry_run: bool) -> str | None:
     return run.info.run_id
 
 
+_RETRAIN_STAGES = ("data", "dataset", "train", "gate", "promote")
+
+
 def run_line(
     path: str | Path,
     settings: Settings,
@@ -678,7 +681,9 @@ def run_line(
         if not trigger.run:
             return LineReport(line.name, [], time.perf_counter() - started, note=trigger.reason)
         note = trigger.reason
-        from_stage = from_stage or line.stages()[0]
+        # retrain from the first stage and judge; what follows (explain, batch, monitor) runs
+        # by its key: again only when the gate moved the champion
+        force = (*force, *(s for s in line.stages() if s in _RETRAIN_STAGES))
     ctx = _Context(line, settings, engine, force_promote, reason)
     if dry_run:
         from mlfactory.db import ensure_schema

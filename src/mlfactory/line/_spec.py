@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mlfactory._toml import read_toml
+from mlfactory._validation import describe_validation_error
 from mlfactory.exceptions import SpecError
 
 __all__ = [
@@ -272,22 +273,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 
 
 def _describe(error: Any) -> str:
-    loc = [str(p) for p in error["loc"]]
-    field = ".".join(loc)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        section = ".".join(loc[:-1])
-        model = _SECTIONS.get(section)
-        valid = ", ".join(model.model_fields) if model else "(none)"
-        where = f"[{section}]" if section else "the top level"
-        return f"unknown key {field!r}; valid keys at {where}: {valid}"
-    if kind == "missing":
-        return f"missing required field {field!r}"
-    message = error["msg"].removeprefix("Value error, ")
-    shown = error.get("input")
-    if isinstance(shown, dict):
-        return f"field {field or 'spec'!r}: {message}"
-    return f"field {field!r}: {message} (got {shown!r})"
+    return describe_validation_error(error, _SECTIONS)
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sklearn.pipeline import Pipeline
 
 from mlfactory._toml import read_toml
+from mlfactory._validation import describe_validation_error
 from mlfactory.datasets._base import Task
 from mlfactory.exceptions import SpecError
 from mlfactory.models import (
@@ -105,19 +106,12 @@ def _deep_copy(value: Any) -> Any:
 
 # Schema errors -----------------------------------------------------------------------------
 def _describe(error: Any) -> str:
-    loc = [str(p) for p in error["loc"] if not _is_type_tag(p)]
-    field = ".".join(loc)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        section = ".".join(loc[:-1])
-        model = _SECTIONS.get(section)
-        valid = ", ".join(model.model_fields) if model else "(none: set it as a whole)"
-        where = f"[{section}]" if section else "the top level"
-        return f"unknown key {field!r}; valid keys at {where}: {valid}"
-    if kind == "missing":
-        return f"missing required field {field!r}"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"field {field!r}: {message} (got {error.get('input')!r})"
+    return describe_validation_error(
+        error,
+        _SECTIONS,
+        keep=lambda part: not _is_type_tag(part),
+        no_keys="(none: set it as a whole)",
+    )
 
 
 def _is_type_tag(part: Any) -> bool:
