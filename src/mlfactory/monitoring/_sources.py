@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlfactory.db import get_engine
 from mlfactory.exceptions import DataError
 from mlfactory.logs import get_logger
 from mlfactory.monitoring._drift import DriftReport
 from mlfactory.monitoring._report import ReportFiles, write_report
-from mlfactory.monitoring._store import save_drift_report
 from mlfactory.settings import Settings
 
 __all__ = ["PublishedReport", "Sample", "load_sample", "publish_report"]
@@ -77,6 +75,9 @@ def publish_report(
     settings: Settings, report: DriftReport, out_dir: Path | str | None = None
 ) -> PublishedReport:
     """Write the HTML and JSON files and insert the ``drift_reports`` row."""
+    from mlfactory.db import get_engine  # SQLAlchemy: not for loading samples (monitor windows)
+    from mlfactory.monitoring._store import save_drift_report
+
     folder = (
         Path(out_dir)
         if out_dir is not None
