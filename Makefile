@@ -11,8 +11,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # dev: pytest and its plugins, ruff, psycopg, schemathesis, playwright; postgres: psycopg;
-# bench: what benchmarks/ needs. README's "The two commands" names the same extras.
-EXTRAS := dev,postgres,bench
+# bench: what benchmarks/ needs; s3: s3fs for object stores. README's "The two commands" names
+# the same extras.
+EXTRAS := dev,postgres,bench,s3
 
 .PHONY: demo test test-deps lint format bench clean venv
 

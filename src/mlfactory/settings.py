@@ -153,8 +153,20 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the tracking and results database "
         "(default: SQLite file in the home; e.g. postgresql+psycopg://user:pass@host/db).",
     )
-    artifact_root: Path | None = Field(
-        default=None, description="Where MLflow stores artifacts (default: HOME/artifacts)."
+    artifact_root: Path | str | None = Field(
+        default=None,
+        description="Where MLflow stores artifacts (default: HOME/artifacts; s3://bucket/prefix "
+        "for an object store).",
+    )
+    store_url: str | None = Field(
+        default=None,
+        description="Root of the parquet data store, samples and reports (default: HOME/data; "
+        "s3://bucket/prefix for an object store, credentials from the standard AWS variables).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible object store (MinIO, Ceph: http://host:9000); "
+        "unset: AWS S3.",
     )
     log_level: LogLevel = Field(default="INFO", description="Console and file log level.")
     dask_scheduler_address: str | None = Field(
@@ -235,6 +247,45 @@ class Settings(BaseSettings):
         """``MLFACTORY_PREDICTION_LOG_MAX_ROWS=`` (empty) means no limit."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("artifact_root", mode="before")
+    @classmethod
+    def _artifact_root_path_or_url(cls, value: Any) -> Any:
+        """A local folder stays a :class:`Path`; ``s3://bucket/prefix`` stays a URL string."""
+        if value is None or isinstance(value, Path):
+            return value
+        text = str(value).strip()
+        if not text:
+            return None
+        return _check_store_url(text) if "://" in text else Path(text)
+
+    @field_validator("store_url", "s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip()
+        return text or None
+
+    @field_validator("store_url", mode="after")
+    @classmethod
+    def _check_store(cls, value: str | None) -> str | None:
+        return _check_store_url(value) if value and "://" in value else value
+
+    @field_validator("s3_endpoint_url", mode="after")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"malformed endpoint {mask_urls_in_text(value)!r}; expected http://host:port "
+                "or https://host"
+            )
+        return value.rstrip("/")
+
     @field_validator("api_key", mode="after")
     @classmethod
     def _empty_api_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -272,8 +323,37 @@ class Settings(BaseSettings):
         return self.home / "data"
 
     @property
+    def store_root(self) -> str:
+        """The data store's root: ``s3://bucket/prefix`` or an absolute local folder."""
+        if self.store_url is None:
+            return str(self.data_dir.resolve())
+        if self.store_url.startswith("file://"):
+            return str(Path(self.store_url.removeprefix("file://")).resolve())
+        if "://" in self.store_url:
+            return self.store_url.rstrip("/")
+        return str(Path(self.store_url).resolve())
+
+    @property
+    def store_is_remote(self) -> bool:
+        return "://" in self.store_root
+
+    @property
+    def artifacts_remote(self) -> bool:
+        return isinstance(self.artifact_root, str)
+
+    @property
     def artifacts_dir(self) -> Path:
-        return self.artifact_root if self.artifact_root is not None else self.home / "artifacts"
+        """The local artifact folder (HOME/artifacts when the artifact root is an object store)."""
+        if isinstance(self.artifact_root, Path):
+            return self.artifact_root
+        return self.home / "artifacts"
+
+    @property
+    def artifact_uri(self) -> str:
+        """Where MLflow stores artifacts, as a URI: ``s3://…`` or ``file:///…``."""
+        if isinstance(self.artifact_root, str):
+            return self.artifact_root.rstrip("/")
+        return self.artifacts_dir.resolve().as_uri()
 
     @property
     def logs_dir(self) -> Path:
@@ -282,6 +362,13 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def reports_root(self) -> str:
+        """Where reports go: HOME/reports, or ``STORE/reports`` when the store is remote."""
+        if self.store_is_remote:
+            return f"{self.store_root}/reports"
+        return str(self.reports_dir.resolve())
 
     @property
     def database_url(self) -> str:
@@ -302,7 +389,12 @@ class Settings(BaseSettings):
 
     def ensure_dirs(self) -> None:
         """Create the home and its sub-folders (idempotent)."""
-        for folder in (self.home, self.data_dir, self.artifacts_dir, self.logs_dir):
+        folders = [self.home, self.logs_dir]
+        if not self.store_is_remote:
+            folders.append(self.data_dir)
+        if not self.artifacts_remote:
+            folders.append(self.artifacts_dir)
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
 
     def public_dict(self) -> dict[str, str]:
@@ -310,7 +402,13 @@ class Settings(BaseSettings):
         return {
             "home": str(self.home.resolve()),
             "data_dir": str(self.data_dir.resolve()),
-            "artifacts_dir": str(self.artifacts_dir.resolve()),
+            "store_url": mask_urls_in_text(self.store_root),
+            "artifacts_dir": mask_urls_in_text(self.artifact_uri)
+            if self.artifacts_remote
+            else str(self.artifacts_dir.resolve()),
+            "s3_endpoint_url": mask_urls_in_text(self.s3_endpoint_url)
+            if self.s3_endpoint_url
+            else "(AWS default)",
             "logs_dir": str(self.logs_dir.resolve()),
             "db_url": self.masked_database_url,
             "log_level": self.log_level,
@@ -322,6 +420,27 @@ class Settings(BaseSettings):
             "heartbeat_interval": f"{self.heartbeat_interval:g} s",
             "stale_run_timeout": f"{self.stale_run_timeout:g} s",
         }
+
+
+# Object stores mlfactory speaks (fsspec protocols); a local path needs no scheme.
+STORE_SCHEMES = ("s3", "s3a", "file")
+
+
+def _check_store_url(url: str) -> str:
+    """``s3://bucket[/prefix]`` (or ``file://…``) as given; ValueError naming what is expected."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in STORE_SCHEMES:
+        raise ValueError(
+            f"unsupported store {mask_urls_in_text(url)!r}; expected a local folder, "
+            "file:///path or s3://bucket/prefix"
+        )
+    if scheme.lower() != "file" and (not rest or rest.startswith("/") or "@" in rest):
+        raise ValueError(
+            f"malformed store URL {mask_urls_in_text(url)!r}; expected s3://bucket/prefix "
+            "(credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "never from the URL)"
+        )
+    return url
 
 
 def _env_name(field: str) -> str:

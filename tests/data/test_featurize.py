@@ -69,7 +69,9 @@ def test_featurize_matches_compute_features(bronze):
             got.drop(columns="volume"), want.drop(columns="volume"), check_dtype=False
         )
         assert got["volume"].tolist() == want["volume"].tolist()
-    assert not [p for p in silver_features_dir(get_settings()).rglob("*") if p.name[0] in "._"]
+    silver = silver_features_dir(get_settings())
+    hidden = [p for p in silver.rglob("*") if p.name[0] in "._" and p.name != "_manifest.json"]
+    assert not hidden  # no temp file left; the manifest lists the files
 
 
 def test_year_files_are_read_in_date_order_not_listing_order(bronze):
@@ -131,7 +133,8 @@ def test_selected_tickers_and_progress(bronze):
     )
     assert [r.ticker for r in report.results] == ["A", "C"]
     assert sorted(seen) == [(1, 2), (2, 2)]
-    assert sorted(os.listdir(silver_features_dir(get_settings()))) == ["ticker=A", "ticker=C"]
+    listed = sorted(os.listdir(silver_features_dir(get_settings())))
+    assert listed == ["_manifest.json", "ticker=A", "ticker=C"]
 
 
 def test_errors(bronze):

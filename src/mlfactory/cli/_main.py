@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 import mlfactory
@@ -79,6 +80,9 @@ def _root(
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     apply_telemetry_policy(settings)
+    from mlfactory.storage import apply_storage_environment
+
+    apply_storage_environment(settings)  # MLflow's S3 client finds MLFACTORY_S3_ENDPOINT_URL
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_level, settings.logs_dir)
     if settings.log_level != "DEBUG":  # MLflow's own INFO lines (schema migrations) are noise here
@@ -96,12 +100,15 @@ def _asks_for_help(ctx: typer.Context) -> bool:
 def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the resolved settings (secrets masked), paths and whether the database answers.
 
-    Exits with 3 when the database cannot be reached or refuses the login.
+    An object store (MLFACTORY_STORE_URL, MLFACTORY_ARTIFACT_ROOT on s3://) is checked with a
+    probe object written, read back and deleted. Exits with 3 when the database or the object
+    store cannot be reached or refuses the login (2: a bucket that does not exist).
     """
     from mlfactory.db import check_database
 
     settings = current_settings(ctx)
     status = check_database(settings.database_url)
+    stores = _store_checks(settings)
     if as_json:
         print_json(
             {
@@ -110,10 +117,13 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 "database": {"reachable": status.reachable, "detail": status.detail},
                 "schema": _schema_line(settings.database_url) if status.reachable else None,
                 "tracking": _tracking_line(settings) if status.reachable else None,
+                "stores": {
+                    name: {"url": check.url, "ok": check.ok, "detail": check.message}
+                    for name, check in stores.items()
+                },
             }
         )
-        if not status.reachable:
-            raise typer.Exit(EXIT_UNAVAILABLE)
+        _exit_for(status.reachable, stores)
         return
     table = Table(title=f"mlfactory {mlfactory.__version__}", show_header=True)
     table.add_column("setting")
@@ -125,9 +135,30 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if status.reachable:
         table.add_row("mlfactory schema", _schema_line(settings.database_url))
         table.add_row("tracking store", _tracking_line(settings))
+    for name, check in stores.items():
+        verdict = "[green]read and write ok[/]" if check.ok else f"[red]{escape(check.message)}[/]"
+        table.add_row(name, f"{escape(check.url)}: {verdict}")
     console.print(table)
-    if not status.reachable:
-        raise typer.Exit(EXIT_UNAVAILABLE)
+    _exit_for(status.reachable, stores)
+
+
+def _store_checks(settings: Settings) -> dict:
+    """The object stores in use, each checked with a probe object (local folders are not)."""
+    from mlfactory.storage import check_store
+
+    found = {}
+    if settings.store_is_remote:
+        found["data store"] = check_store(settings.store_root, settings)
+    if settings.artifacts_remote:
+        found["artifact store"] = check_store(settings.artifact_uri, settings)
+    return found
+
+
+def _exit_for(database_ok: bool, stores: dict) -> None:
+    codes = [] if database_ok else [EXIT_UNAVAILABLE]
+    codes += [check.error.exit_code for check in stores.values() if check.error is not None]
+    if codes:
+        raise typer.Exit(max(codes))
 
 
 def _tracking_line(settings: Settings) -> str:

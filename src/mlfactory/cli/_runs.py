@@ -252,7 +252,7 @@ def ui_command(
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port), "--workers", "1",
-        "--default-artifact-root", settings.artifacts_dir.resolve().as_uri(),
+        "--default-artifact-root", settings.artifact_uri,
     ]  # fmt: skip
     console.print(f"MLflow UI on http://{host}:{port} (store: {settings.masked_database_url})")
     server = subprocess.Popen(command, env=environment)

@@ -1,10 +1,16 @@
 """Data engineering: the medallion store, features and sampling."""
 
 from mlfactory.data._bronze import BronzeStore, StoreStatus, TickerStatus, WriteResult
-from mlfactory.data._feature_store import SampleResult, load_features, sample_features
+from mlfactory.data._feature_store import (
+    SampleResult,
+    load_features,
+    sample_features,
+    silver_horizons,
+)
 from mlfactory.data._features import compute_features, feature_columns
 from mlfactory.data._featurize import FeaturizeReport, TickerResult, featurize
 from mlfactory.data._ingest import IngestReport, TickerOutcome, ingest
+from mlfactory.data._manifest import store_fingerprint
 from mlfactory.data._sources import (
     SOURCES,
     CsvSource,
@@ -48,6 +54,8 @@ __all__ = [
     "normalise_yfinance_frame",
     "random_sample",
     "sample_features",
+    "silver_horizons",
+    "store_fingerprint",
     "stratified_sample",
     "time_split",
     "with_retries",

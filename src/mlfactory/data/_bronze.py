@@ -1,23 +1,26 @@
 """The bronze store: raw daily prices as hive-partitioned parquet, written atomically.
 
-Layout (see :mod:`mlfactory.data._layout`)::
+Layout (see :mod:`mlfactory.data._layout`), a local folder or ``s3://bucket/prefix/…``::
 
     ROOT/ticker=T/year=Y/part-0.parquet     BRONZE_SCHEMA columns (ticker, year: from the path)
-    ROOT/_manifest.json                     last ingest time and parameters
-    ROOT/.lock                              held by the single writer during an ingest
+    ROOT/_manifest.json                     the index: every partition (rows, bytes, SHA-256,
+                                            first/last date, written time) + the last ingest
+    ROOT/.lock                              held by the single writer during an ingest (local)
 
-Every partition is first written to a hidden temp file (``.part-0.parquet.<hex>.tmp``) in its own
-folder and then renamed over the old one with :func:`os.replace`, so readers only ever see whole
-files; names starting with ``.`` or ``_`` are skipped by pyarrow and dask dataset discovery.
+Every partition is written whole: locally to a hidden temp file (``.part-0.parquet.<hex>.tmp``)
+renamed over the old one with :func:`os.replace`, on S3 with one PUT. The manifest is rewritten
+after each ticker's partitions, so a new partition becomes visible to readers of the store only
+when the manifest lists it; names starting with ``.`` or ``_`` are skipped by pyarrow and dask
+dataset discovery. Readers find tickers and years in the manifest, never by listing; a store of
+an older version without partitions in its manifest is listed once and indexed by its next ingest.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,24 +30,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlfactory.data._layout import BRONZE_SCHEMA, SOURCE_TO_STORE, bronze_prices_dir
+from mlfactory.data._manifest import partition_entry, read_manifest, write_manifest
 from mlfactory.data._sources import normalise_source_frame
 from mlfactory.exceptions import DataError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
+from mlfactory.storage import Location, open_location, read_bytes, translated, write_bytes
 
 __all__ = ["BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"]
 
 logger = get_logger(__name__)
 
 PART_FILE = "part-0.parquet"
-MANIFEST_FILE = "_manifest.json"
 LOCK_FILE = ".lock"
 TEMP_SUFFIX = ".tmp"
 _TICKER = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.^_\-]{0,31}$")
 _YEAR_DIR = re.compile(r"^year=(\d{4})$")
+_PARTITION = re.compile(r"^ticker=([^/]+)/year=(\d{4})/" + re.escape(PART_FILE) + "$")
 _PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 
 
@@ -79,7 +85,7 @@ class TickerStatus:
 class StoreStatus:
     """Every ticker in the store plus the last recorded ingest."""
 
-    root: Path
+    root: Path | str
     tickers: list[TickerStatus] = field(default_factory=list)
     last_ingest: dict[str, Any] | None = None
 
@@ -113,10 +119,6 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
-
-
 def _to_table(frame: pd.DataFrame) -> pa.Table:
     """Store-column DataFrame -> table with exactly ``BRONZE_SCHEMA`` (no pandas metadata)."""
     arrays = [pa.array(frame["date"].to_numpy().astype("datetime64[D]"), pa.date32())]
@@ -135,94 +137,176 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 class BronzeStore:
-    """Raw daily prices under ``root`` (``HOME/data/bronze/prices`` by default).
+    """Raw daily prices under ``root`` (``STORE/bronze/prices`` by default): a folder or S3.
 
     One writer at a time (see :meth:`writer_lock`); any number of readers, at any moment.
-    ``fsync=True`` flushes each file to disk before it is renamed into place (crash-safe across
-    power loss, not only process kills); turn it off for throwaway stores and benchmarks.
+    ``fsync=True`` flushes each local file to disk before it is renamed into place (crash-safe
+    across power loss, not only process kills); turn it off for throwaway stores and benchmarks.
+    ``verify`` (default: local stores) reads date bounds and row counts from the parquet footers
+    (and so finds a damaged file); off, they come from the manifest alone (no object read).
     """
 
-    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
-        self.root = Path(root)
+    def __init__(
+        self,
+        root: Path | str | Location,
+        *,
+        fsync: bool = True,
+        settings: Settings | None = None,
+        verify: bool | None = None,
+    ) -> None:
+        self.location = open_location(root, settings)
+        self.root: Path | str = (
+            self.location.url if self.location.remote else Path(self.location.path)
+        )
         self.fsync = fsync
+        self.verify = (not self.location.remote) if verify is None else verify
+        self._manifest: dict[str, Any] | None = None
+        self._index: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> BronzeStore:
-        return cls(bronze_prices_dir(settings), **kwargs)
+        return cls(bronze_prices_dir(settings), settings=settings, **kwargs)
 
     def __repr__(self) -> str:
-        return f"BronzeStore({str(self.root)!r})"
+        return f"BronzeStore({self.location.shown!r})"
 
     # Paths ------------------------------------------------------------------------------
-    def ticker_dir(self, ticker: str) -> Path:
+    @staticmethod
+    def partition_name(ticker: str, year: int) -> str:
+        """The partition's path relative to the store root (its key in the manifest)."""
+        return f"ticker={ticker}/year={year}/{PART_FILE}"
+
+    def ticker_dir(self, ticker: str) -> Path | str:
         if not _TICKER.match(ticker):
             raise DataError(
                 f"invalid ticker {ticker!r}: expected 1-32 letters, digits or . _ - ^ "
                 "(no '=', '/', '%' or spaces)"
             )
-        return self.root / f"ticker={ticker}"
+        if self.location.remote:
+            return self.location.child(f"ticker={ticker}").url
+        return Path(self.location.path) / f"ticker={ticker}"
 
-    def partition_path(self, ticker: str, year: int) -> Path:
-        return self.ticker_dir(ticker) / f"year={year}" / PART_FILE
+    def partition_path(self, ticker: str, year: int) -> Path | str:
+        """Local path (a :class:`Path`) or ``s3://`` URL of one partition."""
+        self.ticker_dir(ticker)
+        return (
+            self._partition(ticker, year).url
+            if self.location.remote
+            else Path(self._partition(ticker, year).path)
+        )
+
+    def _partition(self, ticker: str, year: int) -> Location:
+        return self.location.child(self.partition_name(ticker, year))
+
+    # The index --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Forget the manifest read before (the next question reads it again)."""
+        self._manifest = self._index = None
+
+    def _load(self) -> None:
+        manifest = read_manifest(self.location)
+        partitions = manifest.get("partitions") if manifest else None
+        self._manifest = manifest
+        if isinstance(partitions, dict):
+            self._index = {k: v for k, v in partitions.items() if _PARTITION.match(k)}
+        else:  # a store written before manifests listed partitions: list it once
+            self._index = {name: {} for name in self._list_partitions()}
+
+    def index(self) -> dict[str, dict[str, Any]]:
+        """Every visible partition: relative name -> manifest entry (``{}`` when not indexed)."""
+        if self._index is None:
+            self._load()
+        assert self._index is not None
+        return self._index
+
+    @property
+    def indexed(self) -> bool:
+        """True when the manifest lists the partitions (False: an older store, listed)."""
+        self.index()
+        return bool(self._manifest) and isinstance(self._manifest.get("partitions"), dict)
+
+    def _list_partitions(self) -> list[str]:
+        fs, base = self.location.fs, self.location.path.rstrip("/")
+        try:
+            with translated(self.location, "listing"):
+                found = fs.glob(f"{base}/ticker=*/year=*/{PART_FILE}")
+        except FileNotFoundError:
+            return []
+        names = []
+        for path in found:
+            name = str(path)[len(base) + 1 :]
+            if _PARTITION.match(name):
+                names.append(name)
+        return sorted(names)
 
     def tickers(self) -> list[str]:
-        """Tickers that have at least one partition folder, sorted."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for child in self.root.iterdir():
-            if child.is_dir() and child.name.startswith("ticker="):
-                found.append(child.name.removeprefix("ticker="))
-        return sorted(found)
+        """Tickers that have at least one partition, sorted (from the manifest)."""
+        self.refresh()
+        return sorted({_PARTITION.match(name).group(1) for name in self.index()})
 
     def years(self, ticker: str) -> list[int]:
-        """Years of the ticker that hold a (complete) partition file, ascending."""
-        folder = self.ticker_dir(ticker)
-        if not folder.is_dir():
-            return []
-        years = []
-        for child in folder.iterdir():
-            match = _YEAR_DIR.match(child.name)
-            if match and (child / PART_FILE).is_file():
-                years.append(int(match.group(1)))
-        return sorted(years)
+        """Years of the ticker that hold a (complete) partition, ascending."""
+        self.ticker_dir(ticker)
+        prefix = f"ticker={ticker}/"
+        return sorted(
+            int(_PARTITION.match(name).group(2)) for name in self.index() if name.startswith(prefix)
+        )
 
     # Reading ----------------------------------------------------------------------------
-    def _bad_file(self, path: Path, what: str) -> DataError:
+    def _bad_file(self, path: Path | str, what: str) -> DataError:
+        folder = str(path).rsplit("/", 2)[0]
         return DataError(
-            f"bronze file {path} {what}; move it away or delete {path.parent.parent} "
+            f"bronze file {path} {what}; move it away or delete {folder} "
             "and run `mlfactory data ingest` again to fetch that ticker anew"
         )
 
-    def _metadata(self, path: Path) -> pq.FileMetaData:
+    def _read_bytes(self, ticker: str, year: int) -> bytes:
+        location = self._partition(ticker, year)
         try:
-            metadata = pq.read_metadata(path)
+            return read_bytes(location)
+        except OSError as exc:
+            path = self.partition_path(ticker, year)
+            raise self._bad_file(path, f"cannot be read ({exc})") from None
+
+    def _metadata(self, ticker: str, year: int) -> pq.FileMetaData:
+        path = self.partition_path(ticker, year)
+        try:
+            if self.location.remote:
+                with self.location.fs.open(self._partition(ticker, year).path, "rb") as handle:
+                    metadata = pq.read_metadata(handle)
+            else:
+                metadata = pq.read_metadata(path)
             schema = metadata.schema.to_arrow_schema()
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise self._bad_file(path, f"is not a readable parquet file ({exc})") from None
         self._check_schema(path, schema)
         return metadata
 
-    def _check_schema(self, path: Path, schema: pa.Schema) -> None:
+    def _check_schema(self, path: Path | str, schema: pa.Schema) -> None:
         if not schema.equals(BRONZE_SCHEMA, check_metadata=False):
             found = ", ".join(f"{f.name}:{f.type}" for f in schema)
             expected = ", ".join(f"{f.name}:{f.type}" for f in BRONZE_SCHEMA)
             raise self._bad_file(path, f"has columns ({found}); expected ({expected})")
 
-    def read_partition(self, ticker: str, year: int) -> pa.Table:
-        """One partition as a table of ``BRONZE_SCHEMA``; :class:`DataError` naming a bad file."""
+    def _table_of(self, ticker: str, year: int, data: bytes) -> pa.Table:
         path = self.partition_path(ticker, year)
         try:
-            table = pq.ParquetFile(path).read()
+            table = pq.ParquetFile(pa.BufferReader(data)).read()
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise self._bad_file(path, f"is not a readable parquet file ({exc})") from None
         self._check_schema(path, table.schema)
         return table
 
+    def read_partition(self, ticker: str, year: int) -> pa.Table:
+        """One partition as a table of ``BRONZE_SCHEMA``; :class:`DataError` naming a bad file."""
+        return self._table_of(ticker, year, self._read_bytes(ticker, year))
+
     def _date_bound(self, ticker: str, year: int, which: str) -> date | None:
-        """Min or max date of a partition from the footer statistics (column read as fallback)."""
-        path = self.partition_path(ticker, year)
-        metadata = self._metadata(path)
+        """Min or max date of a partition: the manifest's, or the footer statistics (verify)."""
+        entry = self.index().get(self.partition_name(ticker, year)) or {}
+        if not self.verify and entry.get((which == "max" and "last") or "first"):
+            return date.fromisoformat(entry["last" if which == "max" else "first"])
+        metadata = self._metadata(ticker, year)
         index = BRONZE_SCHEMA.get_field_index("date")
         values = []
         for group in range(metadata.num_row_groups):
@@ -232,11 +316,7 @@ class BronzeStore:
                 break
             values.append(stats.max if which == "max" else stats.min)
         if values is None:
-            try:
-                column = pq.read_table(path, columns=["date"], partitioning=None)["date"]
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise self._bad_file(path, f"is not a readable parquet file ({exc})") from None
-            values = column.to_pylist()
+            values = self.read_partition(ticker, year)["date"].to_pylist()
         if not values:
             return None
         return max(values) if which == "max" else min(values)
@@ -277,23 +357,36 @@ class BronzeStore:
         return frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
 
     # Writing ----------------------------------------------------------------------------
-    def _write_atomic(self, table: pa.Table, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = _temp_path(path)
-        try:
-            pq.write_table(table, temp)
-            if self.fsync:
-                fd = os.open(temp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        if self.fsync:
-            _fsync_dir(path.parent)
+    def _write_partition(self, table: pa.Table, ticker: str, year: int) -> None:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        data = sink.getvalue()
+        write_bytes(self._partition(ticker, year), data, fsync=self.fsync)
+        if self.fsync and not self.location.remote:
+            _fsync_dir(Path(self._partition(ticker, year).path).parent)
+        dates = table.column("date")
+        self.index()[self.partition_name(ticker, year)] = partition_entry(
+            data,
+            table.num_rows,
+            first=str(pc.min(dates).as_py()),
+            last=str(pc.max(dates).as_py()),
+        )
+
+    def _entry_of(self, ticker: str, year: int, data: bytes, table: pa.Table) -> None:
+        """Index a partition found in the store (an older store, or a crash before the
+        manifest was written): its entry is computed from the bytes read."""
+        dates = table.column("date")
+        entry = partition_entry(
+            data,
+            table.num_rows,
+            first=str(pc.min(dates).as_py()) if table.num_rows else None,
+            last=str(pc.max(dates).as_py()) if table.num_rows else None,
+        )
+        name = self.partition_name(ticker, year)
+        old = self.index().get(name) or {}
+        if old.get("sha256") != entry["sha256"]:
+            self.index()[name] = entry
+            self._dirty = True
 
     def write_ticker(
         self, ticker: str, frame: pd.DataFrame, sector: str = "", subsector: str = ""
@@ -302,9 +395,11 @@ class BronzeStore:
 
         Only the years that receive new or changed rows are rewritten (oldest first, so a crash
         never leaves a gap before the newest stored date); a repeated date takes the new row.
+        The manifest is rewritten once the ticker's partitions are written: it lists them.
         """
         self.ticker_dir(ticker)  # validates the name before any work
-        created = not self.years(ticker)
+        known = set(self.years(ticker))
+        created = not known
         if frame.empty:
             return WriteResult(ticker, 0, (), created=False)
         rows = normalise_source_frame(frame, f"rows for {ticker}").rename(columns=SOURCE_TO_STORE)
@@ -316,11 +411,14 @@ class BronzeStore:
         bounds = [*offsets.tolist(), len(rows)]
         added = 0
         written: list[int] = []
+        self._dirty = False
         for i, year in enumerate(years.tolist()):
             part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-            path = self.partition_path(ticker, year)
-            if path.is_file():
-                old = _to_frame(self.read_partition(ticker, year))
+            if year in known:
+                data = self._read_bytes(ticker, year)
+                old_table = self._table_of(ticker, year, data)
+                self._entry_of(ticker, year, data, old_table)
+                old = _to_frame(old_table)
                 new = _to_frame(part)
                 kept = old[~old["date"].isin(new["date"])]
                 merged = pd.concat([kept, new], ignore_index=True)
@@ -330,42 +428,85 @@ class BronzeStore:
                 part, rows_added = _to_table(merged), len(merged) - len(old)
             else:
                 rows_added = part.num_rows
-            self._write_atomic(part, path)
+            self._write_partition(part, ticker, year)
             added += rows_added
             written.append(year)
+        if written or self._dirty:
+            self._save_manifest()
         if written:
             logger.debug("%s: wrote years %s (+%d rows)", ticker, written, added)
         return WriteResult(ticker, added, tuple(written), created=created and bool(written))
 
+    def _save_manifest(self, info: dict[str, Any] | None = None) -> None:
+        previous = dict(self._manifest or {})
+        previous.pop("partitions", None)
+        previous.pop("format", None)
+        payload = {**(info if info is not None else previous), "partitions": self.index()}
+        write_manifest(self.location, payload, fsync=self.fsync)
+        self._manifest = {"format": 2, **payload}
+
+    def _index_unlisted(self) -> int:
+        """Writers only: index the partitions of an older store (no partitions in its manifest)
+        by reading them once; returns how many were indexed."""
+        if self.indexed:
+            return 0
+        names = list(self.index())
+        for name in names:
+            match = _PARTITION.match(name)
+            ticker, year = match.group(1), int(match.group(2))
+            try:
+                data = self._read_bytes(ticker, year)
+                self._entry_of(ticker, year, data, self._table_of(ticker, year, data))
+            except DataError as exc:  # a damaged file stays listed: its ticker fails, named
+                logger.warning("%s", exc)
+        if names:
+            logger.info("indexed %d partition(s) of %s in its manifest", len(names), self)
+            self._save_manifest()
+        return len(names)
+
     # Housekeeping -----------------------------------------------------------------------
     def clean_temp_files(self) -> int:
-        """Delete temp files a killed writer left behind; returns how many. Writers only."""
-        if not self.root.is_dir():
+        """Delete temp files a killed writer left behind; returns how many. Writers only.
+
+        (An object store has none: an object is written whole or not at all.)
+        """
+        if self.location.remote:
+            return 0
+        root = Path(self.location.path)
+        if not root.is_dir():
             return 0
         removed = 0
-        for path in self.root.rglob(f".*{TEMP_SUFFIX}"):
+        for path in root.rglob(f".*{TEMP_SUFFIX}"):
             if path.is_file():
                 path.unlink(missing_ok=True)
                 removed += 1
         if removed:
-            logger.info("removed %d stale temp file(s) under %s", removed, self.root)
+            logger.info("removed %d stale temp file(s) under %s", removed, root)
         return removed
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Hold the store's exclusive writer lock (released by the OS even if killed)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Hold the store's exclusive writer lock (released by the OS even if killed).
+
+        On an object store there is no lock: one writer (one ingest at a time) is the rule.
+        """
+        self.refresh()
+        if self.location.remote:
+            yield
+            return
+        root = Path(self.location.path)
+        root.mkdir(parents=True, exist_ok=True)
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock, single writer assumed
             yield
             return
-        with open(self.root / LOCK_FILE, "a+b") as handle:
+        with open(root / LOCK_FILE, "a+b") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise DataError(
-                    f"another ingest is writing to {self.root}; wait for it to finish"
+                    f"another ingest is writing to {root}; wait for it to finish"
                 ) from None
             try:
                 yield
@@ -373,31 +514,21 @@ class BronzeStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def manifest(self) -> dict[str, Any] | None:
-        """The last recorded ingest (``None`` before the first or if unreadable)."""
-        path = self.root / MANIFEST_FILE
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            logger.warning("ignoring unreadable manifest %s: %s", path, exc)
-            return None
+        """The manifest: the last recorded ingest and the partitions (``None`` before the first)."""
+        self.refresh()
+        self.index()
+        return self._manifest
 
     def record_ingest(self, info: dict[str, Any]) -> None:
-        """Atomically write the manifest with ``info`` and the current UTC time."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / MANIFEST_FILE
-        payload = {"last_ingest": datetime.now(UTC).isoformat(timespec="seconds"), **info}
-        temp = _temp_path(path)
-        try:
-            temp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        """Atomically write the manifest with ``info``, the current UTC time and the index."""
+        self.index()
+        self._save_manifest(
+            {"last_ingest": datetime.now(UTC).isoformat(timespec="seconds"), **info}
+        )
 
     def status(self) -> StoreStatus:
-        """Per-ticker date range, partitions, rows and bytes from parquet footers (no data read)."""
+        """Per-ticker date range, partitions, rows and bytes: from the manifest, or from the
+        parquet footers when ``verify`` (local stores), which also finds a damaged file."""
         entries = []
         for ticker in self.tickers():
             years = self.years(ticker)
@@ -406,13 +537,23 @@ class BronzeStore:
             error = None
             try:
                 for year in years:
-                    path = self.partition_path(ticker, year)
-                    size += path.stat().st_size
-                    rows += self._metadata(path).num_rows
+                    entry = self.index().get(self.partition_name(ticker, year)) or {}
+                    if self.verify or "rows" not in entry:
+                        path = self.partition_path(ticker, year)
+                        size += (
+                            path.stat().st_size
+                            if isinstance(path, Path)
+                            else int(self.location.fs.size(self._partition(ticker, year).path))
+                        )
+                        rows += self._metadata(ticker, year).num_rows
+                    else:
+                        size += int(entry["bytes"])
+                        rows += int(entry["rows"])
                 if years:
                     first = self._date_bound(ticker, years[0], "min")
                     last = self._date_bound(ticker, years[-1], "max")
-            except DataError as exc:
+            except (DataError, OSError) as exc:
                 error = str(exc)
             entries.append(TickerStatus(ticker, first, last, len(years), rows, size, error))
-        return StoreStatus(self.root, entries, self.manifest())
+        manifest = self._manifest
+        return StoreStatus(self.root, entries, manifest)

@@ -9,11 +9,11 @@ ticker), always with ``ticker`` and ``date`` columns and sorted by ticker then d
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -23,10 +23,19 @@ import pyarrow.parquet as pq
 
 from mlfactory.data._featurize import SILVER_FILE
 from mlfactory.data._layout import silver_features_dir
+from mlfactory.data._manifest import read_manifest
 from mlfactory.data.sampling import random_sample, stratified_sample, validate_sample_args
 from mlfactory.exceptions import DataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings
+from mlfactory.storage import (
+    Location,
+    location_from,
+    open_location,
+    storage_error,
+    translated,
+    write_bytes,
+)
 
 __all__ = [
     "SAMPLE_FORMATS",
@@ -35,6 +44,7 @@ __all__ = [
     "feature_store_tickers",
     "load_features",
     "sample_features",
+    "silver_horizons",
 ]
 
 logger = get_logger(__name__)
@@ -45,16 +55,46 @@ KEY_COLUMNS = ("ticker", "date")
 _TYPES = {pa.int8(): pd.Int8Dtype()}
 
 
-def feature_store_tickers(silver_dir: Path) -> list[str]:
-    """Tickers that have a silver features file, sorted."""
-    if not silver_dir.is_dir():
+def feature_store_tickers(silver_dir: Path | str | Location) -> list[str]:
+    """Tickers that have a silver features file, sorted: from the silver manifest (a store
+    written before manifests listed partitions is listed instead)."""
+    silver = open_location(silver_dir)
+    manifest = read_manifest(silver)
+    listed = manifest.get("partitions") if manifest else None
+    if isinstance(listed, dict):
+        return sorted(
+            name.split("/", 1)[0].removeprefix("ticker=")
+            for name in listed
+            if name.startswith("ticker=") and name.endswith("/" + SILVER_FILE)
+        )
+    if silver.remote:
+        with translated(silver, "listing"):
+            found = silver.fs.glob(f"{silver.path}/ticker=*/{SILVER_FILE}")
+        return sorted(str(p).rsplit("/", 2)[-2].removeprefix("ticker=") for p in found)
+    if not os.path.isdir(silver.path):
         return []
     return sorted(
         entry.name.removeprefix("ticker=")
-        for entry in os.scandir(silver_dir)
+        for entry in os.scandir(silver.path)
         if entry.name.startswith("ticker=")
         and os.path.isfile(os.path.join(entry.path, SILVER_FILE))
     )
+
+
+def silver_horizons(
+    silver_dir: Path | str | Location, settings: Settings | None = None
+) -> dict[str, int]:
+    """Each ticker's label horizon as recorded by ``featurize`` in the silver manifest."""
+    manifest = read_manifest(open_location(silver_dir, settings)) or {}
+    found = {}
+    for name, entry in (manifest.get("partitions") or {}).items():
+        try:
+            found[name.split("/", 1)[0].removeprefix("ticker=")] = int(
+                entry["fingerprint"]["horizon"]
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
 
 
 def _as_date(value: DateLike | None, name: str) -> dt.date | None:
@@ -119,10 +159,17 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def _read_ticker(
-    path: str, ticker: str, columns: list[str], start: dt.date | None, end: dt.date | None
+    path: str,
+    ticker: str,
+    columns: list[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    options: dict | None = None,
 ) -> pd.DataFrame:
-    """One ticker's rows as pandas (a Dask partition)."""
-    table = ds.dataset(path, format="parquet").to_table(
+    """One ticker's rows as pandas (a Dask partition; options: an endpoint, no credential)."""
+    location = location_from(path, options or {})
+    filesystem = location.fs if location.remote else None
+    table = ds.dataset(location.path, format="parquet", filesystem=filesystem).to_table(
         columns=["date", *columns], filter=_date_filter(start, end)
     )
     table = table.add_column(0, "ticker", pa.array([ticker] * table.num_rows, pa.string()))
@@ -145,30 +192,35 @@ def load_features(
     with ``ticker`` and ``date`` first, then ``columns`` (all stored columns by default), sorted by
     ticker and date. Raises :class:`DataError` for an empty store, unknown tickers or columns.
     """
-    silver = (
-        Path(silver_dir)
-        if silver_dir is not None
-        else silver_features_dir(settings or get_settings())
-    )
-    chosen = _choose_tickers(feature_store_tickers(silver), tickers, silver)
+    if silver_dir is None:
+        settings = settings or get_settings()
+        silver_dir = silver_features_dir(settings)
+    location = open_location(silver_dir, settings)
+    silver = location.shown
+    chosen = _choose_tickers(feature_store_tickers(location), tickers, silver)
     first, last = _as_date(start, "start"), _as_date(end, "end")
     if first is not None and last is not None and first > last:
         raise DataError(f"start {first} is after end {last}; expected start <= end")
-    paths = [str(silver / f"ticker={t}" / SILVER_FILE) for t in chosen]
-    wanted = _choose_columns(pq.read_schema(paths[0]), columns)
+    files = [location.child(f"ticker={t}", SILVER_FILE) for t in chosen]
+    paths = [f.path for f in files]
+    filesystem = location.fs if location.remote else None
+    with translated(location, "reading the feature store"):
+        schema = pq.read_schema(paths[0], filesystem=filesystem)
+    wanted = _choose_columns(schema, columns)
 
     if lazy:
         import dask.dataframe as dd
 
-        meta_table = pq.read_schema(paths[0]).empty_table().select(["date", *wanted])
+        meta_table = schema.empty_table().select(["date", *wanted])
         meta_table = meta_table.add_column(0, "ticker", pa.array([], pa.string()))
         return dd.from_map(
             _read_ticker,
-            paths,
+            [f.url for f in files],
             chosen,
             columns=wanted,
             start=first,
             end=last,
+            options=location.options,
             meta=_to_pandas(meta_table),
             divisions=None,
             enforce_metadata=False,
@@ -177,13 +229,19 @@ def load_features(
     partitioning = ds.partitioning(pa.schema([("ticker", pa.string())]), flavor="hive")
     try:
         dataset = ds.dataset(
-            paths, format="parquet", partitioning=partitioning, partition_base_dir=str(silver)
+            paths,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=location.path,
+            filesystem=filesystem,
         )
         table = dataset.to_table(
             columns=["ticker", "date", *wanted], filter=_date_filter(first, last)
         )
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the feature store {silver}: {exc}") from exc
+    except Exception as exc:
+        raise storage_error(exc, location, "reading the feature store") from exc
     table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
     logger.debug("loaded %d rows of %d ticker(s) from %s", table.num_rows, len(chosen), silver)
     return _to_pandas(table)
@@ -196,25 +254,21 @@ SAMPLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 class SampleResult:
     """A sample written by :func:`sample_features`."""
 
-    path: Path
+    path: Path | str
     rows: int
     selected: int
     columns: int
     tickers: int
 
 
-def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        if SAMPLE_FORMATS[path.suffix.lower()] == "csv":
-            frame.to_csv(temporary, index=False)
-        else:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+def _write_frame(frame: pd.DataFrame, target: Location, suffix: str) -> None:
+    """Write the frame whole (temp file + rename locally, one PUT on an object store)."""
+    sink = io.BytesIO()
+    if SAMPLE_FORMATS[suffix] == "csv":
+        sink.write(frame.to_csv(index=False).encode("utf-8"))
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    write_bytes(target, sink.getvalue())
 
 
 def sample_features(
@@ -236,12 +290,14 @@ def sample_features(
     column ``stratify`` when given, so its class proportions are kept), seeded, and writes the
     file atomically; nothing is written when an argument is wrong.
     """
-    path = Path(out)
-    if path.suffix.lower() not in SAMPLE_FORMATS:
+    target = open_location(out, settings)
+    suffix = PurePosixPath(target.path).suffix.lower()
+    if suffix not in SAMPLE_FORMATS:
         raise SpecError(
-            f"cannot write {path}: unknown extension {path.suffix or '(none)'!r}; "
+            f"cannot write {target.shown}: unknown extension {suffix or '(none)'!r}; "
             f"expected one of {', '.join(SAMPLE_FORMATS)}"
         )
+    path = target.local_path if not target.remote else target.url
     validate_sample_args(n, frac)
     frame = load_features(tickers, start, end, settings=settings, silver_dir=silver_dir)
     if stratify is not None:
@@ -249,7 +305,7 @@ def sample_features(
     else:
         sample = random_sample(frame, n=n, frac=frac, seed=seed)
     sample = sample.reset_index(drop=True)
-    _write_frame(sample, path)
+    _write_frame(sample, target, suffix)
     logger.info("wrote %d of %d feature rows to %s", len(sample), len(frame), path)
     return SampleResult(
         path=path,

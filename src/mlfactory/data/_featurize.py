@@ -5,19 +5,24 @@ its year files in date order, compute the features (:func:`feature_arrays`, the 
 :func:`compute_features`), write ``silver/features/ticker=T/part-0.parquet`` atomically. Windows
 never cross tickers, so no shuffle is needed; Dask only schedules the tasks (local threads by
 default, or a cluster at ``scheduler="tcp://host:8786"`` / ``MLFACTORY_DASK_SCHEDULER_ADDRESS``;
-the workers must see the same filesystem).
+the workers must see the same store: a shared folder or ``s3://…``). A task receives URLs and the
+storage options (an endpoint, never a credential): workers read credentials from their own
+environment, so nothing secret enters the task graph.
 
-Incremental: each silver file records, in its parquet metadata, the size and mtime of the bronze
-files it was built from and the feature parameters. A ticker whose inputs and parameters are
-unchanged is skipped; new days (a rewritten year file) rebuild that ticker only.
+Incremental: each silver file records, in the silver manifest and in its parquet metadata, the
+content hashes of the bronze partitions it was built from (from the bronze manifest) and the
+feature parameters. A ticker whose inputs and parameters are unchanged is skipped by the client
+from the two manifests alone (no task, no object read, no listing); new days (a rewritten year
+file) rebuild that ticker only. The silver manifest is written once the tasks are done: a silver
+file becomes visible to readers of the manifest then.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +32,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
 from mlfactory.data._layout import BRONZE_SCHEMA, bronze_prices_dir, silver_features_dir
-from mlfactory.exceptions import ConfigError, DataError
+from mlfactory.data._manifest import now_text, partition_entry, read_manifest, write_manifest
+from mlfactory.exceptions import ConfigError, DataError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings
+from mlfactory.storage import (
+    Location,
+    is_remote,
+    location_from,
+    open_location,
+    read_bytes,
+    translated,
+    write_bytes,
+)
 
 __all__ = [
     "LOCAL_SCHEDULERS",
@@ -69,13 +85,14 @@ class TickerResult:
     rows: int = 0
     seconds: float = 0.0
     error: str | None = None
+    entry: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
 class FeaturizeReport:
     """Outcome of :func:`featurize`: one :class:`TickerResult` per ticker, sorted by ticker."""
 
-    silver_dir: Path
+    silver_dir: Path | str
     windows: tuple[int, ...]
     horizon: int
     scheduler: str
@@ -114,28 +131,41 @@ def _is_data_file(name: str) -> bool:
 class _SourceFile:
     year: int
     name: str  # relative to the ticker folder, e.g. year=2024/part-0.parquet
-    path: str
-    size: int
-    mtime_ns: int
+    path: str  # a local path or an s3:// URL
+    token: str  # what says the bytes changed: the manifest's SHA-256, else size:mtime / ETag
 
 
-def _year_files(ticker_dir: Path) -> list[_SourceFile]:
-    """The ticker's parquet files with their size and mtime, oldest year first."""
+def _year_files(ticker_dir: Location) -> list[_SourceFile]:
+    """The ticker's parquet files found by listing its folder (a store without a manifest)."""
     found: list[_SourceFile] = []
-    for entry in os.scandir(ticker_dir):
-        if not entry.is_dir() or not entry.name.startswith("year="):
+    fs, base = ticker_dir.fs, ticker_dir.path.rstrip("/")
+    with translated(ticker_dir, "listing"):
+        try:
+            entries = fs.ls(base, detail=True)
+        except FileNotFoundError:
+            return []
+    for entry in entries:
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] != "directory" or not name.startswith("year="):
             continue
         try:
-            year = int(entry.name.removeprefix("year="))
+            year = int(name.removeprefix("year="))
         except ValueError:
             raise DataError(
-                f"unexpected folder {entry.path}: expected year=YYYY inside {ticker_dir}"
+                f"unexpected folder {ticker_dir.child(name)}: expected year=YYYY inside "
+                f"{ticker_dir}"
             ) from None
-        for file in os.scandir(entry.path):
-            if file.is_file() and _is_data_file(file.name):
-                stat = file.stat()
-                name = f"{entry.name}/{file.name}"
-                found.append(_SourceFile(year, name, file.path, stat.st_size, stat.st_mtime_ns))
+        with translated(ticker_dir, "listing"):
+            files = fs.ls(f"{base}/{name}", detail=True)
+        for file in files:
+            file_name = file["name"].rsplit("/", 1)[-1]
+            if file["type"] == "file" and _is_data_file(file_name):
+                relative = f"{name}/{file_name}"
+                token = file.get("ETag") or f"{file.get('size')}:{file.get('mtime', '')}"
+                if not ticker_dir.remote:
+                    stat = os.stat(file["name"])
+                    token = f"{stat.st_size}:{stat.st_mtime_ns}"
+                found.append(_SourceFile(year, relative, ticker_dir.child(relative).url, token))
     return sorted(found, key=lambda f: (f.year, f.name))
 
 
@@ -144,22 +174,30 @@ def _fingerprint(files: list[_SourceFile], windows, horizon) -> dict:
         "version": FEATURES_VERSION,
         "windows": list(windows),
         "horizon": horizon,
-        "sources": [[f.name, f.size, f.mtime_ns] for f in files],
+        "sources": [[f.name, f.token] for f in files],
     }
 
 
-def _stored_fingerprint(path: Path) -> dict | None:
+def _stored_fingerprint(target: Location) -> dict | None:
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        with target.fs.open(target.path, "rb") as handle:
+            metadata = pq.read_schema(handle).metadata or {}
         return json.loads(metadata[METADATA_KEY])
     except (OSError, pa.ArrowException, KeyError, ValueError):
         return None
+    except Exception:  # an object store that does not answer: rebuild, the write will say why
+        return None
 
 
-def _read_bronze_file(path: str) -> pa.Table:
+def _read_bronze_file(path: str, options: dict) -> pa.Table:
     try:
-        # Single-threaded per file: files are small, the parallelism is across tickers.
-        table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
+        if is_remote(path):
+            data = read_bytes(location_from(path, options))
+            file = pq.ParquetFile(pa.BufferReader(data))
+        else:
+            # Single-threaded per file: files are small, the parallelism is across tickers.
+            file = pq.ParquetFile(path, pre_buffer=False)
+        table = file.read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read bronze file {path}: {exc}") from exc
     if table.schema.equals(BRONZE_SCHEMA):
@@ -178,7 +216,7 @@ def _read_bronze_file(path: str) -> pa.Table:
         ) from exc
 
 
-def _sorted_by_date(table: pa.Table, ticker_dir: Path) -> pa.Table:
+def _sorted_by_date(table: pa.Table, ticker_dir: object) -> pa.Table:
     days = table.column("date").to_numpy().astype("datetime64[D]").view(np.int64)
     steps = np.diff(days)
     if (steps > 0).all():
@@ -213,15 +251,10 @@ def _features_table(prices: pa.Table, windows, horizon: int) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
-def _write_atomically(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, temporary, compression=COMPRESSION, use_dictionary=DICTIONARY_COLUMNS)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=DICTIONARY_COLUMNS)
+    return sink.getvalue()
 
 
 def featurize_ticker(
@@ -231,45 +264,85 @@ def featurize_ticker(
     windows: Iterable[int] = DEFAULT_WINDOWS,
     horizon: int = 1,
     force: bool = False,
+    *,
+    sources: list[tuple[int, str, str, str]] | None = None,
+    options: dict | None = None,
+    check_existing: bool = True,
+    previous: dict | None = None,
 ) -> TickerResult:
-    """Build one ticker's silver file; failures are returned, not raised (other tasks go on)."""
+    """Build one ticker's silver file; failures are returned, not raised (other tasks go on).
+
+    Runs on a Dask worker: it gets URLs, the bronze partitions (``sources``: year, name, URL,
+    content token, from the bronze manifest) and the storage ``options`` (an endpoint, never a
+    credential: the worker's environment has those). Without ``sources`` the ticker's folder is
+    listed. The result carries the manifest entry of the file written.
+    """
     started = time.perf_counter()
-    bronze = Path(bronze_ticker_dir)
-    target = Path(silver_ticker_dir) / SILVER_FILE
+    options = options or {}
+    bronze = location_from(str(bronze_ticker_dir), options)
+    target = location_from(str(silver_ticker_dir), options).child(SILVER_FILE)
     try:
         clean_windows, horizon = validate_feature_params(windows, horizon)
-        files = _year_files(bronze)
+        if sources is None:
+            files = _year_files(bronze)
+        else:
+            files = [_SourceFile(*source) for source in sources]
         if not files:
             raise DataError(f"no parquet files under {bronze}; expected year=YYYY/part-0.parquet")
         fingerprint = _fingerprint(files, clean_windows, horizon)
-        if not force and target.exists() and _stored_fingerprint(target) == fingerprint:
+        if not force and previous is not None and previous == fingerprint:
             return TickerResult(ticker, "skipped", 0, time.perf_counter() - started)
-        prices = pa.concat_tables([_read_bronze_file(f.path) for f in files])
+        if (
+            not force
+            and check_existing
+            and target.fs.exists(target.path)
+            and _stored_fingerprint(target) == fingerprint
+        ):
+            data = read_bytes(target)  # a file the manifest does not list yet: index it
+            rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+            entry = partition_entry(data, rows, fingerprint=fingerprint)
+            return TickerResult(ticker, "skipped", 0, time.perf_counter() - started, entry=entry)
+        prices = pa.concat_tables([_read_bronze_file(f.path, options) for f in files])
         prices = _sorted_by_date(prices, bronze)
         table = _features_table(prices, clean_windows, horizon)
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(fingerprint).encode()})
-        _write_atomically(table, target)
-    except (DataError, OSError) as exc:
-        message = str(exc) if isinstance(exc, DataError) else f"{bronze}: {exc}"
+        data = _parquet_bytes(table)
+        write_bytes(target, data)
+        entry = partition_entry(data, table.num_rows, fingerprint=fingerprint)
+    except (MlfactoryError, OSError) as exc:
+        message = str(exc) if isinstance(exc, MlfactoryError) else f"{bronze}: {exc}"
         return TickerResult(ticker, "failed", 0, time.perf_counter() - started, message)
-    return TickerResult(ticker, "written", table.num_rows, time.perf_counter() - started)
+    return TickerResult(
+        ticker, "written", table.num_rows, time.perf_counter() - started, entry=entry
+    )
 
 
 # Orchestration -----------------------------------------------------------------------------
 
 
-def bronze_tickers(bronze_dir: Path) -> list[str]:
-    """Tickers present in the bronze store (``ticker=T`` folders), sorted."""
-    if not bronze_dir.is_dir():
-        return []
-    return sorted(
-        entry.name.removeprefix("ticker=")
-        for entry in os.scandir(bronze_dir)
-        if entry.is_dir() and entry.name.startswith("ticker=")
-    )
+def bronze_tickers(bronze_dir: Path | str) -> list[str]:
+    """Tickers present in the bronze store (from its manifest), sorted."""
+    return BronzeStore(bronze_dir).tickers()
 
 
-def _select_tickers(available: list[str], wanted: Iterable[str] | None, bronze_dir: Path):
+def _manifest_sources(store: BronzeStore, ticker: str) -> list[tuple[int, str, str, str]] | None:
+    """The ticker's bronze partitions from the manifest (``None``: an older store, not indexed)."""
+    if not store.indexed:
+        return None
+    out = []
+    prefix = f"ticker={ticker}/"
+    for name, entry in sorted(store.index().items()):
+        if not name.startswith(prefix) or not entry.get("sha256"):
+            if name.startswith(prefix):
+                return None
+            continue
+        relative = name.removeprefix(prefix)
+        year = int(relative.split("/", 1)[0].removeprefix("year="))
+        out.append((year, relative, store.location.child(name).url, entry["sha256"]))
+    return sorted(out)
+
+
+def _select_tickers(available: list[str], wanted: Iterable[str] | None, bronze_dir: str):
     if not available:
         raise DataError(
             f"no bronze prices in {bronze_dir}; run `mlfactory data ingest` first "
@@ -304,12 +377,11 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings | None) -> str:
 ProgressCallback = Callable[[TickerResult, int, int], None]
 
 
-def _run_local(tasks, scheduler: str, progress: ProgressCallback | None) -> list[TickerResult]:
+def _run_local(
+    tasks, scheduler: str, progress: ProgressCallback | None, done: int, total: int
+) -> list[TickerResult]:
     import dask
     from dask.callbacks import Callback
-
-    total = len(tasks)
-    done = 0
 
     def _posttask(key, result, dsk, state, worker_id) -> None:
         nonlocal done
@@ -317,12 +389,14 @@ def _run_local(tasks, scheduler: str, progress: ProgressCallback | None) -> list
             done += 1
             progress(result, done, total)
 
-    delayed = [dask.delayed(featurize_ticker, pure=False)(*args) for args in tasks]
+    delayed = [dask.delayed(featurize_ticker, pure=False)(*args, **kw) for args, kw in tasks]
     with Callback(posttask=_posttask):
         return list(dask.compute(*delayed, scheduler=scheduler))
 
 
-def _run_distributed(tasks, address: str, progress: ProgressCallback | None) -> list[TickerResult]:
+def _run_distributed(
+    tasks, address: str, progress: ProgressCallback | None, done: int, total: int
+) -> list[TickerResult]:
     from distributed import Client, as_completed
 
     try:
@@ -333,13 +407,13 @@ def _run_distributed(tasks, address: str, progress: ProgressCallback | None) -> 
             "MLFACTORY_DASK_SCHEDULER_ADDRESS or --scheduler"
         ) from None
     try:
-        futures = [client.submit(featurize_ticker, *args, pure=False) for args in tasks]
+        futures = [client.submit(featurize_ticker, *args, pure=False, **kw) for args, kw in tasks]
         results = []
-        for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
+        for done_now, future in enumerate(as_completed(futures, loop=client.loop), start=done + 1):
             result = future.result()
             results.append(result)
             if progress is not None:
-                progress(result, done, len(tasks))
+                progress(result, done_now, total)
         return results
     finally:
         client.close()
@@ -368,43 +442,86 @@ def featurize(
     """
     if settings is None and (bronze_dir is None or silver_dir is None):
         settings = get_settings()
-    bronze = Path(bronze_dir) if bronze_dir is not None else bronze_prices_dir(settings)
-    silver = Path(silver_dir) if silver_dir is not None else silver_features_dir(settings)
-    bronze, silver = bronze.resolve(), silver.resolve()  # workers may run elsewhere
+    bronze_root = bronze_dir if bronze_dir is not None else bronze_prices_dir(settings)
+    silver_root = silver_dir if silver_dir is not None else silver_features_dir(settings)
+    store = BronzeStore(bronze_root, settings=settings)  # absolute: workers may run elsewhere
+    silver = open_location(silver_root, settings)
     clean_windows, horizon = validate_feature_params(windows, horizon)
     address = _resolve_scheduler(scheduler, settings)
-    chosen = _select_tickers(bronze_tickers(bronze), tickers, bronze)
-    tasks = [
-        (
-            ticker,
-            str(bronze / f"ticker={ticker}"),
-            str(silver / f"ticker={ticker}"),
-            clean_windows,
-            horizon,
-            force,
+    chosen = _select_tickers(store.tickers(), tickers, store.location.shown)
+    manifest = read_manifest(silver)
+    listed = manifest.get("partitions") if manifest else None
+    indexed = isinstance(listed, dict)
+    partitions: dict = dict(listed) if indexed else {}
+    options = silver.options  # an endpoint at most: workers bring their own credentials
+    skipped: list[TickerResult] = []
+    tasks = []
+    for ticker in chosen:
+        sources = _manifest_sources(store, ticker)
+        name = f"ticker={ticker}/{SILVER_FILE}"
+        if sources is not None and not force:
+            fingerprint = _fingerprint([_SourceFile(*s) for s in sources], clean_windows, horizon)
+            if (partitions.get(name) or {}).get("fingerprint") == fingerprint:
+                skipped.append(TickerResult(ticker, "skipped"))
+                continue
+        tasks.append(
+            (
+                (
+                    ticker,
+                    store.location.child(f"ticker={ticker}").url,
+                    silver.child(f"ticker={ticker}").url,
+                    clean_windows,
+                    horizon,
+                    force,
+                ),
+                {
+                    "sources": sources,
+                    "options": options,
+                    "check_existing": not indexed,
+                    "previous": (partitions.get(name) or {}).get("fingerprint"),
+                },
+            )
         )
-        for ticker in chosen
-    ]
     logger.info(
-        "featurizing %d ticker(s) from %s with scheduler %s (windows=%s, horizon=%d)",
+        "featurizing %d ticker(s) from %s with scheduler %s (windows=%s, horizon=%d, "
+        "%d unchanged by the manifests)",
         len(tasks),
-        bronze,
+        store.location.shown,
         address,
         ",".join(map(str, clean_windows)),
         horizon,
+        len(skipped),
     )
     started = time.perf_counter()
-    if "://" in address:
-        results = _run_distributed(tasks, address, progress)
-    else:
-        results = _run_local(tasks, address, progress)
+    results: list[TickerResult] = []
+    total = len(chosen)
+    if progress is not None:
+        for done, result in enumerate(skipped, start=1):
+            progress(result, done, total)
+    try:
+        if not tasks:
+            pass
+        elif "://" in address:
+            results = _run_distributed(tasks, address, progress, len(skipped), total)
+        else:
+            results = _run_local(tasks, address, progress, len(skipped), total)
+    finally:
+        changed = {
+            f"ticker={r.ticker}/{SILVER_FILE}": r.entry for r in results if r.entry is not None
+        }
+        changed = {k: v for k, v in changed.items() if partitions.get(k) != v}
+        if changed or (not indexed and results):
+            partitions.update(changed)
+            info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
+            info.update(last_featurize=now_text(), windows=list(clean_windows), horizon=horizon)
+            write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
     report = FeaturizeReport(
-        silver_dir=silver,
+        silver_dir=silver.local_path if not silver.remote else silver.url,
         windows=clean_windows,
         horizon=horizon,
         scheduler=address,
         seconds=time.perf_counter() - started,
-        results=sorted(results, key=lambda r: r.ticker),
+        results=sorted([*results, *skipped], key=lambda r: r.ticker),
     )
     for failure in report.failures:
         logger.error("ticker %s failed: %s", failure.ticker, failure.error)

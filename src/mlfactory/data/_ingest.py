@@ -42,7 +42,7 @@ class TickerOutcome:
 class IngestReport:
     """Outcome of one :func:`ingest` run."""
 
-    root: Path
+    root: Path | str
     start: date
     end: date
     outcomes: list[TickerOutcome] = field(default_factory=list)
@@ -148,12 +148,15 @@ def ingest(
         store = target
     elif isinstance(target, Settings):
         store = BronzeStore.from_settings(target)
+    elif isinstance(target, str) and "://" in target:
+        store = BronzeStore(target)
     else:
         store = BronzeStore(target)
     report = IngestReport(store.root, start, end)
     started = time.perf_counter()
     with store.writer_lock():
         report.temp_files_removed = store.clean_temp_files()
+        store._index_unlisted()  # an older store: its partitions enter the manifest once
         for row in tickers.itertuples(index=False):
             ticker = str(row.ticker)
             sector = str(getattr(row, "sector", "") or "")

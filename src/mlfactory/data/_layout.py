@@ -1,7 +1,10 @@
 """Where the medallion store lives and what its tables look like.
 
-bronze: raw daily prices, ``HOME/data/bronze/prices/ticker=T/year=Y/part-0.parquet``
-silver: features, ``HOME/data/silver/features/ticker=T/...``
+bronze: raw daily prices, ``STORE/bronze/prices/ticker=T/year=Y/part-0.parquet``
+silver: features, ``STORE/silver/features/ticker=T/...``
+
+``STORE`` is ``MLFACTORY_STORE_URL``: ``HOME/data`` by default (a :class:`Path` is returned) or
+``s3://bucket/prefix`` (a URL string is returned; see :mod:`mlfactory.storage`).
 
 The store columns are snake_case; sources speak yfinance's names (``Date``, ``Adj Close``...).
 """
@@ -50,9 +53,16 @@ BRONZE_SCHEMA = pa.schema(
 )
 
 
-def bronze_prices_dir(settings: Settings) -> Path:
-    return settings.data_dir / "bronze" / "prices"
+def _under_store(settings: Settings, *parts: str) -> Path | str:
+    if settings.store_url is None:
+        return settings.data_dir.joinpath(*parts)
+    root = settings.store_root
+    return "/".join([root, *parts]) if settings.store_is_remote else Path(root).joinpath(*parts)
 
 
-def silver_features_dir(settings: Settings) -> Path:
-    return settings.data_dir / "silver" / "features"
+def bronze_prices_dir(settings: Settings) -> Path | str:
+    return _under_store(settings, "bronze", "prices")
+
+
+def silver_features_dir(settings: Settings) -> Path | str:
+    return _under_store(settings, "silver", "features")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,21 +22,15 @@ TIME_COLUMN = "date"
 GROUP_COLUMN = "ticker"
 
 
-def _stored_horizon(silver: Path, tickers: Sequence[str]) -> int:
-    """The largest label horizon recorded by ``featurize`` in the tickers' silver files (or 1)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _stored_horizon(
+    silver: Path | str, tickers: Sequence[str], settings: Settings | None = None
+) -> int:
+    """The largest label horizon recorded by ``featurize`` for the tickers (or 1): from the
+    silver manifest (one read, local or object store)."""
+    from mlfactory.data import silver_horizons
 
-    from mlfactory.data._featurize import METADATA_KEY, SILVER_FILE
-
-    found = [1]
-    for ticker in tickers:
-        try:
-            metadata = pq.read_schema(silver / f"ticker={ticker}" / SILVER_FILE).metadata or {}
-            found.append(int(json.loads(metadata[METADATA_KEY])["horizon"]))
-        except (OSError, pa.ArrowException, KeyError, ValueError, TypeError):
-            continue
-    return max(found)
+    found = silver_horizons(silver, settings)
+    return max([1, *(found[t] for t in tickers if t in found)])
 
 
 def load_stocks(
@@ -55,19 +48,20 @@ def load_stocks(
     by default it is read from the silver files' metadata (1 when they do not record it).
     """
     from mlfactory.data import load_features  # lazy: the data layer pulls in Dask
+    from mlfactory.data._layout import silver_features_dir
 
     settings = settings or get_settings()
     frame = load_features(tickers, start, end, settings=settings)
     for column in (GROUP_COLUMN, TIME_COLUMN, TARGET):
         if column not in frame.columns:
             raise DataError(
-                f"feature store {settings.data_dir / 'silver' / 'features'} has no {column!r} "
+                f"feature store {silver_features_dir(settings)} has no {column!r} "
                 f"column; found: {', '.join(map(str, frame.columns))}"
             )
     known = frame[frame[TARGET].notna()]
     if known.empty:
         raise DataError(
-            f"no feature rows with a known target in {settings.data_dir / 'silver' / 'features'}; "
+            f"no feature rows with a known target in {silver_features_dir(settings)}; "
             "ingest prices and build features first "
             "(mlfactory data ingest, then mlfactory data features)"
         )
@@ -83,7 +77,7 @@ def load_stocks(
         features = features.drop(columns=unassigned)
     X = pd.concat([known[[TIME_COLUMN]], features], axis=1)
     if horizon is None:
-        horizon = _stored_horizon(settings.data_dir / "silver" / "features", groups.unique())
+        horizon = _stored_horizon(silver_features_dir(settings), groups.unique(), settings)
     logger.info(
         "loaded stocks: %d rows, %d tickers, %s to %s",
         len(X),
@@ -101,6 +95,6 @@ def load_stocks(
         groups=groups,
         horizon=horizon,
         description=f"Daily stock features; target looks {horizon} trading day(s) ahead.",
-        source=str(settings.data_dir / "silver" / "features"),
+        source=str(silver_features_dir(settings)),
         metadata={"tickers": ",".join(sorted(groups.unique()))},
     )

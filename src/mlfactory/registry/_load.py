@@ -83,14 +83,18 @@ def check_model_source(settings: Settings, artifact_uri: str) -> None:
     parsed = urlparse(artifact_uri)
     if parsed.scheme in ("runs", "models"):
         return
-    if parsed.scheme in ("", "file"):
+    if parsed.scheme in ("", "file") and not settings.artifacts_remote:
         path = Path(unquote(parsed.path)).resolve()
         root = settings.artifacts_dir.resolve()
         if path == root or root in path.parents:
             return
+    if settings.artifacts_remote:  # s3://bucket/prefix: the same bucket, under the prefix
+        root = settings.artifact_uri.rstrip("/") + "/"
+        if artifact_uri.startswith(root) and ".." not in artifact_uri.split("/"):
+            return
     raise UnsafeModelError(
         f"model location {artifact_uri!r} is outside MLflow's stores; expected runs:/, models:/ "
-        f"or a path under the artifact root {settings.artifacts_dir}"
+        f"or a path under the artifact root {settings.artifact_uri}"
     )
 
 
@@ -221,3 +225,39 @@ def _temporary_folder(prefix: str) -> Iterator[str]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def fetch_verified_file(
+    settings: Settings, artifact_uri: str, expected_sha256: str, target: Path, *, what: str
+) -> Path:
+    """Download one file of MLflow's stores into ``target`` and check its SHA-256 (a fleet's
+    manifest); only MLflow-managed locations are followed (:func:`check_model_source`)."""
+    import mlflow
+
+    if not expected_sha256:
+        raise UnverifiedModelError(f"{what} has no recorded SHA-256; refusing to read it")
+    check_model_source(settings, artifact_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    target.mkdir(parents=True, exist_ok=True)
+    path = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=tracking_uri(settings)
+        )
+    )
+    verify_sha256(path, expected_sha256, what)
+    return path
+
+
+def load_model_file(
+    settings: Settings,
+    artifact_uri: str,
+    expected_sha256: str,
+    recorded_types: list[str] | None,
+    target: Path,
+    *,
+    where: str,
+) -> Any:
+    """Download and load one skops model file (a fleet's segment): SHA-256 first, then the exact
+    allow-list (intersected with ``recorded_types``), then construction, as every model here."""
+    path = fetch_verified_file(settings, artifact_uri, expected_sha256, target, what=where)
+    return load_skops(path, expected_sha256, recorded_types=recorded_types)

@@ -109,7 +109,7 @@ def experiment_for(client: MlflowClient, name: str, settings: Settings) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = (settings.artifacts_dir.resolve() / _safe_name(name)).as_uri()
+    location = f"{settings.artifact_uri}/{_safe_name(name)}"
     try:
         return client.create_experiment(name, artifact_location=location)
     except Exception:  # another process created it first
