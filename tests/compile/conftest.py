@@ -1,0 +1,127 @@
+"""Data and promoted models for the compiled-path tests.
+
+``mixed_frame`` is small tabular data with every column type a recipe handles (doubles with
+missing values, a skewed column, an integer count, a boolean flag, a string category) and three
+targets (two classes, three classes, a value). ``promoted`` trains every zoo family and every
+recipe on it through ``mlfactory train`` and promotes each cell, so the registry compiles it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from mlfactory.models import list_models
+from mlfactory.preprocessing import RECIPES
+from mlfactory.registry import promote
+from mlfactory.settings import Settings, load_settings
+from mlfactory.training import train
+
+FEATURES = ["a", "b", "c", "flag", "city"]
+CLASSIFIERS = list_models("classification")
+REGRESSORS = list_models("regression")
+PROMOTED = [
+    *(f"cls-{m}" for m in CLASSIFIERS),
+    *(f"reg-{m}" for m in REGRESSORS),
+    *(f"recipe-{r}" for r in RECIPES),
+]
+"""Every registered name ``promoted`` makes: each zoo family per task, each recipe."""
+
+
+def mixed_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=rows) * 50,
+            "b": rng.lognormal(size=rows),
+            "c": rng.integers(0, 40, rows),
+            "flag": rng.random(rows) < 0.3,
+            "city": rng.choice(["north", "south", "east"], rows),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.1, "a"] = np.nan
+    frame.loc[rng.random(rows) < 0.1, "b"] = np.nan
+    score = (
+        np.nan_to_num(frame["a"]) / 50
+        + np.log(frame["b"].fillna(1.0))
+        + (frame["city"] == "north")
+        + frame["flag"]
+        + rng.normal(size=rows)
+    )
+    frame["target"] = (score > 0.5).astype(int)
+    frame["multi"] = np.digitize(score, [0.0, 1.0])
+    frame["value"] = score * 100.0
+    return frame
+
+
+SPEC = """
+name = "{name}"
+dataset = {{ path = "{path}", target = "{target}" }}
+preprocessing = {recipes}
+model = {models}
+seed = 0
+[cv]
+folds = 2
+scoring = ["{metric}"]
+[search]
+kind = "none"
+"""
+
+
+@dataclass
+class Promoted:
+    settings: Settings
+    held_out: pd.DataFrame  # rows no model was trained on
+    pipelines: dict[str, object]  # registered name -> the fitted pipeline, in process
+    tags: dict[str, dict[str, str]]  # registered name -> the version's tags
+
+
+def _train_matrix(settings, folder, name, target, recipes, models, metric):
+    frame = mixed_frame(240, seed=1)[[*FEATURES, target]]
+    path = folder / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    spec = folder / f"{name}.toml"
+    spec.write_text(
+        SPEC.format(
+            name=name,
+            path=path.as_posix(),
+            target=target,
+            recipes=_toml_list(recipes),
+            models=_toml_list(models),
+            metric=metric,
+        )
+    )
+    return train(spec, settings)
+
+
+def _toml_list(items) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+@pytest.fixture(scope="session")
+def promoted(tmp_path_factory: pytest.TempPathFactory) -> Promoted:
+    """Every zoo family (both tasks) on ``basic``, every recipe with LogisticRegression."""
+    folder: Path = tmp_path_factory.mktemp("compile")
+    settings = load_settings(home=folder / ".mlfactory")
+    matrices = [
+        ("cls", "target", ["basic"], CLASSIFIERS, "roc_auc"),
+        ("reg", "value", ["basic"], REGRESSORS, "r2"),
+        ("recipe", "target", list(RECIPES), ["LogisticRegression"], "roc_auc"),
+    ]
+    pipelines, tags = {}, {}
+    for prefix, target, recipes, models, metric in matrices:
+        # one BLAS/OpenMP thread: HistGradientBoosting's threads cost 6x on 2 shared cores
+        with threadpool_limits(1):
+            result = _train_matrix(settings, folder, prefix, target, recipes, models, metric)
+        for cell in result.cells:
+            recipe, model = cell.name.split("+")
+            name = f"{prefix}-{model if prefix != 'recipe' else recipe}"
+            info = promote(settings, name, run_id=cell.run_id)
+            pipelines[name] = cell.outcome.best_estimator
+            tags[name] = info.tags
+    return Promoted(settings, mixed_frame(200, seed=7)[FEATURES], pipelines, tags)
