@@ -45,9 +45,11 @@ def fleet_frame(
     seed: int = 0,
     mono: bool = False,
     scrambled: tuple[str, ...] = (),
+    flipped: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """``mono``: a segment ``mono`` whose label is always 0 (its training fails); ``scrambled``:
-    segments whose labels are noise (their models lose their signal)."""
+    segments whose labels are noise (their models lose their signal); ``flipped``: segments whose
+    signal has the other sign."""
     rng = np.random.default_rng(seed)
     parts = []
     names = [f"s{i:02d}" for i in range(segments)] + ["tiny0", "tiny1"] + (["mono"] if mono else [])
@@ -55,6 +57,7 @@ def fleet_frame(
         n = tiny if name.startswith("tiny") else rows
         x1, x2, x3 = rng.normal(size=(3, n))
         s = sign(name) if name.startswith("s") else 1.0
+        s = -s if name in flipped else s
         y = (s * 2.0 * x1 + 0.5 * x2 + rng.normal(scale=0.5, size=n) > 0).astype(int)
         if name == "mono":
             y = np.zeros(n, dtype=int)

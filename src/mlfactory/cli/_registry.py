@@ -45,6 +45,13 @@ def promote_command(
     settings = current_settings(ctx)
     if run_id is not None:
         run_id = resolve_run_id(settings, run_id)
+        from mlfactory.fleet._registry import is_fleet_run
+
+        if is_fleet_run(settings, run_id):  # a fleet: one bundle, gated segment by segment
+            from mlfactory.fleet._cli import promote_fleet_command
+
+            promote_fleet_command(settings, name, run_id, alias, console)
+            return
     info = promote(settings, name, run_id=run_id, best_of=best, metric=metric, alias=alias)
     console.print(
         f"registered [bold]{info.name}[/] version [bold]{info.version}[/] "
@@ -129,6 +136,13 @@ def show_command(
     console.print(table)
     if len(shown) < len(metrics):
         console.print(f"{len(metrics) - len(shown)} more metric(s): --json shows them")
+    fleet = next(
+        (v for v in versions if "champion" in v.aliases), versions[0] if versions else None
+    )
+    if fleet is not None and fleet.tags.get("fleet") == "true":
+        from mlfactory.fleet._cli import print_fleet_summary
+
+        print_fleet_summary(current_settings(ctx), f"{name}/{fleet.version}", console)
 
 
 def _metric_order(name: str) -> tuple[int, str]:

@@ -63,3 +63,50 @@ def print_fleet_result(result: Any, console: Console, worst: int = 5) -> None:
     console.print(
         f"run: {result.run_id}   promote: mlfactory promote {result.run_id[:8]} --name NAME"
     )
+
+
+def promote_fleet_command(
+    settings: Any, name: str, run_id: str, alias: str, console: Console
+) -> None:
+    """``mlfactory promote FLEET_RUN --name NAME``: register with the per-segment gate, say what."""
+    from mlfactory.fleet._registry import promote_fleet
+
+    outcome = promote_fleet(settings, name, run_id=run_id, alias=alias)
+    if outcome.registered:
+        console.print(
+            f"registered fleet [bold]{escape(name)}[/] version [bold]{outcome.info.version}[/] "
+            f"(@{escape(alias)}) from run {run_id[:8]}: {len(outcome.accepted)} segment model(s) "
+            f"accepted, {len(outcome.kept)} kept from the previous version",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"[yellow]not registered:[/] no segment of run {run_id[:8]} passed the gate; "
+            f"{escape(name)}@{escape(alias)} stays version {outcome.info.version}",
+            soft_wrap=True,
+        )
+    console.print(f"decision {outcome.decision_id}: mlfactory models decisions {escape(name)}")
+
+
+def print_fleet_summary(settings: Any, reference: str, console: Console) -> None:
+    """``models show FLEET``: segments, fallback share, worst segments, where models come from."""
+    from mlfactory.fleet._registry import describe_fleet
+
+    summary = describe_fleet(settings, reference)
+    trained_in = ", ".join(
+        f"v{version}: {count}" for version, count in sorted(summary["trained_in_versions"].items())
+    )
+    console.print(
+        f"[bold]fleet v{summary['version']}[/] by {escape(', '.join(summary['by']))}: "
+        f"{summary['segments']} segment models, {summary['small_segments']} small segment(s) on "
+        f"the fallback ({summary['fallback']}; fallback share {summary['fallback_share']:.1%}); "
+        f"models trained in {trained_in}",
+        soft_wrap=True,
+    )
+    if summary["worst"]:
+        table = Table(title=f"worst segments by {summary['metric']}")
+        table.add_column("segment", overflow="ellipsis")
+        table.add_column(summary["metric"], justify="right")
+        for row in summary["worst"]:
+            table.add_row(escape(str(row["segment"])), _fmt(row[summary["metric"]]))
+        console.print(table)

@@ -159,6 +159,10 @@ def promote(
     if (run_id is None) == (best_of is None):
         raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
     client = open_tracking(settings)
+    if run_id and _is_fleet_run(client, run_id):  # one bundle, gated segment by segment
+        from mlfactory.fleet._registry import promote_fleet
+
+        return promote_fleet(settings, name, run_id=run_id, alias=alias).info
     reap_stale_runs(client, settings.stale_run_timeout, by="mlfactory promote")
     run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
     run_tags = run.data.tags
@@ -197,6 +201,13 @@ def promote(
         "registered %s version %s (%s) from run %s", name, version.version, alias, run.info.run_id
     )
     return _version_info(client, client.get_model_version(name, version.version))
+
+
+def _is_fleet_run(client: MlflowClient, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).data.tags.get("mlfactory.fleet") == "true"
+    except MlflowException:
+        return False  # _model_run says the run is not there
 
 
 def _trial_load(settings: Settings, run: Any) -> None:
