@@ -109,7 +109,7 @@ def test_a_pipeline_that_cannot_compile_is_served_by_sklearn_with_the_reason(
 
 
 def test_a_graph_that_disagrees_is_not_recorded(promoted, monkeypatch) -> None:
-    """Verification compares with scikit-learn: another model's graph fails it, promotion goes on."""
+    """Verification compares with scikit-learn: another model's graph fails, promotion goes on."""
     from mlfactory.compile import _compile
 
     other = promoted.pipelines["cls-LogisticRegression"]

@@ -42,9 +42,13 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
         container.add_node(op, inputs, [out], **attrs)
         return out
 
-    x = operator.inputs[0].full_name
-    if not isinstance(operator.inputs[0].type, DoubleTensorType):
-        x = node("Cast", [x], to=TensorProto.DOUBLE)
+    names = []
+    for variable in operator.inputs:  # one input per column when the model is the pipeline
+        name = variable.full_name
+        if not isinstance(variable.type, DoubleTensorType):
+            name = node("Cast", [name], to=TensorProto.DOUBLE)
+        names.append(name)
+    x = names[0] if len(names) == 1 else node("Concat", names, axis=1)
     support = np.asarray(model.support_vectors_, dtype=np.float64)
     gamma = float(model._gamma)
     if kernel == "rbf":

@@ -278,13 +278,31 @@ def _node(scope: Any, container: Any, op: str, inputs: list[str], name: str, **a
     return out
 
 
+def _as_double_matrix(scope: Any, container: Any, operator: Any) -> str:
+    """The operator's inputs as one double matrix (a model fed straight from the columns has
+    one input per column)."""
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    names = []
+    for variable in operator.inputs:
+        name = variable.full_name
+        if not isinstance(variable.type, DoubleTensorType):
+            name = _node(scope, container, "Cast", [name], "as_double", to=TensorProto.DOUBLE)
+        names.append(name)
+    if len(names) == 1:
+        return names[0]
+    return _node(scope, container, "Concat", names, "columns", axis=1)
+
+
 def _tree_input(scope: Any, container: Any, operator: Any) -> str:
     """The model's input as double; through float32 first where scikit-learn casts to it."""
     from onnx import TensorProto
 
-    x = operator.inputs[0].full_name
-    if _casts_to_float32(operator.raw_operator):
-        x = _node(scope, container, "Cast", [x], "as_float32", to=TensorProto.FLOAT)
+    x = _as_double_matrix(scope, container, operator)
+    if not _casts_to_float32(operator.raw_operator):
+        return x
+    x = _node(scope, container, "Cast", [x], "as_float32", to=TensorProto.FLOAT)
     return _node(scope, container, "Cast", [x], "as_double", to=TensorProto.DOUBLE)
 
 
