@@ -88,11 +88,24 @@ def test_telemetry_is_off_unless_opted_in(monkeypatch):
     assert __import__("os").environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
 
 
-def test_importing_reads_nothing(monkeypatch):
-    """Settings are built on first use, not at import."""
-    import importlib
+def test_importing_reads_nothing(tmp_path: Path):
+    """Settings are built on first use, not at import (in a fresh interpreter: reloading the
+    module here would give every later test a second ``Settings`` class)."""
+    import os
+    import subprocess
+    import sys
 
-    import mlfactory.settings as module
-
-    monkeypatch.setenv("MLFACTORY_LOG_LEVEL", "LOUD")  # would fail if read at import
-    importlib.reload(module)
+    environment = {**os.environ, "MLFACTORY_LOG_LEVEL": "LOUD"}  # would fail if read at import
+    code = "import mlfactory.settings, mlfactory.cli, mlfactory.logs; print('imported')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environment, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "imported" in done.stdout, done.stderr
+    failing = subprocess.run(
+        [sys.executable, "-c", "import mlfactory.settings as s; s.get_settings()"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert failing.returncode != 0 and "LOUD" in failing.stderr  # the same value, on first use
