@@ -42,10 +42,19 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def read_row_groups(file: str, groups: list[int], columns: list[str]) -> pd.DataFrame:
-    """One partition: consecutive row groups of one parquet file."""
+def read_row_groups(
+    file: str, groups: list[int], columns: list[str], options: dict | None = None
+) -> pd.DataFrame:
+    """One partition: consecutive row groups of one parquet file (a path or an ``s3://`` URL;
+    ``options``: the store's endpoint, never a credential: the worker has its own)."""
     import pyarrow.parquet as pq
 
+    if "://" in file:
+        from mlfactory.storage import location_from
+
+        location = location_from(file, options or {})
+        with location.fs.open(location.path, "rb") as handle:
+            return pq.ParquetFile(handle).read_row_groups(groups, columns=columns).to_pandas()
     return pq.ParquetFile(file).read_row_groups(groups, columns=columns).to_pandas()
 
 

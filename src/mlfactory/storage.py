@@ -38,6 +38,7 @@ __all__ = [
     "location_from",
     "open_location",
     "read_bytes",
+    "report_folder",
     "storage_error",
     "storage_options",
     "write_bytes",
@@ -280,6 +281,60 @@ def exists(location: Location) -> bool:
 def delete(location: Location) -> None:
     with contextlib.suppress(FileNotFoundError), translated(location, "deleting"):
         location.fs.rm_file(location.path)
+
+
+# Reports: written into a folder, published to the store -------------------------------------
+
+
+@dataclass
+class ReportFolder:
+    """Where a report is written (``local``) and where it ends up (``destination``: the same
+    folder, or an object-store prefix the files are uploaded to when the block ends)."""
+
+    local: Path
+    destination: str
+    remote: bool
+
+    def shown(self, path: Path) -> str | Path:
+        """What to show (and return) for a file written into ``local``."""
+        if not self.remote:
+            return path
+        return mask_urls_in_text(join(self.destination, path.relative_to(self.local).as_posix()))
+
+
+@contextlib.contextmanager
+def report_folder(settings: Settings, out: Path | str | None, *default: str):
+    """A folder to write a report into, published where it belongs when the block ends.
+
+    ``out`` (a folder or ``s3://…``) wins; by default ``STORE/reports/<default…>`` when the
+    store is an object store, else ``HOME/reports/<default…>``. An object-store destination is
+    written into a temporary folder first, then each file is uploaded whole (one PUT each).
+    """
+    import shutil
+    import tempfile
+
+    if out is not None:
+        target = str(out)
+    elif settings.store_is_remote:
+        target = join(settings.reports_root, *default)
+    else:
+        target = str(settings.reports_dir.joinpath(*default))
+    if not is_remote(target):
+        folder = Path(target.removeprefix("file://"))
+        yield ReportFolder(folder, str(folder), False)
+        return
+    location = open_location(target, settings)
+    temporary = Path(tempfile.mkdtemp(prefix="mlfactory-report-"))
+    try:
+        report = ReportFolder(temporary, location.url, True)
+        yield report
+        for path in sorted(temporary.rglob("*")):
+            if path.is_file():
+                write_bytes(
+                    location.child(path.relative_to(temporary).as_posix()), path.read_bytes()
+                )
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 # The health check of `mlfactory info` ------------------------------------------------------

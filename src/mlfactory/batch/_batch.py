@@ -24,12 +24,13 @@ import pandas as pd
 from mlfactory import __version__
 from mlfactory._batch_tasks import read_row_groups, score_checked, score_into_folder, score_task
 from mlfactory.batch._score import check_columns, output_columns
-from mlfactory.batch._sinks import ParquetSink, SqlSink
+from mlfactory.batch._sinks import ObjectStoreSink, ParquetSink, SqlSink
 from mlfactory.batch._sql import check_query, db_error, read_only_connection, sqlite_file
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.logs import get_logger
 from mlfactory.registry import InputColumn, LoadedModel, load_model
 from mlfactory.settings import Settings
+from mlfactory.storage import is_remote
 
 __all__ = ["LOCAL_SCHEDULERS", "BatchReport", "ProgressCallback", "batch_predict"]
 
@@ -136,6 +137,64 @@ def _file_partitions(
     # never shipped from the worker that read it to the one that scores it
     pieces = _parquet_pieces(files, partition_rows)
     parts = [functools.partial(read_row_groups, file, groups, wanted) for file, groups in pieces]
+    return parts, len(parts)
+
+
+def _remote_partitions(
+    url: str,
+    inputs: Sequence[InputColumn],
+    key_columns: Sequence[str],
+    partition_rows: int | None,
+    settings: Settings,
+) -> tuple[list[Any], int | None]:
+    """Partitions of parquet files on an object store: ``s3://…/*.parquet``, one file or a
+    prefix; row groups read by the task that scores them, with the store's options only."""
+    import pyarrow.parquet as pq
+
+    from mlfactory.storage import open_location, storage_error
+
+    location = open_location(url, settings)
+    fs = location.fs
+    try:
+        if any(c in location.path for c in "*?["):
+            files = sorted(fs.glob(location.path))
+        elif fs.isdir(location.path):
+            files = sorted(f for f in fs.find(location.path) if f.endswith((".parquet", ".pq")))
+        else:
+            files = [location.path] if fs.exists(location.path) else []
+        files = [f for f in files if not f.rsplit("/", 1)[-1].startswith((".", "_"))]
+        if any(f.lower().endswith(".csv") for f in files) or url.lower().endswith(".csv"):
+            raise DataError(f"input {location.shown}: expected parquet on an object store")
+        if not files:
+            raise DataError(f"input {location.shown} not found (no parquet objects)")
+        urls = [f"s3://{f}" for f in files]
+        schemas, pieces = [], []
+        for file, address in zip(files, urls, strict=True):
+            with fs.open(file, "rb") as handle:
+                meta = pq.ParquetFile(handle).metadata
+            schemas.append(meta.schema.to_arrow_schema())
+            group: list[int] = []
+            rows = 0
+            for index in range(meta.num_row_groups):
+                size = meta.row_group(index).num_rows
+                if group and (partition_rows is None or rows + size > partition_rows):
+                    pieces.append((address, group))
+                    group, rows = [], 0
+                group.append(index)
+                rows += size
+            if group:
+                pieces.append((address, group))
+    except DataError:
+        raise
+    except Exception as exc:
+        raise storage_error(exc, location, "reading the input") from None
+    available = list(schemas[0].names)
+    check_columns(available, inputs, key_columns, f"input {location.shown}")
+    wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
+    options = location.options  # an endpoint at most: workers bring their own credentials
+    parts = [
+        functools.partial(read_row_groups, file, groups, wanted, options) for file, groups in pieces
+    ]
     return parts, len(parts)
 
 
@@ -344,15 +403,21 @@ def batch_predict(
     url = db_url or settings.database_url
     keys = list(dict.fromkeys(key_columns))
     query = check_query(sql) if sql is not None else None  # refused before anything runs
-    sink: ParquetSink | SqlSink = (
-        ParquetSink(
+    sink: ParquetSink | SqlSink | ObjectStoreSink
+    if output_path is not None and is_remote(output_path):
+        sink = ObjectStoreSink(str(output_path), settings, overwrite=overwrite)
+    elif output_path is not None:
+        sink = ParquetSink(
             output_path,
             overwrite=overwrite,
             protected=_protected(settings, input_path, url if sql is not None else None),
         )
-        if output_path is not None
-        else SqlSink(url, table or "")
-    )
+    else:
+        sink = SqlSink(url, table or "")
+    if loaded is None:  # a fleet: each partition grouped by segment, each group its own model
+        from mlfactory.fleet._serve import load_fleet_for_batch
+
+        loaded = load_fleet_for_batch(settings, reference, address)
     model = loaded or load_model(
         settings, reference, allow_pickle=allow_pickle, allow_unverified=allow_unverified
     )
@@ -365,7 +430,11 @@ def batch_predict(
         sink.check(columns)  # an incompatible existing table: refused before any row is read
 
     stream: Iterator[pd.DataFrame] | None = None
-    if input_path is not None:
+    if input_path is not None and is_remote(input_path):
+        parts, total = _remote_partitions(
+            str(input_path), model.inputs, keys, partition_rows, settings
+        )
+    elif input_path is not None:
         parts, total = _file_partitions(Path(input_path), model.inputs, keys, partition_rows)
     else:
         stream = _sql_partitions(url, query or "", model.inputs, keys, partition_rows)

@@ -29,7 +29,7 @@ from mlfactory.exceptions import DataError
 from mlfactory.logs import get_logger
 from mlfactory.settings import mask_url
 
-__all__ = ["MARKER", "ParquetSink", "Refused", "SqlSink"]
+__all__ = ["MARKER", "ObjectStoreSink", "ParquetSink", "Refused", "SqlSink"]
 
 logger = get_logger(__name__)
 
@@ -195,6 +195,84 @@ class ParquetSink:
 
     def describe(self) -> str:
         return str(self.given)
+
+
+class ObjectStoreSink:
+    """Part files uploaded whole under an ``s3://`` prefix, the marker written last.
+
+    An object store cannot rename a folder: the output is complete when its ``_MLFACTORY_PREDICT``
+    marker exists (readers of predict's output check it), and :meth:`abort` deletes the parts
+    written. A prefix that already holds objects is refused (``--overwrite`` replaces only a
+    previous predict output: its marker, then its part files, are deleted first).
+    """
+
+    def __init__(self, url: str, settings: Any, *, overwrite: bool = False) -> None:
+        from mlfactory.storage import open_location
+
+        self.location = open_location(url, settings)
+        self.rows = 0
+        self._written: list[str] = []
+        existing = self._existing()
+        if existing:
+            names = [name.rsplit("/", 1)[-1] for name in existing]
+            own = MARKER in names and all(n == MARKER or _PART.match(n) for n in names)
+            if not overwrite:
+                raise Refused(
+                    f"output {self.location.shown} already exists; remove it or pass --overwrite"
+                )
+            if not own:
+                raise Refused(
+                    f"refusing to overwrite output {self.location.shown}: it holds objects "
+                    "mlfactory predict did not write; nothing was changed, choose another --output"
+                )
+            self._delete([p for p in existing if p.endswith("/" + MARKER)])  # invalid first
+            self._delete([p for p in existing if not p.endswith("/" + MARKER)])
+
+    def _existing(self) -> list[str]:
+        from mlfactory.storage import translated
+
+        with translated(self.location, "checking the output"):
+            try:
+                return sorted(self.location.fs.find(self.location.path))
+            except FileNotFoundError:
+                return []
+
+    def _delete(self, paths: list[str]) -> None:
+        from mlfactory.storage import translated
+
+        if paths:
+            with translated(self.location, "deleting the previous output"):
+                self.location.fs.rm(paths)
+
+    def write(self, index: int, frame: pd.DataFrame) -> None:
+        import io
+
+        from mlfactory.storage import write_bytes
+
+        sink = io.BytesIO()
+        frame.to_parquet(sink, index=False)
+        target = self.location.child(part_name(index))
+        write_bytes(target, sink.getvalue())
+        self._written.append(target.path)
+        self.rows += len(frame)
+
+    def add_written(self, rows: int) -> None:  # pragma: no cover - tasks never write here
+        self.rows += rows
+
+    def commit(self, meta: dict[str, Any] | None = None) -> None:
+        from mlfactory.storage import write_bytes
+
+        marker = {"writer": WRITER, "rows": self.rows, **(meta or {})}
+        text = json.dumps(marker, default=str, indent=1) + "\n"
+        write_bytes(self.location.child(MARKER), text.encode("utf-8"))
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._delete(self._written)
+        self._written = []
+
+    def describe(self) -> str:
+        return self.location.shown
 
 
 class SqlSink:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,10 +32,11 @@ def predict_command(
         ),
     ],
     input_path: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--input",
-            help="Rows to score: a .parquet file, a folder of parquet files, or a .csv file.",
+            help="Rows to score: a .parquet file, a folder of parquet files, or a .csv file; "
+            "on an object store s3://bucket/prefix/*.parquet (or a file, or a prefix).",
             show_default=False,
         ),
     ] = None,
@@ -50,10 +50,12 @@ def predict_command(
         ),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
-            help="Parquet folder to write (part files appear all at once when scoring ends).",
+            help="Parquet folder to write (part files appear all at once when scoring ends); "
+            "s3://bucket/prefix on an object store (complete when its _MLFACTORY_PREDICT marker "
+            "is written, last).",
             show_default=False,
         ),
     ] = None,

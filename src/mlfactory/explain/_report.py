@@ -295,7 +295,7 @@ def explain_model(
     n_repeats: int = 5,
     top_k: int = 5,
     scoring: str | None = None,
-    out: Path | None = None,
+    out: Path | str | None = None,
     seed: int = 0,
     log_to_run: bool = True,
     progress: Progress | None = None,
@@ -326,15 +326,19 @@ def explain_model(
         note=loaded.note,
         progress=say,
     )
-    out_dir = Path(out) if out is not None else settings.reports_dir / "explain" / model.run_id
-    say(f"writing the report to {out_dir}")
-    files = write_report(explanation, out_dir, top_k)
-    artifact_uri = None
-    if log_to_run:
-        say("logging the report on the run")
-        client = open_tracking(settings)
-        for path in files.values():  # only our files, whatever else --out holds
-            client.log_artifact(model.run_id, str(path), "explain")
-        artifact_uri = f"{client.get_run(model.run_id).info.artifact_uri}/explain"
+    from mlfactory.storage import report_folder  # HOME/reports or the object store
+
+    with report_folder(settings, out, "explain", model.run_id) as folder:
+        say(f"writing the report to {folder.destination}")
+        written = write_report(explanation, folder.local, top_k)
+        artifact_uri = None
+        if log_to_run:
+            say("logging the report on the run")
+            client = open_tracking(settings)
+            for path in written.values():  # only our files, whatever else --out holds
+                client.log_artifact(model.run_id, str(path), "explain")
+            artifact_uri = f"{client.get_run(model.run_id).info.artifact_uri}/explain"
+    files = {name: folder.shown(path) for name, path in written.items()}
+    out_dir = folder.local if not folder.remote else folder.destination
     logger.info("explained %s on %d rows: %s", model.label, explanation.rows, files["report"])
     return ExplainReport(explanation, out_dir, files, artifact_uri)

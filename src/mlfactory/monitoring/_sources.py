@@ -77,13 +77,12 @@ def publish_report(
     """Write the HTML and JSON files and insert the ``drift_reports`` row."""
     from mlfactory.db import get_engine  # SQLAlchemy: not for loading samples (monitor windows)
     from mlfactory.monitoring._store import save_drift_report
+    from mlfactory.storage import report_folder  # HOME/reports or the object store
 
-    folder = (
-        Path(out_dir)
-        if out_dir is not None
-        else settings.reports_dir / datetime.now(UTC).strftime("drift-%Y%m%d-%H%M%S-%f")
-    )
-    files = write_report(report, folder)
+    default = datetime.now(UTC).strftime("drift-%Y%m%d-%H%M%S-%f")
+    with report_folder(settings, out_dir, default) as folder:
+        written = write_report(report, folder.local)
+    files = ReportFiles(folder.shown(written.html), folder.shown(written.json))
     report_id = save_drift_report(get_engine(settings.database_url), report)
     logger.info("drift report %d written to %s", report_id, files.html)
     return PublishedReport(files, report_id)
