@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._sources import NoData, PriceSource
-from mlfactory.exceptions import ConfigError, DataError
+from mlfactory.exceptions import ConfigError, DataError, ServiceUnavailable
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
 
@@ -163,8 +163,8 @@ def ingest(
             subsector = str(getattr(row, "subsector", "") or "")
             try:
                 outcome = _ingest_one(store, source, ticker, sector, subsector, start, end)
-            except ConfigError:
-                raise  # a misconfigured source fails every ticker the same way: stop now
+            except (ConfigError, ServiceUnavailable):
+                raise  # a misconfigured source or an unreachable store fails every ticker
             except Exception as exc:  # one bad ticker never stops the run
                 message = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
                 logger.warning("%s failed: %s", ticker, message)
