@@ -285,7 +285,6 @@ def test_the_gate_refuses_rows_that_changed_behind_an_unchanged_stat(credit_line
 
 
 def test_the_line_knows_where_the_loaders_read(tmp_path):
-    from mlfactory.data._layout import silver_features_dir
     from mlfactory.datasets._registry import (
         adult_default_dir,
         credit_default_path,
@@ -299,7 +298,6 @@ def test_the_line_knows_where_the_loaders_read(tmp_path):
         "credit": credit_default_path(settings),
         "fires": fires_default_path(settings),
         "adult": adult_default_dir(settings),
-        "stocks": silver_features_dir(settings),
     }
     for name, path in expected.items():
         raw = {"name": "x", "dataset": {"name": name}, "promote": {"model": "m"}}

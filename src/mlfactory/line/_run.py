@@ -109,9 +109,33 @@ def _dataset_file(ctx: _Context) -> Path | None:
         "credit": raw / "credit" / "cs-training.csv",
         "fires": raw / "fires" / "forestfires.csv",
         "adult": raw / "adult",
-        "stocks": ctx.settings.data_dir / "silver" / "features",  # partition by partition
     }
     return defaults.get(name)
+
+
+def _fingerprint_input(
+    ctx: _Context, name: str | dict[str, Any], file: Path | None, before: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The dataset's fingerprint without reading its data, or None when it can only be read.
+
+    The feature store (``stocks``) is fingerprinted from its manifest (one read, local or object
+    store); a file or a folder by size, mtime and SHA-256 (:func:`fingerprint_path`).
+    """
+    if name == "stocks" and "path" not in ctx.line.dataset.options:
+        from mlfactory.data import store_fingerprint
+        from mlfactory.data._layout import silver_features_dir
+        from mlfactory.exceptions import DataError
+
+        try:
+            return store_fingerprint(silver_features_dir(ctx.settings), ctx.settings)
+        except DataError:  # a store written before manifests listed partitions
+            silver = silver_features_dir(ctx.settings)
+            if not isinstance(silver, Path):
+                raise
+            file = silver
+    if file is None:
+        return None
+    return fingerprint_path(file, before)
 
 
 def _experiment_raw(ctx: _Context) -> tuple[dict[str, Any], Path | None]:
@@ -236,12 +260,12 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
     elif stage == "dataset":
         name, options = _dataset_table(ctx)
         config = {"dataset": mask_secrets(name), "options": mask_secrets(options)}
-        file = _dataset_file(ctx)
-        if file is not None:
-            before = (previous.key_parts.get("stat") or {}).get("data") if previous else None
-            digest, stat = fingerprint_path(file, None if stage in ctx.forced else before)
-            inputs["data"] = digest
-            ctx.stat["data"] = stat
+        before = (previous.key_parts.get("stat") or {}).get("data") if previous else None
+        found = _fingerprint_input(
+            ctx, name, _dataset_file(ctx), None if stage in ctx.forced else before
+        )
+        if found is not None:
+            inputs["data"], ctx.stat["data"] = found
         else:  # a SQL query or a bundled dataset: fingerprinted by content, when it runs
             inputs["data"] = "read at run time"
         if "data" in out:
