@@ -8,8 +8,8 @@ preprocessing steps and most models; two gaps are filled here:
   ``Cast`` to double (booleans in, doubles out);
 * tree models become one double-precision ``TreeEnsemble`` (:mod:`mlfactory.compile._trees`);
 * ``SimpleImputer`` and ``PowerTransformer`` keep double constants (skl2onnx's round to float32);
-* ``KNNImputer`` (:mod:`mlfactory.compile._knn`) and ``SVR`` (:mod:`mlfactory.compile._svm`)
-  have double graphs of their own.
+* ``KNNImputer`` (:mod:`mlfactory.compile._knn`), ``SVR`` and two-class ``SVC``
+  (:mod:`mlfactory.compile._svm`) have double graphs of their own.
 """
 
 from __future__ import annotations
@@ -249,14 +249,14 @@ def register_converters() -> None:
         if _registered:
             return
         from mlfactory.compile._knn import register_knn_imputer
-        from mlfactory.compile._svm import register_svr
+        from mlfactory.compile._svm import register_svm
         from mlfactory.compile._trees import register_tree_converters
 
         _register_scaler()
         _register_imputer()
         _register_power()
         register_knn_imputer()
-        register_svr()
+        register_svm()
         register_tree_converters()
         _registered = True
 
