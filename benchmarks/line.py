@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/line.py                        # examples/credit_line.toml
     .venv/bin/python benchmarks/line.py --rows 30000 --cli     # bigger data; also time the CLI
+    .venv/bin/python benchmarks/line.py --prices 500x24        # the 3.1M-row price store
 
 In a fresh home under ``benchmarks/_work/line-<rows>/``: the line runs once (every stage), then
 again with nothing changed (every stage up to date), then once with one hyperparameter changed
@@ -13,6 +14,7 @@ Python start-up and imports. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -22,12 +24,101 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PRICES_LINE = """
+name = "prices-bench"
+
+[data]
+ingest = "synthetic"
+tickers = {tickers}
+start = {start}
+end = {end}
+
+[dataset]  # the change check covers the whole feature store; the model trains on a slice
+name = "stocks"
+options = {{ tickers = ["{first}"], start = "{train_from}" }}
+
+[train]
+spec = "stocks.toml"
+overrides = ["search.n_iter=1", "cv.folds=2"]
+
+[gate]
+floors = {{}}
+
+[promote]
+model = "prices-bench"
+onnx = false
+"""
+
+
+def prices(spec: str) -> None:
+    """The price store figures: change detection and one new trading day vs a full featurize."""
+    from datetime import date, timedelta
+
+    from mlfactory.data import featurize, load_tickers
+    from mlfactory.line import run_line
+    from mlfactory.settings import load_settings
+
+    tickers, years = (int(n) for n in spec.split("x"))
+    work = ROOT / "benchmarks" / "_work" / f"line-prices-{tickers}x{years}"
+    end = date(2025, 12, 30)
+    start = date(end.year - years + 1, 1, 1)
+    first = str(load_tickers()["ticker"].iloc[0])
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "examples" / "stocks.toml", work / "stocks.toml")
+    line = work / "prices_line.toml"
+    line.write_text(
+        PRICES_LINE.format(
+            tickers=tickers, start=start, end=end, first=first, train_from=end.year - 1
+        )
+    )
+    settings = load_settings(home=work / ".mlfactory")
+    with contextlib.suppress(Exception):  # a rerun starts from the same store: drop the new day
+        shutil.rmtree(work / ".mlfactory")
+    started = time.perf_counter()
+    first_run = run_line(line, settings)
+    print(f"full line (ingest + featurize + train): {time.perf_counter() - started:.1f} s")
+    rows = next(o for o in first_run.stages if o.stage == "data").summary
+    started = time.perf_counter()
+    full = featurize(settings, force=True)
+    featurize_s = time.perf_counter() - started
+    print(f"full featurize: {featurize_s:.2f} s ({len(full.written)} tickers, {rows})")
+    table = []
+    for label, overrides, dry in (
+        ("nothing changed, --dry-run", [], True),
+        ("nothing changed, run", [], False),
+        ("one new trading day, run", [f"data.end={end + timedelta(days=1)}"], False),
+    ):
+        started = time.perf_counter()
+        report = run_line(line, settings, overrides, dry_run=dry)
+        seconds = time.perf_counter() - started
+        data = next(o for o in report.stages if o.stage == "data")
+        ran = ", ".join(o.stage for o in report.stages if o.status == "ran") or "(none)"
+        table.append((label, seconds, data.seconds, ran, data.summary))
+    print(f"| price store {tickers} tickers x {years} years | seconds | share of a full featurize "
+          f"({featurize_s:.1f} s) | data stage s | stages that ran | data stage |")  # fmt: skip
+    print("|---|---:|---:|---:|---|---|")
+    for label, seconds, data_s, ran, summary in table:
+        print(
+            f"| {label} | {seconds:.2f} | {100 * seconds / featurize_s:.1f}% | {data_s:.2f} "
+            f"| {ran} | {summary} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--line", type=Path, default=ROOT / "examples" / "credit_line.toml")
     parser.add_argument("--rows", type=int, default=5_000, help="rows of the synthetic data")
     parser.add_argument("--cli", action="store_true", help="also time `mlfactory run` (no-op)")
+    parser.add_argument(
+        "--prices",
+        metavar="TICKERSxYEARS",
+        help="instead: a stocks line over a synthetic price store (500x24: 3.1M rows); "
+        "change detection and one new trading day against a full featurize",
+    )
     args = parser.parse_args()
+    if args.prices:
+        prices(args.prices)
+        return
 
     from mlfactory.line import run_line
     from mlfactory.settings import load_settings
