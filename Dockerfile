@@ -23,7 +23,9 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin mlfactory \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[postgres]" && rm -rf /src
+# s3: s3fs for an object store; boto3 for MLflow's S3 artifact store, left to match the botocore
+# aiobotocore pins (pip resolves it so: boto3 1.43.117 with aiobotocore 3.10.0, checked).
+RUN pip install ".[postgres,s3]" boto3 && rm -rf /src
 
 USER mlfactory
 WORKDIR /data

@@ -2,6 +2,15 @@
 
     .venv/bin/python benchmarks/features.py                        # 500 tickers x 24 years
     .venv/bin/python benchmarks/features.py --tickers 50 --years 5 # quick, small
+    .venv/bin/python benchmarks/features.py --store s3://bucket/prefix --tickers 50 --years 5
+    .venv/bin/python benchmarks/features.py --store moto --tickers 50 --years 5  # self-contained
+
+``--store URL`` measures the object store instead: the same bronze data ingested into
+``URL/bronze/prices`` (credentials: the standard AWS variables; endpoint:
+``MLFACTORY_S3_ENDPOINT_URL``; ``moto`` starts moto's S3 server on a loopback port), then
+``featurize`` (local threads, ``force``) on the local store and on the object store, and a rerun
+with nothing changed. It reports the wall-time ratio and every S3 request of each featurize by
+operation (counted in the client): listing requests should be zero whatever the partition count.
 
 The bronze store is generated once with mlfactory's synthetic source and ``ingest`` and cached in
 ``benchmarks/_work/``. Each contender runs in its own subprocess so that its wall time and peak
@@ -267,6 +276,138 @@ def machine() -> str:
     )
 
 
+# Object store: local vs S3 ----------------------------------------------------------------
+
+
+class _RequestCounter:
+    """Counts every S3 API call of the process's s3fs filesystems, by operation (s3fs's
+    ``_call_s3`` wrapped at class level: every instance, every thread)."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        import s3fs
+
+        self.calls: Counter[str] = Counter()
+        original = s3fs.S3FileSystem._call_s3
+        calls = self.calls
+
+        async def counted(fs, method, *args, **kwargs):
+            calls[method] += 1
+            return await original(fs, method, *args, **kwargs)
+
+        s3fs.S3FileSystem._call_s3 = counted
+
+    def take(self) -> dict[str, int]:
+        found = dict(sorted(self.calls.items()))
+        self.calls.clear()
+        return found
+
+
+def _start_moto() -> tuple[object, str, str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ["MLFACTORY_S3_ENDPOINT_URL"] = endpoint
+    import s3fs
+
+    s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True).mkdir("bench")
+    return server, endpoint, "s3://bench/features"
+
+
+def run_store(args: argparse.Namespace) -> None:
+    """featurize on the local store vs on an object store, and its S3 requests."""
+    import logging
+
+    import pandas as pd
+
+    from mlfactory.data import BronzeStore, SyntheticSource, featurize, ingest
+    from mlfactory.settings import load_settings
+
+    logging.getLogger("mlfactory").setLevel(logging.WARNING)
+    server = None
+    store = args.store
+    if store == "moto":
+        server, _, store = _start_moto()
+    settings = load_settings(store_url=store)
+    bronze_local, rows = make_bronze(args.tickers, args.years)
+    tag = f"{args.tickers}x{args.years}"
+    remote_bronze = f"{store.rstrip('/')}/bronze-{tag}"
+    remote_silver = f"{store.rstrip('/')}/silver-{tag}"
+    counter = _RequestCounter()
+    target = BronzeStore(remote_bronze, settings=settings, fsync=False)
+    if not target.indexed or len(target.index()) == 0:
+        frame = pd.DataFrame(
+            {
+                "ticker": [f"S{i:03d}" for i in range(args.tickers)],
+                "sector": [SECTORS[i % len(SECTORS)] for i in range(args.tickers)],
+                "subsector": [f"Sub-industry {i % 37}" for i in range(args.tickers)],
+            }
+        )
+        end = date(2025, 12, 31)
+        start = date(end.year - args.years + 1, 1, 1)
+        started = time.perf_counter()
+        ingest(target, frame, SyntheticSource(seed=7), start, end)
+        print(f"ingested into {remote_bronze} in {time.perf_counter() - started:.1f}s")
+    partitions = len(BronzeStore(remote_bronze, settings=settings).index())
+    counter.take()
+
+    def timed(**kwargs) -> tuple[float, dict[str, int]]:
+        started = time.perf_counter()
+        report = featurize(settings, windows=WINDOWS, scheduler="threads", **kwargs)
+        if report.failures:
+            raise SystemExit(f"featurize failed: {report.failures[:3]}")
+        return time.perf_counter() - started, counter.take()
+
+    local_out = WORK / f"out-store-local-{tag}"
+    shutil.rmtree(local_out, ignore_errors=True)
+    runs = {}
+    for _ in range(args.repeats):
+        runs.setdefault("local", []).append(
+            timed(bronze_dir=bronze_local, silver_dir=local_out, force=True)[0]
+        )
+        seconds, calls = timed(bronze_dir=remote_bronze, silver_dir=remote_silver, force=True)
+        runs.setdefault("s3", []).append(seconds)
+        runs["s3_calls"] = calls
+    unchanged, unchanged_calls = timed(bronze_dir=remote_bronze, silver_dir=remote_silver)
+    local_best, s3_best = min(runs["local"]), min(runs["s3"])
+    listing = ("list_objects_v2", "list_objects")
+    result = {
+        "rows": rows,
+        "tickers": args.tickers,
+        "partitions": partitions,
+        "store": "moto (loopback)" if server is not None else store,
+        "local_seconds": local_best,
+        "s3_seconds": s3_best,
+        "ratio": s3_best / local_best,
+        "s3_requests_featurize": runs["s3_calls"],
+        "s3_requests_unchanged": unchanged_calls,
+        "unchanged_seconds": unchanged,
+        "listing_requests": sum(runs["s3_calls"].get(op, 0) for op in listing)
+        + sum(unchanged_calls.get(op, 0) for op in listing),
+    }
+    print(
+        f"{rows:,} rows, {args.tickers} tickers, {partitions} bronze partitions; "
+        f"{machine()}\n"
+        f"| store | featurize s (best of {args.repeats}) | S3 requests |\n|---|---:|---|\n"
+        f"| local | {local_best:.2f} | - |\n"
+        f"| {result['store']} | {s3_best:.2f} ({result['ratio']:.1f}x) | "
+        f"{sum(runs['s3_calls'].values())}: {runs['s3_calls']} |\n"
+        f"| {result['store']}, nothing changed | {unchanged:.2f} | "
+        f"{sum(unchanged_calls.values())}: {unchanged_calls} |\n"
+        f"listing requests: {result['listing_requests']}"
+    )
+    (WORK / f"features-store-{tag}.json").write_text(json.dumps(result, indent=2))
+    if server is not None:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=500)
@@ -279,6 +420,11 @@ def main() -> None:
         "--schedulers", default="threads,processes", help="Dask schedulers tried for ours"
     )
     parser.add_argument("--prepare-only", action="store_true", help="only generate bronze")
+    parser.add_argument(
+        "--store",
+        help="s3://bucket/prefix (or 'moto'): local vs object-store featurize and its requests",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="featurize runs per store")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--bronze", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -288,6 +434,9 @@ def main() -> None:
         return
 
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.store:
+        run_store(args)
+        return
     bronze, rows = make_bronze(args.tickers, args.years)
     tag = f"{args.tickers}x{args.years}"
     if args.prepare_only:

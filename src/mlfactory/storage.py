@@ -268,6 +268,8 @@ def read_bytes(location: Location) -> bytes:
     """The whole object or file; :class:`DataError` naming it when it is missing."""
     try:
         with translated(location, "reading"):
+            if location.remote:  # one GET: no HEAD for the size first (objects are small)
+                return location.fs.cat_file(location.path, max_concurrency=1)
             return location.fs.cat_file(location.path)
     except FileNotFoundError:
         raise DataError(f"{location.shown} not found") from None

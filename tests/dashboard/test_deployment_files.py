@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 from mlfactory.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = ("POSTGRES_PASSWORD", "MLFACTORY_API_KEY", "PGADMIN_DEFAULT_PASSWORD")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "MLFACTORY_API_KEY",
+    "PGADMIN_DEFAULT_PASSWORD",
+    "S3_SECRET_ACCESS_KEY",
+)
 runner = CliRunner()
 
 
@@ -37,6 +42,8 @@ def test_compose_services_images_and_ports_on_loopback():
         "cli",
         "dask-scheduler",
         "dask-worker",
+        "objectstore",
+        "objectstore-bucket",
         "pgadmin",
     }
     assert services["db"]["image"] == "postgres:15"
@@ -45,7 +52,7 @@ def test_compose_services_images_and_ports_on_loopback():
     assert services["serve"]["command"][-4:] == ["--host", "0.0.0.0", "--port", "8080"]
     assert services["dashboard"]["command"] == ["dashboard", "--host", "0.0.0.0", "--port", "8050"]
     assert services["dask-worker"]["command"][0] == "tcp://dask-scheduler:8786"
-    for name in ("dask-scheduler", "dask-worker", "pgadmin", "cli"):
+    for name in ("dask-scheduler", "dask-worker", "pgadmin", "cli", "objectstore"):
         assert services[name]["profiles"], f"{name} should be optional (a profile)"
     for name, service in services.items():
         for port in service.get("ports", []):
@@ -81,7 +88,7 @@ def test_dockerfile_builds_the_service_as_a_non_root_user():
     text = (ROOT / "Dockerfile").read_text()
     instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert instructions[0] == "FROM python:3.11-slim"
-    assert 'pip install ".[postgres]"' in text
+    assert 'pip install ".[postgres,s3]"' in text
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     cmd = next(line for line in instructions if line.startswith("CMD "))
@@ -109,7 +116,7 @@ def test_docker_compose_config(tmp_path):
     missing = subprocess.run([binary, "config", "-q"], cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode != 0 and "set POSTGRES_USER in .env" in missing.stderr
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    profiles = ["--profile", "dask", "--profile", "admin", "--profile", "cli"]
+    profiles = ["--profile", "dask", "--profile", "admin", "--profile", "cli", "--profile", "s3"]
     valid = subprocess.run(
         [binary, *profiles, "config", "--services"], cwd=tmp_path, capture_output=True, text=True
     )

@@ -62,7 +62,11 @@ def read_manifest(root: Location) -> dict[str, Any] | None:
     try:
         with translated(target, "reading the manifest"):
             try:
-                raw = target.fs.cat_file(target.path)
+                raw = (
+                    target.fs.cat_file(target.path, max_concurrency=1)  # one GET, no HEAD
+                    if target.remote
+                    else target.fs.cat_file(target.path)
+                )
             except FileNotFoundError:
                 return None
     except NotADirectoryError:
