@@ -96,3 +96,51 @@ def test_invalid_batch_options() -> None:
         create_app(None, "credit", batch_max_size=-1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_rows >= 2"):
         MicroBatcher(max_rows=1)
+
+
+def test_by_default_only_the_sklearn_path_is_micro_batched(registered, serve) -> None:
+    """Left at its default, micro-batching serves the scikit-learn path (what queues while a
+    call runs is scored together, nobody waits for company) and stays off for ONNX."""
+    sklearn_app = create_app(registered.settings, "credit", log_predictions=False, onnx=False)
+    onnx_app = create_app(registered.settings, "credit", log_predictions=False, onnx=True)
+    off_app = create_app(
+        registered.settings, "credit", log_predictions=False, onnx=False, batch_max_size=0
+    )
+    servers = [serve(app) for app in (sklearn_app, onnx_app, off_app)]
+    sklearn_service, onnx_service, off_service = (
+        app.state.service for app in (sklearn_app, onnx_app, off_app)
+    )
+    assert sklearn_service.predictor.kind == "sklearn"
+    assert sklearn_service.batcher is not None and sklearn_service.batcher.max_wait_s == 0.0
+    assert sklearn_service._batched(sklearn_service.predictor)
+    assert onnx_service.predictor.kind == "onnx"
+    assert not onnx_service._batched(onnx_service.predictor)
+    assert onnx_service.scores_inline(1)  # the graph still scores small requests on the loop
+    assert off_service.batcher is None
+    rows = records(registered.X.head(64))
+
+    def post(args):
+        server, row = args
+        with client(server) as http:
+            return http.post("/predict", json=[row])
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, [(servers[0], row) for row in rows]))
+    assert all(answer.status_code == 200 for answer in answers)
+    got = [answer.json()["predictions"][0]["prediction"] for answer in answers]
+    assert got == registered.pipeline.predict(registered.X.head(64)).tolist()
+    assert sklearn_service.batcher.batches >= 1  # concurrent requests shared calls
+
+
+def test_a_lone_request_does_not_wait_with_no_wait(registered, predictor) -> None:
+    batcher = MicroBatcher(max_rows=64, max_wait_ms=0.0)
+    batcher.start()
+    try:
+        frame = registered.X.head(3)
+        result = batcher.score(predictor, frame)
+    finally:
+        batcher.close()
+    assert batcher.batches == 0  # scored alone, at once
+    np.testing.assert_allclose(
+        result.probabilities, registered.pipeline.predict_proba(frame), rtol=0, atol=1e-12
+    )

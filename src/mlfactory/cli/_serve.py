@@ -73,13 +73,15 @@ def serve_command(
         ),
     ] = True,
     batch_max_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=0,
             help="Micro-batching: score concurrent requests together in calls of up to this "
-            "many rows (0 = off). Helps many small concurrent requests.",
+            "many rows (0 = off). Default: on for the scikit-learn path only (64 rows, scoring "
+            "together what queues while a call runs), off for a verified ONNX graph.",
+            show_default=False,
         ),
-    ] = 0,
+    ] = None,
     batch_max_wait_ms: Annotated[
         float,
         typer.Option(

@@ -369,7 +369,7 @@ def create_app(
     log_queue_rows: int = 50_000,
     max_body_bytes: int = 64 * 1024 * 1024,
     onnx: bool = False,
-    batch_max_size: int = 0,
+    batch_max_size: int | None = None,
     batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS,
 ) -> FastAPI:
     """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
@@ -378,12 +378,13 @@ def create_app(
     writer starts with it and is flushed at shutdown. With ``onnx`` the version's verified ONNX
     graph (recorded at promotion) serves when it has one; ``GET /model`` says which path is live.
     ``batch_max_size`` > 1 turns on micro-batching: concurrent requests are scored together in
-    calls of up to that many rows, waiting at most ``batch_max_wait_ms`` for company.
+    calls of up to that many rows, waiting at most ``batch_max_wait_ms`` for company; 0 turns it
+    off; ``None`` (default) batches only the scikit-learn path, what queues while a call runs.
     """
     ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
     if max_batch_rows < 1:
         raise ConfigError(f"max_batch_rows must be at least 1, got {max_batch_rows}")
-    if batch_max_size < 0 or batch_max_wait_ms < 0:
+    if (batch_max_size is not None and batch_max_size < 0) or batch_max_wait_ms < 0:
         raise ConfigError(
             f"--batch-max-size ({batch_max_size}) and --batch-max-wait-ms ({batch_max_wait_ms}) "
             "must be >= 0 (size 0 or 1: micro-batching off)"

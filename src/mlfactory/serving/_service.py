@@ -29,11 +29,19 @@ from mlfactory.serving._predlog import LoggedRequest, LogRetention, PredictionLo
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
 
-__all__ = ["INLINE_MAX_ROWS", "ModelService", "Scored", "ServeOptions"]
+__all__ = [
+    "FALLBACK_BATCH_MAX_SIZE",
+    "INLINE_MAX_ROWS",
+    "ModelService",
+    "Scored",
+    "ServeOptions",
+]
 
 logger = get_logger(__name__)
 
 INLINE_MAX_ROWS = 256
+FALLBACK_BATCH_MAX_SIZE = 64
+"""Rows per combined call on the scikit-learn path when micro-batching is left at its default."""
 """Requests up to this many rows are scored on the event loop when the ONNX path is live."""
 
 
@@ -50,7 +58,9 @@ class ServeOptions:
     log_queue_rows: int = 50_000
     log_batch_rows: int = 500
     log_flush_interval_s: float = 0.5
-    batch_max_size: int = 0  # micro-batching: rows per combined call; 0 = off
+    # micro-batching: rows per combined call; 0 = off; None (default): the scikit-learn path
+    # scores together what queues while a call runs (FALLBACK_BATCH_MAX_SIZE rows, no waiting)
+    batch_max_size: int | None = None
     batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS
     onnx: bool = False  # serve the version's verified ONNX graph when it has one (opt-in)
 
@@ -148,8 +158,12 @@ class ModelService:
     async def start(self) -> None:
         """Load the model (in a thread) and start the prediction log writer."""
         self._install(await asyncio.to_thread(self._prepare))
-        if self.options.batch_max_size > 1:
-            self.batcher = MicroBatcher(self.options.batch_max_size, self.options.batch_max_wait_ms)
+        size = self.options.batch_max_size
+        if size is None:  # scikit-learn path only: batch what waits, never wait for company
+            self.batcher = MicroBatcher(FALLBACK_BATCH_MAX_SIZE, max_wait_ms=0.0)
+        elif size > 1:
+            self.batcher = MicroBatcher(size, self.options.batch_max_wait_ms)
+        if self.batcher is not None:
             self.batcher.start()
         if self.options.log_predictions:
             url = self.options.log_db_url or self.settings.database_url
@@ -229,9 +243,16 @@ class ModelService:
         return (
             predictor is not None
             and predictor.kind == "onnx"
-            and self.batcher is None
+            and not self._batched(predictor)
             and rows <= INLINE_MAX_ROWS
         )
+
+    def _batched(self, predictor: Predictor) -> bool:
+        """Whether requests to ``predictor`` go through the micro-batcher: always when it was
+        asked for, else (the default) only on the scikit-learn path."""
+        if self.batcher is None:
+            return False
+        return self.options.batch_max_size is not None or predictor.kind == "sklearn"
 
     def score_columns(self, raw: dict[str, Any], request_id: str) -> Scored:
         """Validate, score (a DataFrame only if the path needs one), count, queue for the log.
@@ -243,7 +264,7 @@ class ModelService:
         predictor = self.current()
         batch = build_frame(raw, predictor.loaded.inputs, self.options.max_batch_rows)
         try:
-            if self.batcher is not None:
+            if self.batcher is not None and self._batched(predictor):
                 result = self.batcher.score(predictor, batch.frame)
             else:
                 result = predictor.score_batch(batch)
