@@ -89,6 +89,14 @@ def serve_command(
             help="Micro-batching: longest a request waits for others to join its call.",
         ),
     ] = 2.0,
+    fleet_cache_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="A fleet: segment models kept loaded at most (least recently used evicted); "
+            "each record is routed to its segment's model, unseen segments to the fallback.",
+        ),
+    ] = 50,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl-C.
 
@@ -106,7 +114,10 @@ def serve_command(
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything loads
     # hash, exact type allow-list and a trial load: a model that fails them never gets a banner
-    verify_model(settings, model, allow_pickle=allow_pickle, allow_unverified=allow_unverified)
+    from mlfactory.fleet._serve import verify_fleet
+
+    if not verify_fleet(settings, model):  # a fleet: its manifest and fallback, verified
+        verify_model(settings, model, allow_pickle=allow_pickle, allow_unverified=allow_unverified)
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(
         f"serving [bold]{model}[/] on http://{host}:{port} ({workers} worker(s), {auth}); "
@@ -121,6 +132,7 @@ def serve_command(
         "onnx": onnx,
         "batch_max_size": batch_max_size,
         "batch_max_wait_ms": batch_max_wait_ms,
+        "fleet_cache_size": fleet_cache_size,
     }
     try:
         run_server(settings, model, host=host, port=port, workers=workers, **options)

@@ -152,5 +152,9 @@ class LRUModels:
         with self._lock:
             return list(self._items)
 
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)

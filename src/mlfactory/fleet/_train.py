@@ -29,7 +29,6 @@ import pandas as pd
 
 from mlfactory.datasets._base import Task
 from mlfactory.fleet._plan import FALLBACK_KEY, FleetPlan, pack, plan_for
-from mlfactory.fleet._route import route_scores
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
 
@@ -60,6 +59,9 @@ class SegmentFit:
     types: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    test_index: Any = None  # dataset row labels of the test rows scored below
+    test_pred: Any = None  # the model's predictions on its test rows
+    test_proba: Any = None  # and probabilities (classifiers)
 
 
 @dataclass
@@ -112,7 +114,7 @@ def _safe_scores(estimator: Any, X: pd.DataFrame, y: pd.Series, scoring: list[st
 def _fit_segment(pipeline, config, cv, task, key, X_tr, y_tr, X_te, y_te) -> SegmentFit:
     import skops.io as sio
 
-    from mlfactory.serialization import skops_trusted_types
+    from mlfactory.serialization import _check
     from mlfactory.training._search import cv_metrics, run_search
 
     started = time.perf_counter()
@@ -130,9 +132,14 @@ def _fit_segment(pipeline, config, cv, task, key, X_tr, y_tr, X_te, y_te) -> Seg
         fit.cv_mean = float(row[f"mean_test_{metric}"])
         fit.cv_std = float(row[f"std_test_{metric}"])
         fit.cv_metrics = cv_metrics(row)
-        fit.test_scores = _safe_scores(best, X_te, y_te, list(config.scoring)) if len(X_te) else {}
-        fit.types = skops_trusted_types(best)
-        fit.model = sio.dumps(best)
+        if len(X_te):
+            fit.test_scores = _safe_scores(best, X_te, y_te, list(config.scoring))
+            fit.test_index = X_te.index.to_numpy()
+            fit.test_pred = np.asarray(best.predict(X_te))
+            if hasattr(best, "predict_proba") and task == Task.CLASSIFICATION:
+                fit.test_proba = np.asarray(best.predict_proba(X_te))
+        fit.model = sio.dumps(best)  # serialised once, here: the bytes are the file
+        fit.types = _check(sio.get_untrusted_types(data=fit.model), f"model of segment {key!r}")
         fit.sha256 = hashlib.sha256(fit.model).hexdigest()
         fit.status = "trained"
     except Exception as exc:  # one segment's failure is recorded, never the fleet's
@@ -407,28 +414,25 @@ def _fallback_share(table: pd.DataFrame) -> float:
 
 
 def _assemble(resolved, plan, fits, run_id, previous):
-    """The segment table, the training manifest and the fleet-level test scores."""
+    """The segment table, the training manifest and the fleet-level test scores.
+
+    Every number comes from the outputs the workers sent back with their models: no model is
+    loaded again here.
+    """
     spec = resolved.spec
     refit = resolved.refit
     data = resolved.dataset
+    classification = data.task == Task.CLASSIFICATION
+    classes = [_plain(c) for c in sorted(pd.unique(data.y.dropna()))] if classification else []
     fallback_fit = fits.get(FALLBACK_KEY)
-    classes = (
-        [_plain(c) for c in sorted(pd.unique(data.y.dropna()))]
-        if data.task == Task.CLASSIFICATION
-        else []
-    )
-    import skops.io as sio
-
-    from mlfactory.serialization import TRUSTED_TYPES
-
-    def loads(fit: SegmentFit) -> Any:
-        return sio.loads(fit.model, trusted=sorted(set(fit.types) & TRUSTED_TYPES))
-
-    fallback_model = loads(fallback_fit) if fallback_fit and fallback_fit.model else None
-    models: dict[str, Any] = {}
+    X_test, y_test = resolved.X_test, resolved.y_test
+    routed = _Outputs(X_test.index, classes)  # every test row, as the fleet scores it
+    fallback_out = _Outputs(X_test.index, classes)  # every test row, as the fallback scores it
+    if fallback_fit is not None and fallback_fit.test_pred is not None:
+        fallback_out.put(fallback_fit)
+        routed.put(fallback_fit)
     rows: list[dict[str, Any]] = []
     entries: dict[str, Any] = {}
-    keys_test = plan.keys.iloc[resolved.test_idx]
     for segment in plan.segments:
         fit = fits.get(segment.key)
         row = {
@@ -467,15 +471,14 @@ def _assemble(resolved, plan, fits, run_id, previous):
                         f"training (tolerance {REGRESSION_TOLERANCE})"
                     )
                 row.update(model_file=_file_name(segment.key), model_sha256=fit.sha256)
-                models[segment.key] = loads(fit)
                 entries[segment.key] = _entry(segment.values, fit, run_id, refit)
-        if fallback_model is not None and len(segment.test_idx):
-            score = _safe_scores(
-                fallback_model,
-                data.X.iloc[segment.test_idx],
-                data.y.iloc[segment.test_idx],
-                [refit],
-            )[refit]
+                if fit.test_pred is not None:
+                    routed.put(fit)
+        if fallback_out.filled and len(segment.test_idx):
+            labels = data.X.index[segment.test_idx]
+            score = _safe_scores(fallback_out, data.X.loc[labels], data.y.loc[labels], [refit])[
+                refit
+            ]
             row["fallback_test_score"] = None if math.isnan(score) else score
         rows.append(row)
     fallback_entry = None
@@ -495,15 +498,15 @@ def _assemble(resolved, plan, fits, run_id, previous):
         )  # fmt: skip
         if fallback_fit.model is not None:
             fallback_entry = _entry([], fallback_fit, run_id, refit)
-            models[FALLBACK_KEY] = fallback_model
     table = pd.DataFrame(rows)
-    X_test, y_test = resolved.X_test, resolved.y_test
-    routed = _RoutedEstimator(models, plan.by, classes, keys_test)
-    scores = _safe_scores(routed, X_test, y_test, resolved.scoring) if len(X_test) else {}
-    fallback_scores = (
-        _safe_scores(fallback_model, X_test, y_test, resolved.scoring)
-        if fallback_model is not None
+    covered = routed.covered()  # fallback "none": rows of small segments have no score
+    scores = (
+        _safe_scores(routed, X_test[covered], y_test[covered], resolved.scoring)
+        if covered.any()
         else {}
+    )
+    fallback_scores = (
+        _safe_scores(fallback_out, X_test, y_test, resolved.scoring) if fallback_out.filled else {}
     )
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -522,6 +525,7 @@ def _assemble(resolved, plan, fits, run_id, previous):
         "segments": entries,
         "small_segments": sorted(s.key for s in plan.segments if s.status != "train"),
         "test_scores": scores,
+        "test_rows_scored": int(covered.sum()),
     }
     return table, manifest, scores, fallback_scores
 
@@ -547,12 +551,29 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-class _RoutedEstimator:
-    """The fleet as one estimator over rows of the dataset (keys looked up by row index)."""
+class _Outputs:
+    """Outputs already computed for rows (by index label), wearing an estimator's clothes so
+    scikit-learn's scorers can score them: no model is loaded or run again."""
 
-    def __init__(self, models, by, classes, keys: pd.Series) -> None:
-        self.models, self.by, self.classes_, self.keys = models, by, np.asarray(classes), keys
+    def __init__(self, index: pd.Index, classes: list[Any]) -> None:
+        self.classes_ = np.asarray(classes)
         self._estimator_type = "classifier" if classes else "regressor"
+        self.position = pd.Series(np.arange(len(index)), index=index)
+        self.pred = np.empty(len(index), dtype=object)
+        self.proba = np.full((len(index), len(classes)), np.nan) if classes else None
+        self.mask = np.zeros(len(index), dtype=bool)
+        self.filled = False
+
+    def put(self, fit: SegmentFit) -> None:
+        at = self.position.loc[fit.test_index].to_numpy()
+        self.pred[at] = fit.test_pred
+        if self.proba is not None and fit.test_proba is not None:
+            self.proba[at] = fit.test_proba
+        self.mask[at] = True
+        self.filled = True
+
+    def covered(self) -> np.ndarray:
+        return self.mask
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
@@ -564,15 +585,12 @@ class _RoutedEstimator:
             tags.regressor_tags = RegressorTags()
         return tags
 
-    def _routed(self, X: pd.DataFrame):
-        keys = self.keys.loc[X.index]
-        return route_scores(X, self.by, self.models.get, classes=list(self.classes_), keys=keys)
-
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self._routed(X).predictions
+        values = self.pred[self.position.loc[X.index].to_numpy()]
+        return values.astype(float) if not self.classes_.size else np.asarray(values.tolist())
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self._routed(X).probabilities
+        return self.proba[self.position.loc[X.index].to_numpy()]
 
     def fit(self, X, y):  # pragma: no cover - scorers never fit
         return self

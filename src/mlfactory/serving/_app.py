@@ -286,6 +286,11 @@ def _short_name(name: object) -> str:
 
 def _scored_headers(scored: Scored, request_id: str) -> dict[str, str]:
     headers = {"X-Model-Time-Ms": f"{scored.result.model_ms:.3f}"}
+    routes = getattr(scored.result, "routes", None)
+    if routes is not None:  # a fleet: which model scored each record (first 100), fallback count
+        shown = ",".join(ascii(route)[1:-1].replace(",", "\\x2c")[:40] for route in routes[:100])
+        headers["X-Mlfactory-Segment-Models"] = shown + (",..." if len(routes) > 100 else "")
+        headers["X-Mlfactory-Fallback"] = str(sum(route == "fallback" for route in routes))
     if scored.batch.ignored:
         # names come from the client: at most 20, each cut to 40 characters, so the header
         # (and the log line) stays a line long, whatever the request holds
@@ -371,6 +376,7 @@ def create_app(
     onnx: bool = False,
     batch_max_size: int | None = None,
     batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS,
+    fleet_cache_size: int = 50,
 ) -> FastAPI:
     """The prediction service for ``model_ref`` (``NAME``, ``NAME@alias`` or ``NAME/version``).
 
@@ -380,6 +386,8 @@ def create_app(
     ``batch_max_size`` > 1 turns on micro-batching: concurrent requests are scored together in
     calls of up to that many rows, waiting at most ``batch_max_wait_ms`` for company; 0 turns it
     off; ``None`` (default) batches only the scikit-learn path, what queues while a call runs.
+    A fleet version routes each record by its segment columns to its segment's model, keeping at
+    most ``fleet_cache_size`` of them loaded (LRU); ``X-Mlfactory-Segment-Models`` says which.
     """
     ref = parse_model_ref(model_ref) if isinstance(model_ref, str) else model_ref
     if max_batch_rows < 1:
@@ -402,7 +410,10 @@ def create_app(
         onnx=onnx,
         batch_max_size=batch_max_size,
         batch_max_wait_ms=batch_max_wait_ms,
+        fleet_cache_size=fleet_cache_size,
     )
+    if fleet_cache_size < 1:
+        raise ConfigError(f"--fleet-cache-size must be at least 1, got {fleet_cache_size}")
     service = ModelService(settings, ref, options)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
 

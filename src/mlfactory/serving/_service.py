@@ -63,6 +63,7 @@ class ServeOptions:
     batch_max_size: int | None = None
     batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS
     onnx: bool = False  # serve the version's verified ONNX graph when it has one (opt-in)
+    fleet_cache_size: int = 50  # a fleet: segment models kept loaded at most (LRU)
 
 
 @dataclass
@@ -137,6 +138,11 @@ class ModelService:
     def _prepare(self, version_hint: str = "") -> Predictor:
         """Download, verify, load and warm up a version (in a worker thread, before any swap)."""
         target = self._cache / f"v{version_hint or 'current'}-{datetime.now().timestamp():.6f}"
+        from mlfactory.fleet._serve import fleet_predictor  # a fleet routes records by segment
+
+        fleet = fleet_predictor(self.settings, self.ref, target, self.options.fleet_cache_size)
+        if fleet is not None:
+            return fleet
         loaded = load_model(
             self.settings,
             self.ref,
@@ -275,13 +281,14 @@ class ModelService:
         self._observe(result)
         if self.log is not None:
             info = predictor.loaded.info
+            routes = getattr(result, "routes", None)  # a fleet: which model scored each record
             self.log.submit(
                 LoggedRequest(
                     request_id,
                     info.name,
                     info.version,
                     received,
-                    batch.columns,
+                    batch.columns if routes is None else {**batch.columns, "_model": routes},
                     scored.predictions,
                     _probability_columns(result),
                     result.model_ms,
