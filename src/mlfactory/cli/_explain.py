@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -68,11 +67,11 @@ def explain_command(
         ),
     ] = None,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
-            help="Folder for the PNGs, CSV tables and report.html. "
-            "Default: HOME/reports/explain/RUN_ID.",
+            help="Folder (or s3://bucket/prefix) for the PNGs, CSV tables and report.html. "
+            "Default: HOME/reports/explain/RUN_ID (STORE/reports/… on an object store).",
             show_default=False,
         ),
     ] = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -133,10 +132,11 @@ def featurize_command(
 def sample_command(
     ctx: typer.Context,
     out: Annotated[
-        Path,
+        str,
         typer.Option(
             "--out",
-            help=f"File to write; the extension picks the format ({', '.join(SAMPLE_FORMATS)}).",
+            help=f"File to write (or s3://bucket/key); the extension picks the format "
+            f"({', '.join(SAMPLE_FORMATS)}).",
         ),
     ],
     n: Annotated[

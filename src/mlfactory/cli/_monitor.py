@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import click
@@ -69,9 +68,11 @@ SampleOption = Annotated[
     typer.Option(help="Subsample each side to at most N rows (fixed seed).", show_default=False),
 ]
 OutOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--out", help="Folder for drift.html and drift.json (default: HOME/reports/drift-TIME)."
+        "--out",
+        help="Folder (or s3://bucket/prefix) for drift.html and drift.json (default: "
+        "HOME/reports/drift-TIME; STORE/reports/… on an object store).",
     ),
 ]
 MultivariateOption = Annotated[
@@ -159,7 +160,7 @@ def print_report(report: DriftReport) -> None:
         )
 
 
-def _publish_and_exit(ctx: typer.Context, report: DriftReport, out: Path | None) -> None:
+def _publish_and_exit(ctx: typer.Context, report: DriftReport, out: str | None) -> None:
     from mlfactory.monitoring import publish_report
 
     print_report(report)
