@@ -149,8 +149,11 @@ def _loaded(name: str, version: str, model: Any, manifest: dict[str, Any]) -> An
     from mlfactory.schema import InputColumn
 
     info = VersionInfo(name, version, "", "", [], {})
+    features = set(manifest["features"])  # a segment column that is no feature is not scored
     inputs = [
-        InputColumn(c["name"], c["type"], bool(c.get("required", True))) for c in manifest["inputs"]
+        InputColumn(c["name"], c["type"], bool(c.get("required", True)))
+        for c in manifest["inputs"]
+        if c["name"] in features
     ]
     classes = list(getattr(model, "classes_", []))
     return LoadedModel(ModelRef(name, version=version), info, model, inputs, Path("."), classes)
@@ -174,7 +177,7 @@ def _judge(rules, primary, name, key, challenger, champion, champion_version, ma
             y,
             model=f"{name}[{key}]",
         )
-    except (ValueError, IndexError) as exc:
+    except (KeyError, ValueError, IndexError) as exc:
         text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
         if champion is None:
             return True, f"not judged ({text}): accepted, no model to keep", {}
