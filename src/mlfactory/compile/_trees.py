@@ -13,8 +13,9 @@ reproduces scikit-learn's arithmetic:
 * probabilities are the forest's mean of leaf fractions, or the boosting's logistic/softmax of
   the raw score, computed in double.
 
-A tree appears once per output (``TreeEnsemble`` leaves hold one target each), so a binary
-forest's graph holds two copies of every tree: one per class.
+A tree appears once per output (``TreeEnsemble`` leaves hold one target each): a forest of
+``k > 2`` classes holds ``k`` copies of every tree, one per class; a two-class forest holds one,
+for the second class (leaf fractions sum to one, so the first class's probability is the rest).
 """
 
 from __future__ import annotations
@@ -197,9 +198,12 @@ def _classifier_ensemble(model: Any) -> tuple[_Ensemble, int, str]:
     for estimator in _forest_trees(model):
         tree = estimator.tree_
         values = tree.value[:, 0, :k]
+        if k == 2:  # leaf fractions sum to 1: the second class's mean gives both
+            ensemble.add(_sklearn_tree(tree, values), 0, 1)
+            continue
         for target in range(k):
             ensemble.add(_sklearn_tree(tree, values), target, target)
-    return ensemble, k, "mean"
+    return ensemble, 1 if k == 2 else k, "mean"
 
 
 def _check_gb_init(model: Any) -> None:
@@ -338,6 +342,10 @@ def convert_tree_classifier(scope: Any, operator: Any, container: Any) -> None:
     if link == "mean":
         count = np.array([float(len(_forest_trees(model)))], dtype=np.float64)
         proba = _node(scope, container, "Div", [raw, _const(scope, container, "n", count)], "p")
+        if k == 1:  # two classes: the ensemble holds the second's mean, the first is the rest
+            one = _const(scope, container, "one", np.array([1.0], dtype=np.float64))
+            rest = _node(scope, container, "Sub", [one, proba], "p0")
+            proba = _node(scope, container, "Concat", [rest, proba], "p", axis=1)
         index = _node(scope, container, "ArgMax", [proba], "index", axis=1, keepdims=0)
     elif link in ("logistic", "logistic_ge"):
         one = _const(scope, container, "one", np.array([1.0], dtype=np.float64))
