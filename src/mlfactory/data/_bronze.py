@@ -398,6 +398,8 @@ class BronzeStore:
         The manifest is rewritten once the ticker's partitions are written: it lists them.
         """
         self.ticker_dir(ticker)  # validates the name before any work
+        if not self.indexed:  # an older store: every partition enters the manifest first
+            self._index_unlisted()
         known = set(self.years(ticker))
         created = not known
         if frame.empty:
