@@ -1,7 +1,21 @@
 """Online serving, side by side: ``mlfactory serve`` vs ``mlflow models serve``, same model.
 
-    .venv/bin/python benchmarks/serving.py                 # 10 s per cell
-    .venv/bin/python benchmarks/serving.py --seconds 3     # quick
+    .venv/bin/python benchmarks/serving.py                    # one row per zoo family, 10 s/cell
+    .venv/bin/python benchmarks/serving.py --seconds 3        # quick
+    .venv/bin/python benchmarks/serving.py --families RandomForest,SVM --fallback
+    .venv/bin/python benchmarks/serving.py --detail           # the credit model, every variant
+
+Per family (the default): each zoo family is trained once with the ``basic`` recipe on 10,000
+synthetic credit rows (Ridge and Lasso, regression only, on synthetic fires rows) and promoted, so
+the registry compiles it to ONNX in double and verifies it within 1e-6. Then, for each family,
+``mlflow models serve`` and ``mlfactory serve`` (compiled path, prediction log on, as in
+production) are measured on the same registered version: 1-row requests at concurrency 1 (p50)
+and 16 (requests/s), 100-row requests at concurrency 4 (rows/s); plus onnxruntime in process on
+the verified graph (the compiled limit) and scikit-learn in process. ``--fallback`` adds the
+scikit-learn path at concurrency 16 with micro-batching off and at its default. Results: a
+markdown table on stdout and ``benchmarks/_work/serving_families.json``.
+
+``--detail`` is the earlier benchmark:
 
 One registered model for both: the credit pipeline (``power`` recipe + LogisticRegression) trained
 on 20,000 synthetic credit rows, registered as ``credit-bench`` version 1 in a SQLite store under
@@ -194,11 +208,8 @@ def in_process(model, X) -> list[dict]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each cell")
-    args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+def detail(args: argparse.Namespace) -> None:
+    """The credit LogisticRegression model under every serving variant (``--detail``)."""
     ensure_model()
     from mlfactory.datasets import load_dataset
     from mlfactory.registry import load_model
@@ -326,6 +337,260 @@ def main() -> None:
             f"{1000 / item['p50_ms'] * item['rows']:.0f} | {item['p50_ms']:.2f} | "
             f"{item['p99_ms']:.2f} | | |"
         )
+
+
+# One row per family ---------------------------------------------------------------------------
+FAMILY_ROWS = 10_000
+CLASSIFIERS = ["LogisticRegression", "NaiveBayes", "KNN", "RandomForest", "HistGradientBoosting",
+               "SVM", "NeuralNet"]  # fmt: skip
+REGRESSORS = ["Ridge", "Lasso"]  # regression-only families, on the fires data
+FAMILY_SPEC = """
+name = "bench-b-{model}"
+dataset = "{dataset}"
+preprocessing = "{recipe}"
+model = "{model}"
+seed = 0
+[cv]
+folds = 2
+scoring = ["{metric}"]
+[search]
+kind = "none"
+"""
+
+
+def family_model(model: str) -> tuple[str, str]:
+    """Train and promote ``model`` once (credit, or fires for the regression-only families);
+    the registered name and the dataset."""
+    from mlfactory.datasets import write_synthetic
+    from mlfactory.exceptions import ModelNotFound
+    from mlfactory.registry import parse_model_ref, promote, resolve_version
+    from mlfactory.tracking import open_tracking
+    from mlfactory.training import train
+
+    current = settings()
+    dataset = "fires" if model in REGRESSORS else "credit"
+    name = f"bench-b-{model.lower()}"
+    try:
+        resolve_version(open_tracking(current), parse_model_ref(f"{name}/1"))
+        return name, dataset
+    except ModelNotFound:
+        pass
+    WORK.mkdir(parents=True, exist_ok=True)
+    marker = WORK / f"{dataset}.written"
+    if not marker.exists():
+        write_synthetic(dataset, FAMILY_ROWS, settings=current)
+        marker.touch()
+    spec = WORK / f"bench-b-{model}.toml"
+    metric = "r2" if dataset == "fires" else "roc_auc"
+    spec.write_text(FAMILY_SPEC.format(model=model, dataset=dataset, recipe="basic", metric=metric))
+    print(f"training {model} on {FAMILY_ROWS:,} {dataset} rows ...", flush=True)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # HistGradientBoosting's threads cost 6x on 2 shared cores
+        promote(current, name, run_id=train(spec, current).run_id)
+    return name, dataset
+
+
+def compiled_limit(loaded, X) -> dict:
+    """In-process onnxruntime on the verified graph: 1-row p50 and 100-row rows/s."""
+    from mlfactory.compile import onnx_feed
+    from mlfactory.serving._onnx import build_predictor
+
+    predictor = build_predictor(settings(), loaded, onnx=True)
+    if predictor.kind != "onnx":
+        return {"kind": predictor.kind, "reason": predictor.reason}
+    out = {"kind": "onnx"}
+    for rows in (1, 100):
+        feed = onnx_feed(X.head(rows), loaded.inputs)
+        session = predictor._session
+        session.run(None, feed)
+        timings = []
+        deadline = time.perf_counter() + 2.0
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            session.run(None, feed)
+            timings.append((time.perf_counter() - began) * 1000)
+        out[f"p50_ms_{rows}"] = percentile(timings, 0.5)
+    out["rps_1"] = 1000 / out["p50_ms_1"]
+    out["rows_per_s_100"] = 100 * 1000 / out["p50_ms_100"]
+    return out
+
+
+def sklearn_limit(model, X) -> dict:
+    out = {}
+    for rows in (1, 100):
+        frame = X.head(rows)
+        model.predict(frame)
+        timings = []
+        deadline = time.perf_counter() + 2.0
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            model.predict_proba(frame) if hasattr(model, "predict_proba") else model.predict(frame)
+            timings.append((time.perf_counter() - began) * 1000)
+        out[f"p50_ms_{rows}"] = percentile(timings, 0.5)
+    return out
+
+
+FAMILY_CELLS = [(1, 1), (1, 16), (100, 4)]
+
+
+def measure(name, command, url, path, bodies_for, seconds, env, log, cells=FAMILY_CELLS) -> dict:
+    process = start(command, env, url, log)
+    out = {}
+    try:
+        for rows, concurrency in cells:
+            bodies = bodies_for(rows)
+            cell = asyncio.run(load(url + path, bodies, concurrency, seconds))
+            cell["rows_per_s"] = cell["rps"] * rows
+            out[f"{rows}x{concurrency}"] = cell
+            print(
+                f"  {name:<28} {rows:>3} rows x{concurrency:>2}: {cell['rps']:8.1f} req/s "
+                f"p50 {cell['p50_ms']:7.2f} ms p99 {cell['p99_ms']:7.2f} ms "
+                f"errors {cell['errors']}",
+                flush=True,
+            )
+    finally:
+        stop(process)
+    return out
+
+
+def families(args: argparse.Namespace) -> None:
+    """One row per zoo family: MLflow vs mlfactory's compiled path (and its fallback)."""
+    from mlfactory.datasets import load_dataset
+    from mlfactory.registry import load_model
+    from mlfactory.tracking import tracking_uri
+
+    current = settings()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = tracking_uri(current)
+    env["MLFACTORY_HOME"] = str(current.home)
+    env.pop("MLFACTORY_API_KEY", None)
+    launcher = (
+        "import sys; from mlfactory.logs import configure_logging; configure_logging('WARNING');"
+        "from mlfactory.serving import run_server; from mlfactory.settings import load_settings;"
+        "run_server(load_settings(), sys.argv[1], port=int(sys.argv[2]), "
+        "onnx=sys.argv[3] == 'onnx', batch_max_size=None if sys.argv[4] == 'auto' "
+        "else int(sys.argv[4]))"
+    )
+    wanted = args.families.split(",") if args.families != "all" else CLASSIFIERS + REGRESSORS
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "seconds_per_cell": args.seconds,
+        "load_before": os.getloadavg(),
+        "families": {},
+    }
+    out_file = WORK.parent / "serving_families.json"
+    if out_file.exists() and args.resume:
+        results["families"] = json.loads(out_file.read_text()).get("families", {})
+    for family in wanted:
+        if family in results["families"]:
+            continue
+        name, dataset = family_model(family)
+        loaded = load_model(current, f"{name}/1", cache_dir=WORK / "model-cache" / name)
+        X = load_dataset(dataset, settings=current).X.sample(2_000, random_state=0)
+        row = {"dataset": dataset, "onnx_status": loaded.info.tags.get("onnx_status", "")}
+        row["compiled_limit"] = compiled_limit(loaded, X)
+        row["sklearn_limit"] = sklearn_limit(loaded.model, X)
+
+        def bodies_for(rows: int, X=X) -> list[bytes]:
+            return [split_body(X.iloc[i : i + rows]) for i in range(0, 20 * rows, rows)]
+
+        print(f"{family}: {row['onnx_status'][:80]}", flush=True)
+        port = free_port()
+        row["mlflow"] = measure(
+            "mlflow models serve",
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/1",
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
+            WORK / f"{name}-mlflow.log",
+        )  # fmt: skip
+        port = free_port()
+        row["mlfactory"] = measure(
+            "mlfactory serve",
+            [sys.executable, "-c", launcher, f"{name}/1", str(port), "onnx", "auto"],
+            f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
+            WORK / f"{name}-mlfactory.log",
+        )  # fmt: skip
+        if args.fallback:
+            for batch in ("0", "auto"):
+                port = free_port()
+                row[f"fallback_batch_{batch}"] = measure(
+                    f"mlfactory --no-onnx, batch {batch}",
+                    [sys.executable, "-c", launcher, f"{name}/1", str(port), "sklearn", batch],
+                    f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
+                    WORK / f"{name}-fallback-{batch}.log", cells=[(1, 16)],
+                )  # fmt: skip
+        results["families"][family] = row
+        results["load_after"] = os.getloadavg()
+        out_file.write_text(json.dumps(results, indent=2))
+    print_families(results)
+
+
+def print_families(results: dict) -> None:
+    print()
+    print(
+        "| family | path | req/s c=16 (MLflow) | ratio | p50 ms c=1 (MLflow) | rows/s 100-row "
+        "(MLflow) | ratio | compiled limit: 1-row req/s, 100-row rows/s |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for family, row in results["families"].items():
+        ours, theirs = row["mlfactory"], row["mlflow"]
+        limit = row["compiled_limit"]
+        path = "ONNX" if limit.get("kind") == "onnx" else "scikit-learn"
+        c16 = ours["1x16"]["rps"] / theirs["1x16"]["rps"]
+        r100 = ours["100x4"]["rows_per_s"] / theirs["100x4"]["rows_per_s"]
+        lim = f"{limit['rps_1']:,.0f}, {limit['rows_per_s_100']:,.0f}" if path == "ONNX" else "—"
+        print(
+            f"| {family} | {path} | {ours['1x16']['rps']:,.0f} ({theirs['1x16']['rps']:,.0f}) "
+            f"| **{c16:.1f}x** | {ours['1x1']['p50_ms']:.2f} ({theirs['1x1']['p50_ms']:.2f}) "
+            f"| {ours['100x4']['rows_per_s']:,.0f} ({theirs['100x4']['rows_per_s']:,.0f}) "
+            f"| {r100:.1f}x | {lim} |"
+        )
+    if any("fallback_batch_0" in row for row in results["families"].values()):
+        print()
+        print(
+            "| family | fallback, no micro-batching: req/s, p99 ms | fallback, micro-batching "
+            "(default): req/s, p99 ms | MLflow: req/s, p99 ms |"
+        )
+        print("|---|---:|---:|---:|")
+        for family, row in results["families"].items():
+            if "fallback_batch_0" not in row:
+                continue
+            off, on = row["fallback_batch_0"]["1x16"], row["fallback_batch_auto"]["1x16"]
+            ml = row["mlflow"]["1x16"]
+            print(
+                f"| {family} | {off['rps']:,.0f}, {off['p99_ms']:.0f} | {on['rps']:,.0f}, "
+                f"{on['p99_ms']:.0f} | {ml['rps']:,.0f}, {ml['p99_ms']:.0f} |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each cell")
+    parser.add_argument(
+        "--families",
+        default="all",
+        help="comma-separated zoo families for the per-family table (default: all)",
+    )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="also measure each family on the scikit-learn path, micro-batching off and on",
+    )
+    parser.add_argument("--resume", action="store_true", help="keep families already measured")
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="instead: the credit LogisticRegression under every serving variant",
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if args.detail:
+        detail(args)
+    else:
+        families(args)
 
 
 if __name__ == "__main__":
