@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CREDENTIAL_VARIABLES",
     "Location",
+    "ReportFolder",
     "StoreCheck",
     "apply_storage_environment",
     "check_store",
+    "delete",
+    "exists",
     "is_remote",
     "join",
     "location_from",
@@ -41,6 +44,7 @@ __all__ = [
     "report_folder",
     "storage_error",
     "storage_options",
+    "translated",
     "write_bytes",
 ]
 
