@@ -74,7 +74,7 @@ def test_ingest_featurize_and_read_on_s3(bucket, tmp_path, monkeypatch):
         werkzeug.removeHandler(requests)
     assert [r.status for r in again.results] == ["skipped"] * 3
     assert requests.count("list-type") == 0 and requests.count("delimiter") == 0
-    assert requests.count("PUT ") == 1  # the ingest's manifest (last ingest time) only
+    assert requests.count("PUT ") == 2  # the writer lock and the manifest (last ingest time)
     assert store_fingerprint(url, settings)[0] == digest
 
     # new days for one ticker: only its newest partition and that ticker's features change
@@ -93,3 +93,37 @@ def test_ingest_featurize_and_read_on_s3(bucket, tmp_path, monkeypatch):
     fs = BronzeStore(url).location.fs
     with fs.open(f"{bucket}/samples/s.parquet", "rb") as handle:
         assert pq.read_table(handle).num_rows == 50
+
+
+def test_one_writer_at_a_time_on_s3(bucket, monkeypatch):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    import pytest
+
+    from mlfactory.exceptions import DataError
+
+    url = f"s3://{bucket}/prices"
+    settings = load_settings()
+    store = BronzeStore(url, settings=settings)
+    fs = store.location.fs
+    with store.writer_lock():
+        assert fs.exists(f"{bucket}/prices/.lock")
+        with pytest.raises(DataError, match="another ingest is writing to s3://") as refused:
+            ingest(BronzeStore(url), TICKERS, SyntheticSource(), START, date(2021, 6, 30))
+        assert f"pid {__import__('os').getpid()}" in str(refused.value)
+    assert not fs.exists(f"{bucket}/prices/.lock")  # released
+
+    # a lock left by a process of this host that is gone is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    holder = {"host": socket.gethostname(), "pid": int(dead), "started": "2026-01-01T00:00:00"}
+    fs.pipe_file(f"{bucket}/prices/.lock", json.dumps(holder).encode())
+    report = ingest(BronzeStore(url), TICKERS, SyntheticSource(), START, date(2021, 6, 30))
+    assert report.counts["added"] == 3 and not fs.exists(f"{bucket}/prices/.lock")
+    # one of another host is not: it is named, to delete
+    fs.pipe_file(f"{bucket}/prices/.lock", json.dumps({**holder, "host": "elsewhere"}).encode())
+    with pytest.raises(DataError, match="host elsewhere"):
+        ingest(BronzeStore(url), TICKERS, SyntheticSource(), START, date(2021, 7, 30))

@@ -39,7 +39,15 @@ from mlfactory.data._sources import normalise_source_frame
 from mlfactory.exceptions import DataError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
-from mlfactory.storage import Location, open_location, read_bytes, translated, write_bytes
+from mlfactory.storage import (
+    Location,
+    delete,
+    open_location,
+    read_bytes,
+    storage_error,
+    translated,
+    write_bytes,
+)
 
 __all__ = ["BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"]
 
@@ -117,6 +125,21 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _gone(holder: dict[str, Any]) -> bool:
+    """Whether the process holding a lock is known to be gone (only knowable on this host)."""
+    import socket
+
+    if holder.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(holder.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+    return False
 
 
 def _to_table(frame: pd.DataFrame) -> pa.Table:
@@ -490,11 +513,14 @@ class BronzeStore:
     def writer_lock(self) -> Iterator[None]:
         """Hold the store's exclusive writer lock (released by the OS even if killed).
 
-        On an object store there is no lock: one writer (one ingest at a time) is the rule.
+        On an object store the lock is a ``.lock`` object created only if absent (a conditional
+        PUT), naming its holder; it is deleted at the end. A lock left by a process of this host
+        that is gone is taken over; one of another host is named in the refusal, to delete.
         """
         self.refresh()
         if self.location.remote:
-            yield
+            with self._object_lock():
+                yield
             return
         root = Path(self.location.path)
         root.mkdir(parents=True, exist_ok=True)
@@ -514,6 +540,52 @@ class BronzeStore:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _object_lock(self) -> Iterator[None]:
+        import json
+        import socket
+
+        lock = self.location.child(LOCK_FILE)
+        fs = lock.fs
+        holder = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        payload = json.dumps(holder).encode()
+        held = False
+        for _attempt in range(3):
+            try:
+                fs.pipe_file(lock.path, payload, mode="create")
+                held = True
+                break
+            except FileExistsError:
+                try:
+                    other = json.loads(read_bytes(lock))
+                except (DataError, ValueError):
+                    continue  # released meanwhile, or unreadable: try again
+                if not _gone(other):
+                    raise DataError(
+                        f"another ingest is writing to {self.location.shown} (host "
+                        f"{other.get('host')}, pid {other.get('pid')}, since "
+                        f"{other.get('started')}); wait for it to finish, or delete {lock.shown} "
+                        "if that process is gone"
+                    ) from None
+                logger.warning("taking over the lock of a gone ingest: %s", other)
+                delete(lock)
+            except Exception as exc:
+                if "NotImplemented" in str(exc):  # a store without conditional writes
+                    logger.warning("%s: conditional writes unsupported, no writer lock", self)
+                    break
+                raise storage_error(exc, lock, "taking the writer lock") from exc
+        else:
+            raise DataError(f"cannot take the writer lock {lock.shown}; try again")
+        try:
+            yield
+        finally:
+            if held:
+                delete(lock)
 
     def manifest(self) -> dict[str, Any] | None:
         """The manifest: the last recorded ingest and the partitions (``None`` before the first)."""
