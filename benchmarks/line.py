@@ -14,7 +14,6 @@ Python start-up and imports. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import subprocess
 import sys
@@ -27,15 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PRICES_LINE = """
 name = "prices-bench"
 
-[data]
-ingest = "synthetic"
-tickers = {tickers}
-start = {start}
-end = {end}
-
 [dataset]  # the change check covers the whole feature store; the model trains on a slice
 name = "stocks"
-options = {{ tickers = ["{first}"], start = "{train_from}" }}
+options = {{ tickers = ["S000"], start = "{train_from}" }}
 
 [train]
 spec = "stocks.toml"
@@ -50,58 +43,87 @@ onnx = false
 """
 
 
+def _ingest(settings, tickers: int, start, end) -> int:
+    import pandas as pd
+
+    from mlfactory.data import BronzeStore, SyntheticSource, ingest
+
+    frame = pd.DataFrame(
+        {
+            "ticker": [f"S{i:03d}" for i in range(tickers)],
+            "sector": [f"Sector {i % 11}" for i in range(tickers)],
+            "subsector": [f"Sub-industry {i % 37}" for i in range(tickers)],
+        }
+    )
+    store = BronzeStore.from_settings(settings, fsync=False)
+    report = ingest(store, frame, SyntheticSource(seed=7), start, end, source_name="synthetic")
+    if report.failures:
+        raise SystemExit(f"ingest failed: {report.failures[:3]}")
+    return report.rows_added
+
+
 def prices(spec: str) -> None:
-    """The price store figures: change detection and one new trading day vs a full featurize."""
+    """The price store figures: the line's change detection, and one new trading day, each
+    against a full featurize of the same store."""
     from datetime import date, timedelta
 
-    from mlfactory.data import featurize, load_tickers
+    from mlfactory.data import featurize
     from mlfactory.line import run_line
     from mlfactory.settings import load_settings
 
     tickers, years = (int(n) for n in spec.split("x"))
     work = ROOT / "benchmarks" / "_work" / f"line-prices-{tickers}x{years}"
     end = date(2025, 12, 30)
-    start = date(end.year - years + 1, 1, 1)
-    first = str(load_tickers()["ticker"].iloc[0])
-    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     shutil.copy(ROOT / "examples" / "stocks.toml", work / "stocks.toml")
     line = work / "prices_line.toml"
-    line.write_text(
-        PRICES_LINE.format(
-            tickers=tickers, start=start, end=end, first=first, train_from=end.year - 1
-        )
-    )
+    line.write_text(PRICES_LINE.format(train_from=end.year))
     settings = load_settings(home=work / ".mlfactory")
-    with contextlib.suppress(Exception):  # a rerun starts from the same store: drop the new day
-        shutil.rmtree(work / ".mlfactory")
     started = time.perf_counter()
-    first_run = run_line(line, settings)
-    print(f"full line (ingest + featurize + train): {time.perf_counter() - started:.1f} s")
-    rows = next(o for o in first_run.stages if o.stage == "data").summary
+    rows = _ingest(settings, tickers, date(end.year - years + 1, 1, 1), end)
+    print(f"bronze: {rows:,} rows ingested in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     full = featurize(settings, force=True)
     featurize_s = time.perf_counter() - started
-    print(f"full featurize: {featurize_s:.2f} s ({len(full.written)} tickers, {rows})")
+    print(f"full featurize: {featurize_s:.2f} s ({len(full.written)} tickers)", flush=True)
+    run_line(line, settings)  # records every stage once
     table = []
-    for label, overrides, dry in (
-        ("nothing changed, --dry-run", [], True),
-        ("nothing changed, run", [], False),
-        ("one new trading day, run", [f"data.end={end + timedelta(days=1)}"], False),
-    ):
+
+    def timed(label: str, action) -> None:
         started = time.perf_counter()
-        report = run_line(line, settings, overrides, dry_run=dry)
-        seconds = time.perf_counter() - started
-        data = next(o for o in report.stages if o.stage == "data")
-        ran = ", ".join(o.stage for o in report.stages if o.status == "ran") or "(none)"
-        table.append((label, seconds, data.seconds, ran, data.summary))
-    print(f"| price store {tickers} tickers x {years} years | seconds | share of a full featurize "
-          f"({featurize_s:.1f} s) | data stage s | stages that ran | data stage |")  # fmt: skip
-    print("|---|---:|---:|---:|---|---|")
-    for label, seconds, data_s, ran, summary in table:
-        print(
-            f"| {label} | {seconds:.2f} | {100 * seconds / featurize_s:.1f}% | {data_s:.2f} "
-            f"| {ran} | {summary} |"
-        )
+        detail = action()
+        table.append((label, time.perf_counter() - started, detail))
+
+    def line_says(dry: bool):
+        def go() -> str:
+            report = run_line(line, settings, dry_run=dry)
+            done = {o.stage: o.status for o in report.stages}
+            return ", ".join(f"{s} {v}" for s, v in done.items())
+
+        return go
+
+    timed("line --dry-run, nothing changed", line_says(True))
+    timed("line run, nothing changed", line_says(False))
+    new_day = end + timedelta(days=1)
+    timed(
+        f"ingest one new trading day ({new_day})",
+        lambda: f"{_ingest(settings, tickers, new_day, new_day):,} rows",
+    )
+
+    def refeaturize() -> str:
+        report = featurize(settings)
+        return f"{len(report.written)} tickers rebuilt, {len(report.skipped)} up to date"
+
+    timed("featurize after the new day", refeaturize)
+    timed("line --dry-run after the new day", line_says(True))
+    print(
+        f"\n| price store: {tickers} tickers x {years} years, {rows:,} rows | seconds "
+        f"| share of a full featurize ({featurize_s:.2f} s) | what happened |"
+    )
+    print("|---|---:|---:|---|")
+    for label, seconds, detail in table:
+        print(f"| {label} | {seconds:.2f} | {100 * seconds / featurize_s:.1f}% | {detail} |")
 
 
 def main() -> None:
