@@ -144,3 +144,30 @@ def test_a_lone_request_does_not_wait_with_no_wait(registered, predictor) -> Non
     np.testing.assert_allclose(
         result.probabilities, registered.pipeline.predict_proba(frame), rtol=0, atol=1e-12
     )
+
+
+def test_validated_requests_are_joined_into_one_frame(registered, predictor) -> None:
+    """Requests queue their typed columns; the scoring thread builds one DataFrame for all."""
+    from mlfactory.serving import build_frame
+
+    inputs = predictor.loaded.inputs
+    frames = [registered.X.iloc[i : i + 1 + i % 3] for i in range(24)]
+    batches = []
+    for frame in frames:
+        rows = records(frame)
+        raw = {c.name: [row[c.name] for row in rows] for c in inputs}
+        batches.append(build_frame(raw, inputs, max_rows=100))
+    batcher = MicroBatcher(max_rows=64, max_wait_ms=50)
+    batcher.start()
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(lambda b: batcher.score_batch(predictor, b), batches))
+    finally:
+        batcher.close()
+    assert batcher.batches >= 1
+    assert not any("frame" in batch.__dict__ for batch in batches)  # no per-request DataFrame
+    for frame, result in zip(frames, results, strict=True):
+        assert result.predictions.tolist() == registered.pipeline.predict(frame).tolist()
+        np.testing.assert_allclose(
+            result.probabilities, registered.pipeline.predict_proba(frame), rtol=0, atol=1e-12
+        )

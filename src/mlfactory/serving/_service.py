@@ -271,7 +271,7 @@ class ModelService:
         batch = build_frame(raw, predictor.loaded.inputs, self.options.max_batch_rows)
         try:
             if self.batcher is not None and self._batched(predictor):
-                result = self.batcher.score(predictor, batch.frame)
+                result = self.batcher.score_batch(predictor, batch)
             else:
                 result = predictor.score_batch(batch)
         except (ValueError, TypeError) as exc:  # valid types the fitted model still rejects
