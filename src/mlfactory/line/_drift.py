@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from mlfactory.db._tables import LINE_STAGE_RECORDS
 from mlfactory.exceptions import DataError
-from mlfactory.line._spec import LineSpec
+from mlfactory.line._spec import LineSpec, line_reports
 from mlfactory.settings import Settings
 
 __all__ = ["DriftTrigger", "drift_trigger"]
@@ -72,7 +72,7 @@ def drift_trigger(
         return DriftTrigger(True, f"no champion {reference} yet: the line runs to make one")
     except DataError as exc:  # nothing logged in the window: nothing to judge
         return DriftTrigger(False, f"no drift check possible: {exc}")
-    folder = settings.reports_dir / "line" / line.name / "drift"
+    folder = line_reports(settings, line.name, "drift")
     published = publish_report(settings, report, folder)
     drifted = ", ".join(report.drifted_features) or "none"
     if not report.drifted:

@@ -25,7 +25,7 @@ from mlfactory.line._records import (
     line_lock,
     start_record,
 )
-from mlfactory.line._spec import LineSpec, load_line
+from mlfactory.line._spec import LineSpec, line_reports, load_line
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
 
@@ -574,7 +574,7 @@ def _run_explain(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
         max_rows=explain.max_rows,
         n_repeats=explain.n_repeats,
         top_k=explain.top_k,
-        out=ctx.settings.reports_dir / "line" / ctx.line.name / "explain",
+        out=line_reports(ctx.settings, ctx.line.name, "explain"),
         progress=lambda m: say(f"explain: {m}"),
     )
     top = str(report.explanation.importance.table.iloc[0]["feature"])
@@ -616,7 +616,7 @@ def _run_monitor(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     report = detect_drift(
         reference[columns], resolved.X_test[columns], names=("training sample", "held-out")
     )
-    folder = ctx.settings.reports_dir / "line" / ctx.line.name / "baseline"
+    folder = line_reports(ctx.settings, ctx.line.name, "baseline")
     published = publish_report(ctx.settings, report, folder)
     verdict = "drift" if report.drifted else "no drift"
     outputs = {"report_id": published.report_id, "drifted": bool(report.drifted)}
@@ -836,7 +836,7 @@ def _outputs_gone(stage: str, outputs: dict[str, Any]) -> list[str]:
                 why.append(f"output {name} changed since this stage wrote it")
     elif stage == "explain":
         report = outputs.get("report")
-        if report and not Path(report).is_file():
+        if report and "://" not in str(report) and not Path(report).is_file():
             why.append(f"output {report} is missing")
     elif stage == "batch":
         target = outputs.get("output")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from mlfactory._toml import read_toml
 from mlfactory._validation import describe_validation_error
 from mlfactory.exceptions import SpecError
+from mlfactory.settings import Settings
 
 __all__ = [
     "STAGES",
@@ -327,3 +328,13 @@ def load_line(path: str | Path, overrides: Sequence[str] = ()) -> LineSpec:
     path = Path(path)
     data = read_toml(path, "line spec")
     return line_from_dict(data, source=path.resolve(), overrides=overrides)
+
+
+def line_reports(settings: Settings, line: str, *parts: str) -> Path | str:
+    """Where a line's reports go: ``HOME/reports/line/LINE/…``, or ``STORE/reports/line/LINE/…``
+    when the store is an object store (so every machine of a cluster sees them)."""
+    if settings.store_is_remote:
+        from mlfactory.storage import join
+
+        return join(settings.reports_root, "line", line, *parts)
+    return settings.reports_dir.joinpath("line", line, *parts)
