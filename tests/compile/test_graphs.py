@@ -169,3 +169,25 @@ def test_a_step_without_converter_falls_back_with_its_name() -> None:
     assert verdict.status.startswith("fallback: conversion failed: ")
     assert "SplineTransformer" in verdict.status
     assert verdict.model_bytes is None and verdict.max_abs_diff is None
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("target", ["target", "multi", "value"])
+def test_nearest_neighbours_are_one_matmul_and_topk(weights, target) -> None:
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    model = (KNeighborsRegressor if target == "value" else KNeighborsClassifier)(weights=weights)
+    pipeline = Pipeline([("prep", build_recipe("basic", ROLES, TRAIN)), ("model", model)])
+    pipeline.fit(TRAIN[FEATURES], TRAIN[target])
+    graph = _check(pipeline, INPUTS, HELD_OUT[FEATURES])
+    assert {"MatMul", "TopK"} <= _ops(graph) and "Scan" not in _ops(graph)
+
+
+def test_two_class_svc_probabilities_are_libsvm_s_in_double() -> None:
+    from sklearn.svm import SVC
+
+    model = SVC(probability=True, random_state=0)
+    pipeline = Pipeline([("prep", build_recipe("power", ROLES, TRAIN)), ("model", model)])
+    pipeline.fit(TRAIN[FEATURES], TRAIN["target"])
+    graph = _check(pipeline, INPUTS, HELD_OUT[FEATURES])
+    assert "SVMClassifier" not in _ops(graph)  # onnxruntime's computes in float

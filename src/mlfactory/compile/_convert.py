@@ -9,7 +9,8 @@ preprocessing steps and most models; two gaps are filled here:
 * tree models become one double-precision ``TreeEnsemble`` (:mod:`mlfactory.compile._trees`);
 * ``SimpleImputer`` and ``PowerTransformer`` keep double constants (skl2onnx's round to float32);
 * ``KNNImputer`` (:mod:`mlfactory.compile._knn`), ``SVR`` and two-class ``SVC``
-  (:mod:`mlfactory.compile._svm`) have double graphs of their own.
+  (:mod:`mlfactory.compile._svm`) and ``KNeighbors*`` (:mod:`mlfactory.compile._neighbors`) have
+  double graphs of their own.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def register_converters() -> None:
         if _registered:
             return
         from mlfactory.compile._knn import register_knn_imputer
+        from mlfactory.compile._neighbors import register_neighbors
         from mlfactory.compile._svm import register_svm
         from mlfactory.compile._trees import register_tree_converters
 
@@ -256,6 +258,7 @@ def register_converters() -> None:
         _register_imputer()
         _register_power()
         register_knn_imputer()
+        register_neighbors()
         register_svm()
         register_tree_converters()
         _registered = True
