@@ -1,8 +1,9 @@
 """``SVR`` and two-class ``SVC`` as ONNX graphs in double precision (onnxruntime's
 ``SVMRegressor``/``SVMClassifier`` compute in float).
 
-The decision value is libsvm's: ``sum(dual_coef * K(x, sv)) + intercept`` with the kernel
-computed as libsvm computes it (RBF: the sum of squared differences, not expanded dot products).
+The decision value is libsvm's: ``sum(dual_coef * K(x, sv)) + intercept`` (the RBF kernel's
+squared distances as one ``MatMul``, expanded, where libsvm sums squared differences: rounding
+apart, the same).
 A two-class ``SVC`` predicts the first class where the decision value is positive; with
 ``probability=True`` its probabilities are libsvm's: Platt's sigmoid of the decision value
 (clipped to [1e-7, 1 - 1e-7]), then ``multiclass_probability``'s iterations (at most two for two
@@ -57,17 +58,17 @@ def _decision(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str]
     support = np.asarray(model.support_vectors_, dtype=np.float64)
     gamma = float(model._gamma)
     if kernel == "rbf":
-        axes = scope.get_unique_variable_name("axes")
+        # |x - sv|^2 as |x|^2 - 2 x.sv + |sv|^2: one MatMul instead of an (n, support,
+        # features) tensor; it differs from libsvm's direct sum by rounding only (~1e-15)
+        axis = scope.get_unique_variable_name("axis")
         container.add_initializer(
-            axes, None, None, numpy_helper.from_array(np.array([1], dtype=np.int64), axes)
+            axis, None, None, numpy_helper.from_array(np.array([1], dtype=np.int64), axis)
         )
-        rows = node("Unsqueeze", [x, axes])  # (n, 1, features)
-        diff = node("Sub", [rows, const("support", support[np.newaxis, :, :])])
-        axis2 = scope.get_unique_variable_name("axis2")
-        container.add_initializer(
-            axis2, None, None, numpy_helper.from_array(np.array([2], dtype=np.int64), axis2)
-        )
-        squares = node("ReduceSum", [node("Mul", [diff, diff]), axis2], keepdims=0)
+        xx = node("ReduceSum", [node("Mul", [x, x]), axis], keepdims=1)
+        cross = node("MatMul", [x, const("support_t", support.T.copy())])
+        sv_sq = const("sv_sq", (support**2).sum(axis=1).reshape(1, -1))
+        squares = node("Add", [node("Sub", [xx, node("Add", [cross, cross])]), sv_sq])
+        squares = node("Max", [squares, const("zero_d", np.array([0.0]))])
         k = node("Exp", [node("Mul", [squares, const("minus_gamma", np.array([-gamma]))])])
     else:
         dot = node("MatMul", [x, const("support_t", support.T.copy())])
