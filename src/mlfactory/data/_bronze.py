@@ -21,6 +21,7 @@ import contextlib
 import io
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -159,6 +160,13 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class _Deferred:
+    every_s: float
+    since: float
+    pending: bool
+
+
 class BronzeStore:
     """Raw daily prices under ``root`` (``STORE/bronze/prices`` by default): a folder or S3.
 
@@ -185,6 +193,7 @@ class BronzeStore:
         self.verify = (not self.location.remote) if verify is None else verify
         self._manifest: dict[str, Any] | None = None
         self._index: dict[str, dict[str, Any]] | None = None
+        self._deferred: _Deferred | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> BronzeStore:
@@ -457,12 +466,38 @@ class BronzeStore:
             added += rows_added
             written.append(year)
         if written or self._dirty:
-            self._save_manifest()
+            self._manifest_changed()
         if written:
             logger.debug("%s: wrote years %s (+%d rows)", ticker, written, added)
         return WriteResult(ticker, added, tuple(written), created=created and bool(written))
 
+    @contextlib.contextmanager
+    def deferred_manifest(self, every_s: float = 30.0) -> Iterator[None]:
+        """Within the block, write the manifest at most every ``every_s`` seconds and once at
+        the end, instead of after every ticker: its size grows with the store, so writing it per
+        ticker made a day's ingest of 500 tickers cost as much as the first one. A partition
+        written in the last interval before a crash is not listed (not visible); the next ingest
+        fetches its days again and writes it whole."""
+        self._deferred = _Deferred(every_s, time.monotonic(), pending=False)
+        try:
+            yield
+        finally:
+            pending = self._deferred.pending
+            self._deferred = None
+            if pending:
+                self._save_manifest()
+
+    def _manifest_changed(self) -> None:
+        deferred = self._deferred
+        if deferred is None or time.monotonic() - deferred.since >= deferred.every_s:
+            self._save_manifest()
+        else:
+            deferred.pending = True
+
     def _save_manifest(self, info: dict[str, Any] | None = None) -> None:
+        if self._deferred is not None:
+            self._deferred.pending = False
+            self._deferred.since = time.monotonic()
         previous = dict(self._manifest or {})
         previous.pop("partitions", None)
         previous.pop("format", None)

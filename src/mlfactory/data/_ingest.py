@@ -154,7 +154,7 @@ def ingest(
         store = BronzeStore(target)
     report = IngestReport(store.root, start, end)
     started = time.perf_counter()
-    with store.writer_lock():
+    with store.writer_lock(), store.deferred_manifest():
         report.temp_files_removed = store.clean_temp_files()
         store._index_unlisted()  # an older store: its partitions enter the manifest once
         for row in tickers.itertuples(index=False):
