@@ -44,8 +44,10 @@ def write_bronze(root: Path, ticker: str, start: str, days: int, seed: int) -> p
 
 
 def _silver(ticker: str) -> pd.DataFrame:
-    path = silver_features_dir(get_settings()) / f"ticker={ticker}" / "part-0.parquet"
-    return pq.read_table(path).to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
+    """The ticker's silver rows: its year blocks in order."""
+    folder = silver_features_dir(get_settings()) / f"ticker={ticker}"
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob("part-*.parquet")))
+    return table.to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
 
 
 @pytest.fixture
@@ -118,10 +120,11 @@ def test_threads_and_processes_give_identical_files(bronze, tmp_path):
         write_bronze(bronze, ticker, "2022-01-03", 120, i)
     featurize(scheduler="threads", silver_dir=tmp_path / "t", bronze_dir=bronze)
     featurize(scheduler="processes", silver_dir=tmp_path / "p", bronze_dir=bronze)
-    for ticker in ["A", "B", "C"]:
-        a = pq.read_table(tmp_path / "t" / f"ticker={ticker}" / "part-0.parquet")
-        b = pq.read_table(tmp_path / "p" / f"ticker={ticker}" / "part-0.parquet")
-        assert a.equals(b)
+    files = sorted(p.relative_to(tmp_path / "t") for p in (tmp_path / "t").rglob("part-*"))
+    assert files == sorted(p.relative_to(tmp_path / "p") for p in (tmp_path / "p").rglob("part-*"))
+    assert len(files) == 3  # one year (2022) per ticker: one block each
+    for name in files:
+        assert pq.read_table(tmp_path / "t" / name).equals(pq.read_table(tmp_path / "p" / name))
 
 
 def test_selected_tickers_and_progress(bronze):

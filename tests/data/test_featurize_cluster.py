@@ -69,7 +69,9 @@ def test_local_cluster_output_identical_to_local_threads(tmp_path, monkeypatch):
     assert remote.scheduler.startswith(("tcp://", "inproc://"))
     assert sorted(done) == tickers and len(remote.written) == 6
     for ticker in tickers:
-        a = pq.read_table(tmp_path / "local" / f"ticker={ticker}" / "part-0.parquet")
-        b = pq.read_table(tmp_path / "cluster" / f"ticker={ticker}" / "part-0.parquet")
+        names = sorted(p.name for p in (tmp_path / "local" / f"ticker={ticker}").glob("part-*"))
+        assert len(names) == 2  # two year blocks: every year but the last, the last
+        a = pq.read_table(tmp_path / "local" / f"ticker={ticker}")
+        b = pq.read_table(tmp_path / "cluster" / f"ticker={ticker}")
         assert a.num_rows == 300 + 10 * tickers.index(ticker)
         assert a.equals(b)

@@ -62,7 +62,7 @@ def test_ingest_featurize_and_read_on_s3(bucket, tmp_path, monkeypatch):
     assert len(lazy) == status.rows
 
     digest, stat = store_fingerprint(url, settings)
-    assert stat["partitions"] == 9 + 3 and stat["reread"] == 0
+    assert stat["partitions"] == 9 + 6 and stat["reread"] == 0  # silver: 2 year blocks a ticker
     # a rerun with nothing new: no write, same digest, and no listing of the store at all
     requests = _Requests()
     werkzeug = logging.getLogger("werkzeug")

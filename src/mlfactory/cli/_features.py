@@ -71,9 +71,10 @@ def featurize_command(
 ) -> None:
     """Compute silver features from bronze prices, one Dask task per ticker.
 
-    Writes HOME/data/silver/features/ticker=T/part-0.parquet with lagged closes, returns, the
-    up-day flag, the high-low range, rolling mean returns and the target (next day up or not).
-    No feature looks at later days. Tickers whose bronze files did not change are skipped.
+    Writes HOME/data/silver/features/ticker=T/part-FIRST-LAST.parquet (blocks of years) with
+    lagged closes, returns, the up-day flag, the high-low range, rolling mean returns and the
+    target (next day up or not). No feature looks at later days. Only the year blocks whose
+    bronze days (or the days they look back or ahead to) changed are rewritten.
     Exit code 1 when a ticker failed (the others are still written).
     """
     from mlfactory.data._featurize import featurize

@@ -21,8 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mlfactory.data._featurize import SILVER_FILE
-from mlfactory.data._layout import silver_features_dir
+from mlfactory.data._layout import silver_features_dir, silver_files_by_ticker
 from mlfactory.data._manifest import read_manifest
 from mlfactory.data.sampling import random_sample, stratified_sample, validate_sample_args
 from mlfactory.exceptions import DataError, SpecError
@@ -44,6 +43,7 @@ __all__ = [
     "feature_store_tickers",
     "load_features",
     "sample_features",
+    "silver_files",
     "silver_horizons",
 ]
 
@@ -55,30 +55,35 @@ KEY_COLUMNS = ("ticker", "date")
 _TYPES = {pa.int8(): pd.Int8Dtype()}
 
 
-def feature_store_tickers(silver_dir: Path | str | Location) -> list[str]:
-    """Tickers that have a silver features file, sorted: from the silver manifest (a store
-    written before manifests listed partitions is listed instead)."""
+def silver_files(silver_dir: Path | str | Location) -> dict[str, list[str]]:
+    """Each ticker's silver files (relative names, year order): from the silver manifest (a
+    store written before manifests listed partitions is listed instead). Year blocks
+    (``ticker=T/part-FIRST-LAST.parquet``) and the older one file per ticker are both read."""
     silver = open_location(silver_dir)
     manifest = read_manifest(silver)
     listed = manifest.get("partitions") if manifest else None
     if isinstance(listed, dict):
-        return sorted(
-            name.split("/", 1)[0].removeprefix("ticker=")
-            for name in listed
-            if name.startswith("ticker=") and name.endswith("/" + SILVER_FILE)
-        )
+        return silver_files_by_ticker(listed)
+    base = silver.path.rstrip("/")
     if silver.remote:
         with translated(silver, "listing"):
-            found = silver.fs.glob(f"{silver.path}/ticker=*/{SILVER_FILE}")
-        return sorted(str(p).rsplit("/", 2)[-2].removeprefix("ticker=") for p in found)
-    if not os.path.isdir(silver.path):
-        return []
-    return sorted(
-        entry.name.removeprefix("ticker=")
-        for entry in os.scandir(silver.path)
-        if entry.name.startswith("ticker=")
-        and os.path.isfile(os.path.join(entry.path, SILVER_FILE))
-    )
+            found = [str(p)[len(base) + 1 :] for p in silver.fs.glob(f"{base}/ticker=*/*.parquet")]
+    elif not os.path.isdir(base):
+        return {}
+    else:
+        found = [
+            f"{folder.name}/{file.name}"
+            for folder in os.scandir(base)
+            if folder.name.startswith("ticker=") and folder.is_dir()
+            for file in os.scandir(folder.path)
+            if file.is_file()
+        ]
+    return silver_files_by_ticker(found)
+
+
+def feature_store_tickers(silver_dir: Path | str | Location) -> list[str]:
+    """Tickers that have silver features, sorted (see :func:`silver_files`)."""
+    return list(silver_files(silver_dir))
 
 
 def silver_horizons(
@@ -159,7 +164,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def _read_ticker(
-    path: str,
+    paths: list[str],
     ticker: str,
     columns: list[str],
     start: dt.date | None,
@@ -167,11 +172,11 @@ def _read_ticker(
     options: dict | None = None,
 ) -> pd.DataFrame:
     """One ticker's rows as pandas (a Dask partition; options: an endpoint, no credential)."""
-    location = location_from(path, options or {})
-    filesystem = location.fs if location.remote else None
-    table = ds.dataset(location.path, format="parquet", filesystem=filesystem).to_table(
-        columns=["date", *columns], filter=_date_filter(start, end)
-    )
+    locations = [location_from(path, options or {}) for path in paths]
+    filesystem = locations[0].fs if locations[0].remote else None
+    table = ds.dataset(
+        [location.path for location in locations], format="parquet", filesystem=filesystem
+    ).to_table(columns=["date", *columns], filter=_date_filter(start, end))
     table = table.add_column(0, "ticker", pa.array([ticker] * table.num_rows, pa.string()))
     return _to_pandas(table.sort_by("date"))
 
@@ -197,12 +202,13 @@ def load_features(
         silver_dir = silver_features_dir(settings)
     location = open_location(silver_dir, settings)
     silver = location.shown
-    chosen = _choose_tickers(feature_store_tickers(location), tickers, silver)
+    by_ticker = silver_files(location)
+    chosen = _choose_tickers(list(by_ticker), tickers, silver)
     first, last = _as_date(start, "start"), _as_date(end, "end")
     if first is not None and last is not None and first > last:
         raise DataError(f"start {first} is after end {last}; expected start <= end")
-    files = [location.child(f"ticker={t}", SILVER_FILE) for t in chosen]
-    paths = [f.path for f in files]
+    files = {t: [location.child(name) for name in by_ticker[t]] for t in chosen}
+    paths = [f.path for t in chosen for f in files[t]]
     filesystem = location.fs if location.remote else None
     with translated(location, "reading the feature store"):
         schema = pq.read_schema(paths[0], filesystem=filesystem)
@@ -215,7 +221,7 @@ def load_features(
         meta_table = meta_table.add_column(0, "ticker", pa.array([], pa.string()))
         return dd.from_map(
             _read_ticker,
-            [f.url for f in files],
+            [[f.url for f in files[t]] for t in chosen],
             chosen,
             columns=wanted,
             start=first,

@@ -1,25 +1,35 @@
-"""Bronze prices -> silver features, one Dask task per ticker.
+"""Bronze prices -> silver features, one Dask task per ticker, rewriting only what changed.
 
-The bronze store is partitioned by ticker, so every ticker's history is one independent task: read
-its year files in date order, compute the features (:func:`feature_arrays`, the same arithmetic as
-:func:`compute_features`), write ``silver/features/ticker=T/part-0.parquet`` atomically. Windows
-never cross tickers, so no shuffle is needed; Dask only schedules the tasks (local threads by
-default, or a cluster at ``scheduler="tcp://host:8786"`` / ``MLFACTORY_DASK_SCHEDULER_ADDRESS``;
-the workers must see the same store: a shared folder or ``s3://…``). A task receives URLs and the
-storage options (an endpoint, never a credential): workers read credentials from their own
-environment, so nothing secret enters the task graph.
+The bronze store is partitioned by ticker, so every ticker's history is one independent task:
+read its year files in date order, compute the features (:func:`feature_arrays`, the same
+arithmetic as :func:`compute_features`), write them atomically. Windows never cross tickers, so
+no shuffle is needed; Dask only schedules the tasks (local threads by default, or a cluster at
+``scheduler="tcp://host:8786"`` / ``MLFACTORY_DASK_SCHEDULER_ADDRESS``; the workers must see the
+same store: a shared folder or ``s3://…``). A task receives URLs and the storage options (an
+endpoint, never a credential): workers read credentials from their own environment, so nothing
+secret enters the task graph.
 
-Incremental: each silver file records, in the silver manifest and in its parquet metadata, the
-content hashes of the bronze partitions it was built from (from the bronze manifest) and the
-feature parameters. A ticker whose inputs and parameters are unchanged is skipped by the client
-from the two manifests alone (no task, no object read, no listing); new days (a rewritten year
-file) rebuild that ticker only. The silver manifest is written once the tasks are done: a silver
-file becomes visible to readers of the manifest then.
+Silver is cut in blocks of consecutive years, ``silver/features/ticker=T/part-FIRST-LAST.parquet``
+(:func:`full_layout`: a fresh build puts every year but the last in one block and the last year
+in its own; a later year gets its own block). Each block records in the silver manifest (and in
+its parquet metadata) the content hashes of its own bronze years, digests of the rows it looks
+back to (the largest window) and ahead to (``horizon`` days, for the target), and the feature
+parameters. The client compares the block's own bronze hashes with the bronze manifest: a
+ticker with no stale block is skipped without a task, an object read or a listing. A task
+rebuilds its stale blocks from their bronze years plus the context rows on each side, and adds
+a neighbouring block whose context rows changed (the first days of a new year complete the
+previous year's last targets), so the store always equals a full rebuild, value for value. A
+new trading day rewrites one block per ticker (two on the first days of a year). The silver
+manifest is written once the tasks are done: a block becomes visible to readers of the manifest
+then. A store of the older one-file-per-ticker layout is read as it is and rebuilt in blocks by
+the next featurize.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import itertools
 import json
 import os
 import time
@@ -34,13 +44,22 @@ import pyarrow.parquet as pq
 
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
-from mlfactory.data._layout import BRONZE_SCHEMA, bronze_prices_dir, silver_features_dir
+from mlfactory.data._layout import (
+    BRONZE_SCHEMA,
+    SILVER_LEGACY_FILE,
+    bronze_prices_dir,
+    parse_silver_name,
+    silver_block_name,
+    silver_features_dir,
+    silver_files_by_ticker,
+)
 from mlfactory.data._manifest import now_text, partition_entry, read_manifest, write_manifest
 from mlfactory.exceptions import ConfigError, DataError, MlfactoryError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings
 from mlfactory.storage import (
     Location,
+    delete,
     is_remote,
     location_from,
     open_location,
@@ -62,9 +81,8 @@ logger = get_logger(__name__)
 
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 DEFAULT_SCHEDULER = "threads"
-SILVER_FILE = "part-0.parquet"
 METADATA_KEY = b"mlfactory.features"
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: year blocks with their context digests
 # Price floats barely compress (snappy saves ~17%); uncompressed files write ~25% and read ~30%
 # faster (measured in benchmarks/features.py), and silver can always be rebuilt from bronze.
 COMPRESSION = "none"
@@ -85,7 +103,14 @@ class TickerResult:
     rows: int = 0
     seconds: float = 0.0
     error: str | None = None
-    entry: dict | None = field(default=None, repr=False, compare=False)
+    # blocks written: (first year, last year) -> manifest entry
+    entries: dict | None = field(default=None, repr=False, compare=False)
+    # a layout built anew: the ticker's other silver files are dropped
+    layout: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def blocks_written(self) -> int:
+        return len(self.entries or {})
 
 
 @dataclass
@@ -116,6 +141,11 @@ class FeaturizeReport:
         return sum(r.rows for r in self.written)
 
     @property
+    def blocks_written(self) -> int:
+        """Silver files written (a new day: one per ticker, the block of its year)."""
+        return sum(r.blocks_written for r in self.written)
+
+    @property
     def ok(self) -> bool:
         return not self.failures
 
@@ -133,6 +163,7 @@ class _SourceFile:
     name: str  # relative to the ticker folder, e.g. year=2024/part-0.parquet
     path: str  # a local path or an s3:// URL
     token: str  # what says the bytes changed: the manifest's SHA-256, else size:mtime / ETag
+    rows: int | None = None  # from the bronze manifest (None: read the file to know)
 
 
 def _year_files(ticker_dir: Location) -> list[_SourceFile]:
@@ -169,24 +200,88 @@ def _year_files(ticker_dir: Location) -> list[_SourceFile]:
     return sorted(found, key=lambda f: (f.year, f.name))
 
 
-def _fingerprint(files: list[_SourceFile], windows, horizon) -> dict:
-    return {
-        "version": FEATURES_VERSION,
-        "windows": list(windows),
-        "horizon": horizon,
-        "sources": [[f.name, f.token] for f in files],
+Block = tuple[int, int]  # first and last year of a silver block (inclusive)
+
+
+def block_file(first: int, last: int) -> str:
+    """A block's file name inside its ticker folder."""
+    return silver_block_name("_", first, last).split("/", 1)[1]
+
+
+def _block_years(block: Block, files: list[_SourceFile]) -> list[_SourceFile]:
+    return [f for f in files if block[0] <= f.year <= block[1]]
+
+
+def _sources_digest(files: list[_SourceFile]) -> str:
+    """What a block is built from in its own years: each bronze partition's name and content."""
+    text = json.dumps([[f.name, f.token] for f in files], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _params(windows, horizon) -> dict:
+    return {"version": FEATURES_VERSION, "windows": list(windows), "horizon": horizon}
+
+
+def full_layout(years: list[int]) -> list[Block]:
+    """Blocks of a fresh build: every year but the last in one block, the last year alone (so a
+    new day rewrites one year of the ticker, and a full build writes two files)."""
+    years = sorted(years)
+    if len(years) <= 1:
+        return [(y, y) for y in years]
+    return [(years[0], years[-2]), (years[-1], years[-1])]
+
+
+def plan_ticker(
+    files: list[_SourceFile],
+    recorded: dict[Block, dict] | None,
+    windows,
+    horizon: int,
+    force: bool = False,
+) -> tuple[list[Block], set[Block], bool]:
+    """``(layout, stale blocks, fresh)`` from the manifests alone (no data read).
+
+    ``recorded``: the ticker's silver blocks and their fingerprints (``None``: no usable silver,
+    e.g. the older one-file layout). A block is stale when one of its own bronze partitions
+    changed, or it is new (years no block covers get a block each). ``fresh``: the layout is
+    built anew (nothing recorded, other parameters, a bronze year gone): every block is stale and
+    files of the ticker outside the layout are deleted. Blocks next to a stale one may also change
+    (lookback rows, the target's days ahead): :func:`featurize_ticker` finds them from the data.
+    """
+    years = sorted({f.year for f in files})
+    params = _params(windows, horizon)
+    usable = bool(recorded) and all(
+        {k: fp.get(k) for k in params} == params
+        and fp.get("years") == list(block)
+        and _block_years(block, files)
+        for block, fp in recorded.items()
+    )
+    if not usable:
+        layout = full_layout(years)
+        return layout, set(layout), True
+    assert recorded is not None
+    layout = sorted(recorded)
+    covered = {f.year for block in layout for f in _block_years(block, files)}
+    layout = sorted([*layout, *((y, y) for y in years if y not in covered)])
+    if any(a[1] >= b[0] for a, b in itertools.pairwise(layout)):  # overlapping
+        layout = full_layout(years)
+        return layout, set(layout), True
+    if force:
+        return layout, set(layout), False
+    stale = {
+        block
+        for block in layout
+        if block not in recorded
+        or recorded[block].get("sources") != _sources_digest(_block_years(block, files))
     }
+    return layout, stale, False
 
 
-def _stored_fingerprint(target: Location) -> dict | None:
-    try:
-        with target.fs.open(target.path, "rb") as handle:
-            metadata = pq.read_schema(handle).metadata or {}
-        return json.loads(metadata[METADATA_KEY])
-    except (OSError, pa.ArrowException, KeyError, ValueError):
-        return None
-    except Exception:  # an object store that does not answer: rebuild, the write will say why
-        return None
+def _context_digest(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for values in arrays:
+        digest.update(np.ascontiguousarray(values).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()[:32]
 
 
 def _read_bronze_file(path: str, options: dict) -> pa.Table:
@@ -253,8 +348,27 @@ def _features_table(prices: pa.Table, windows, horizon: int) -> pa.Table:
 
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=DICTIONARY_COLUMNS)
+    pq.write_table(
+        table,
+        sink,
+        compression=COMPRESSION,
+        use_dictionary=DICTIONARY_COLUMNS,
+        write_statistics=STATISTICS_COLUMNS,
+    )
     return sink.getvalue()
+
+
+def _check_years(prices: pa.Table, years: list[int], counts: list[int], ticker_dir) -> None:
+    """Every row sits in the year partition of its date (blocks are cut by year)."""
+    days = prices.column("date").to_numpy().astype("datetime64[D]")
+    found = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    expected = np.repeat(np.asarray(years, dtype=np.int64), counts)
+    if not np.array_equal(found, expected):
+        wrong = int(np.flatnonzero(found != expected)[0])
+        raise DataError(
+            f"{ticker_dir}/year={expected[wrong]} holds {days[wrong]}, a day of another year; "
+            "expected each year partition to hold that year's days only"
+        )
 
 
 def featurize_ticker(
@@ -265,56 +379,183 @@ def featurize_ticker(
     horizon: int = 1,
     force: bool = False,
     *,
-    sources: list[tuple[int, str, str, str]] | None = None,
+    sources: list[tuple] | None = None,
     options: dict | None = None,
-    check_existing: bool = True,
-    previous: dict | None = None,
+    recorded: list[tuple[int, int, dict]] | None = None,
 ) -> TickerResult:
-    """Build one ticker's silver file; failures are returned, not raised (other tasks go on).
+    """Build the ticker's stale silver blocks; failures are returned, not raised.
 
     Runs on a Dask worker: it gets URLs, the bronze partitions (``sources``: year, name, URL,
-    content token, from the bronze manifest) and the storage ``options`` (an endpoint, never a
-    credential: the worker's environment has those). Without ``sources`` the ticker's folder is
-    listed. The result carries the manifest entry of the file written.
+    content token, rows, from the bronze manifest), the ticker's ``recorded`` silver blocks
+    (first year, last year, fingerprint, from the silver manifest) and the storage ``options``
+    (an endpoint, never a credential: the worker's environment has those). Without ``sources``
+    the ticker's folder is listed. It reads the bronze years of the stale blocks plus enough rows
+    on each side for the lookback (largest window) and the target (``horizon`` days ahead),
+    computes the features on that span and writes each stale block whole. A block next to the
+    span whose context rows changed (new first days of a year change the previous year's last
+    targets) is added and the span widened, until no neighbour changes: the blocks written are
+    then equal, value for value, to a full rebuild. The result carries the manifest entry of
+    every block written.
     """
     started = time.perf_counter()
     options = options or {}
     bronze = location_from(str(bronze_ticker_dir), options)
-    target = location_from(str(silver_ticker_dir), options).child(SILVER_FILE)
+    silver = location_from(str(silver_ticker_dir), options)
     try:
         clean_windows, horizon = validate_feature_params(windows, horizon)
-        if sources is None:
-            files = _year_files(bronze)
-        else:
-            files = [_SourceFile(*source) for source in sources]
+        files = _year_files(bronze) if sources is None else [_SourceFile(*s) for s in sources]
         if not files:
             raise DataError(f"no parquet files under {bronze}; expected year=YYYY/part-0.parquet")
-        fingerprint = _fingerprint(files, clean_windows, horizon)
-        if not force and previous is not None and previous == fingerprint:
+        known = {(a, b): fp for a, b, fp in recorded} if recorded else None
+        layout, stale, fresh = plan_ticker(files, known, clean_windows, horizon, force)
+        if not stale:
             return TickerResult(ticker, "skipped", 0, time.perf_counter() - started)
-        if (
-            not force
-            and check_existing
-            and target.fs.exists(target.path)
-            and _stored_fingerprint(target) == fingerprint
-        ):
-            data = read_bytes(target)  # a file the manifest does not list yet: index it
-            rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
-            entry = partition_entry(data, rows, fingerprint=fingerprint)
-            return TickerResult(ticker, "skipped", 0, time.perf_counter() - started, entry=entry)
-        prices = pa.concat_tables([_read_bronze_file(f.path, options) for f in files])
-        prices = _sorted_by_date(prices, bronze)
-        table = _features_table(prices, clean_windows, horizon)
-        table = table.replace_schema_metadata({METADATA_KEY: json.dumps(fingerprint).encode()})
-        data = _parquet_bytes(table)
-        write_bytes(target, data)
-        entry = partition_entry(data, table.num_rows, fingerprint=fingerprint)
+        entries, rows = _build_blocks(
+            files, layout, stale, known or {}, clean_windows, horizon, bronze, silver, options
+        )
     except (MlfactoryError, OSError) as exc:
         message = str(exc) if isinstance(exc, MlfactoryError) else f"{bronze}: {exc}"
         return TickerResult(ticker, "failed", 0, time.perf_counter() - started, message)
     return TickerResult(
-        ticker, "written", table.num_rows, time.perf_counter() - started, entry=entry
+        ticker,
+        "written",
+        rows,
+        time.perf_counter() - started,
+        entries=entries,
+        layout=tuple(layout) if fresh else None,
     )
+
+
+@dataclass
+class _Span:
+    """Consecutive bronze years of one ticker, loaded and sorted, with each year's rows."""
+
+    prices: pa.Table
+    starts: dict[int, int]  # year -> first row
+    ends: dict[int, int]  # year -> one past its last row
+    at_start: bool  # the span begins with the ticker's first year
+    at_end: bool  # ... and ends with its last
+    lookback: int
+    horizon: int
+
+    def __post_init__(self) -> None:
+        def floats(name: str) -> np.ndarray:
+            column = self.prices.column(name).to_numpy(zero_copy_only=False)
+            return column.astype(np.float64, copy=False)
+
+        self.adj, self.close = floats("adj_close"), floats("close")
+
+    def before(self, start: int) -> str | None:
+        """Digest of what rows from ``start`` on see before them (``None``: not loaded)."""
+        if start < self.lookback and not self.at_start:
+            return None
+        return _context_digest(
+            self.adj[max(0, start - self.lookback) : start], self.close[max(0, start - 1) : start]
+        )
+
+    def after(self, end: int) -> str | None:
+        """Digest of the rows the targets before ``end`` look ahead to (``None``: not loaded)."""
+        if end + self.horizon > self.prices.num_rows and not self.at_end:
+            return None
+        return _context_digest(self.adj[end : end + self.horizon])
+
+    def changed(self, years: list[int], fingerprint: dict) -> bool:
+        """Whether a block of these years, not rebuilt, now sees other context rows."""
+        if years[0] in self.starts:
+            found = self.before(self.starts[years[0]])
+            if found is not None and found != fingerprint.get("before"):
+                return True
+        if years[-1] in self.ends:
+            found = self.after(self.ends[years[-1]])
+            if found is not None and found != fingerprint.get("after"):
+                return True
+        return False
+
+
+def _build_blocks(
+    files: list[_SourceFile],
+    layout: list[Block],
+    stale: set[Block],
+    known: dict[Block, dict],
+    windows: tuple[int, ...],
+    horizon: int,
+    bronze: Location,
+    silver: Location,
+    options: dict,
+) -> tuple[dict[Block, dict], int]:
+    files = sorted(files, key=lambda f: (f.year, f.name))
+    years = [f.year for f in files]
+    lookback = max(windows)  # adj_close rows a row's features reach back (close: 1)
+    pad = max(lookback, horizon)
+    tables: dict[int, pa.Table] = {}
+
+    def table(i: int) -> pa.Table:
+        if i not in tables:
+            tables[i] = _read_bronze_file(files[i].path, options)
+        return tables[i]
+
+    def rows(i: int) -> int:
+        return files[i].rows if files[i].rows is not None else table(i).num_rows
+
+    def load(lo: int, hi: int) -> _Span:
+        chosen_years = years[lo : hi + 1]
+        prices = _sorted_by_date(pa.concat_tables([table(i) for i in range(lo, hi + 1)]), bronze)
+        counts = [table(i).num_rows for i in range(lo, hi + 1)]
+        _check_years(prices, chosen_years, counts, bronze)
+        offsets = np.cumsum([0, *counts]).tolist()
+        return _Span(
+            prices,
+            dict(zip(chosen_years, offsets[:-1], strict=True)),
+            dict(zip(chosen_years, offsets[1:], strict=True)),
+            lo == 0,
+            hi == len(files) - 1,
+            lookback,
+            horizon,
+        )
+
+    chosen = set(stale)
+    while True:  # widen until no neighbouring block sees other context rows
+        lo = years.index(min(_block_years(b, files)[0].year for b in chosen))
+        hi = years.index(max(_block_years(b, files)[-1].year for b in chosen))
+        before = after = 0
+        while lo > 0 and before < pad:
+            lo -= 1
+            before += rows(lo)
+        while hi < len(files) - 1 and after < pad:
+            hi += 1
+            after += rows(hi)
+        span = load(lo, hi)
+        grown = {
+            block
+            for block in layout
+            if block not in chosen
+            and span.changed([f.year for f in _block_years(block, files)], known.get(block, {}))
+        }
+        if not grown:
+            break
+        chosen |= grown
+
+    features = _features_table(span.prices, windows, horizon)
+    entries: dict[Block, dict] = {}
+    written, now = 0, now_text()
+    for block in sorted(chosen):
+        own = _block_years(block, files)
+        start, end = span.starts[own[0].year], span.ends[own[-1].year]
+        fingerprint = {
+            **_params(windows, horizon),
+            "years": list(block),
+            "sources": _sources_digest(own),
+            "before": span.before(start),
+            "after": span.after(end),
+        }
+        part = features.slice(start, end - start).replace_schema_metadata(
+            {METADATA_KEY: json.dumps(fingerprint).encode()}
+        )
+        data = _parquet_bytes(part)
+        write_bytes(silver.child(block_file(*block)), data)
+        entries[block] = partition_entry(data, part.num_rows, written=now, fingerprint=fingerprint)
+        written += part.num_rows
+    return entries, written
 
 
 # Orchestration -----------------------------------------------------------------------------
@@ -325,21 +566,39 @@ def bronze_tickers(bronze_dir: Path | str) -> list[str]:
     return BronzeStore(bronze_dir).tickers()
 
 
-def _manifest_sources(store: BronzeStore, ticker: str) -> list[tuple[int, str, str, str]] | None:
-    """The ticker's bronze partitions from the manifest (``None``: an older store, not indexed)."""
+def _manifest_sources(store: BronzeStore) -> dict[str, list[tuple]] | None:
+    """Every ticker's bronze partitions from the manifest, in one pass: ``(year, name, URL,
+    SHA-256, rows)`` (``None``: an older store, not indexed; a ticker is left out when one of
+    its partitions lacks a hash)."""
     if not store.indexed:
         return None
-    out = []
-    prefix = f"ticker={ticker}/"
-    for name, entry in sorted(store.index().items()):
-        if not name.startswith(prefix) or not entry.get("sha256"):
-            if name.startswith(prefix):
-                return None
+    found: dict[str, list[tuple]] = {}
+    broken: set[str] = set()
+    base = store.location.url.rstrip("/")
+    for name, entry in store.index().items():
+        ticker, relative = name.split("/", 1)
+        ticker = ticker.removeprefix("ticker=")
+        if not entry.get("sha256"):
+            broken.add(ticker)
             continue
-        relative = name.removeprefix(prefix)
         year = int(relative.split("/", 1)[0].removeprefix("year="))
-        out.append((year, relative, store.location.child(name).url, entry["sha256"]))
-    return sorted(out)
+        rows = entry.get("rows")
+        found.setdefault(ticker, []).append(
+            (year, relative, f"{base}/{name}", entry["sha256"], None if rows is None else int(rows))
+        )
+    return {t: sorted(v) for t, v in found.items() if t not in broken}
+
+
+def _recorded_blocks(names: list[str], partitions: dict) -> list[tuple[int, int, dict]] | None:
+    """The ticker's silver blocks and fingerprints (``None``: the older layout, or unlisted)."""
+    out = []
+    for name in names:
+        _, first, last = parse_silver_name(name) or (None, None, None)
+        fingerprint = (partitions.get(name) or {}).get("fingerprint")
+        if first is None or not isinstance(fingerprint, dict):
+            return None
+        out.append((first, last, fingerprint))
+    return out
 
 
 def _select_tickers(available: list[str], wanted: Iterable[str] | None, bronze_dir: str):
@@ -377,6 +636,18 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings | None) -> str:
 ProgressCallback = Callable[[TickerResult, int, int], None]
 
 
+class _Call:
+    """A featurize_ticker call as one object (not a list, dict or dataclass Dask traverses)."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args: tuple, kwargs: dict) -> None:
+        self.args, self.kwargs = args, kwargs
+
+    def run(self) -> TickerResult:
+        return featurize_ticker(*self.args, **self.kwargs)
+
+
 def _run_local(
     tasks, scheduler: str, progress: ProgressCallback | None, done: int, total: int
 ) -> list[TickerResult]:
@@ -389,7 +660,8 @@ def _run_local(
             done += 1
             progress(result, done, total)
 
-    delayed = [dask.delayed(featurize_ticker, pure=False)(*args, **kw) for args, kw in tasks]
+    # One opaque argument per task: Dask does not walk it looking for collections.
+    delayed = [dask.delayed(_Call.run, pure=False)(_Call(args, kw)) for args, kw in tasks]
     with Callback(posttask=_posttask):
         return list(dask.compute(*delayed, scheduler=scheduler))
 
@@ -419,6 +691,50 @@ def _run_distributed(
         client.close()
 
 
+def _list_silver(silver: Location) -> list[str]:
+    """Silver data files found by listing (a store written before manifests listed them)."""
+    base = silver.path.rstrip("/")
+    try:
+        with translated(silver, "listing"):
+            found = silver.fs.glob(f"{base}/ticker=*/*.parquet")
+    except FileNotFoundError:
+        return []
+    names = (str(p)[len(base) + 1 :] for p in found)
+    return sorted(n for n in names if parse_silver_name(n) is not None)
+
+
+def _record(
+    silver: Location,
+    manifest: dict | None,
+    partitions: dict,
+    by_ticker: dict[str, list[str]],
+    results: list[TickerResult],
+    windows: tuple[int, ...],
+    horizon: int,
+    indexed: bool,
+) -> None:
+    """Write the silver manifest listing the blocks written, then delete the files a new
+    layout replaced (readers of the manifest never see them go)."""
+    changed: dict[str, dict] = {}
+    dropped: list[str] = []
+    for result in results:
+        for (first, last), entry in (result.entries or {}).items():
+            changed[silver_block_name(result.ticker, first, last)] = entry
+        if result.layout is not None:
+            keep = {silver_block_name(result.ticker, a, b) for a, b in result.layout}
+            dropped += [n for n in by_ticker.get(result.ticker, []) if n not in keep]
+    if not changed and not dropped and indexed:
+        return
+    partitions.update(changed)
+    for name in dropped:
+        partitions.pop(name, None)
+    info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
+    info.update(last_featurize=now_text(), windows=list(windows), horizon=horizon)
+    write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
+    for name in dropped:
+        delete(silver.child(name))
+
+
 def featurize(
     settings: Settings | None = None,
     *,
@@ -434,8 +750,9 @@ def featurize(
     """Compute silver features for every (or the given) bronze ticker with Dask.
 
     ``scheduler``: ``threads`` (default), ``processes``, ``synchronous`` or a Dask scheduler
-    address; defaults to ``settings.dask_scheduler_address``. Tickers whose bronze files and
-    parameters are unchanged since their silver file was written are skipped unless ``force``.
+    address; defaults to ``settings.dask_scheduler_address``. Only the year blocks whose bronze
+    days, context rows or parameters changed are rewritten (a ticker with none is skipped);
+    ``force`` rewrites every block. ``report.blocks_written`` counts the files written.
     A ticker that fails (e.g. a corrupt bronze file) is listed in ``report.failures`` with the
     file named; the other tickers are still written. ``progress(result, done, total)`` is called
     as each ticker finishes.
@@ -452,16 +769,29 @@ def featurize(
     manifest = read_manifest(silver)
     listed = manifest.get("partitions") if manifest else None
     indexed = isinstance(listed, dict)
-    partitions: dict = dict(listed) if indexed else {}
+    partitions: dict = dict(listed) if indexed else {n: {} for n in _list_silver(silver)}
+    by_ticker = silver_files_by_ticker(partitions)
+    legacy = [
+        t for t in chosen if any(n.endswith(SILVER_LEGACY_FILE) for n in by_ticker.get(t, []))
+    ]
+    if legacy:
+        logger.warning(
+            "silver store %s holds %d ticker(s) in the one-file layout of an older mlfactory: "
+            "rebuilding them in year blocks",
+            silver.shown,
+            len(legacy),
+        )
+    all_sources = _manifest_sources(store)
     options = silver.options  # an endpoint at most: workers bring their own credentials
     skipped: list[TickerResult] = []
     tasks = []
     for ticker in chosen:
-        sources = _manifest_sources(store, ticker)
-        name = f"ticker={ticker}/{SILVER_FILE}"
+        sources = None if all_sources is None else all_sources.get(ticker)
+        recorded = _recorded_blocks(by_ticker.get(ticker, []), partitions)
         if sources is not None and not force:
-            fingerprint = _fingerprint([_SourceFile(*s) for s in sources], clean_windows, horizon)
-            if (partitions.get(name) or {}).get("fingerprint") == fingerprint:
+            known = {(a, b): fp for a, b, fp in recorded} if recorded else None
+            files = [_SourceFile(*s) for s in sources]
+            if not plan_ticker(files, known, clean_windows, horizon)[1]:
                 skipped.append(TickerResult(ticker, "skipped"))
                 continue
         tasks.append(
@@ -474,12 +804,7 @@ def featurize(
                     horizon,
                     force,
                 ),
-                {
-                    "sources": sources,
-                    "options": options,
-                    "check_existing": not indexed,
-                    "previous": (partitions.get(name) or {}).get("fingerprint"),
-                },
+                {"sources": sources, "options": options, "recorded": recorded},
             )
         )
     logger.info(
@@ -506,15 +831,7 @@ def featurize(
         else:
             results = _run_local(tasks, address, progress, len(skipped), total)
     finally:
-        changed = {
-            f"ticker={r.ticker}/{SILVER_FILE}": r.entry for r in results if r.entry is not None
-        }
-        changed = {k: v for k, v in changed.items() if partitions.get(k) != v}
-        if changed or (not indexed and results):
-            partitions.update(changed)
-            info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
-            info.update(last_featurize=now_text(), windows=list(clean_windows), horizon=horizon)
-            write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
+        _record(silver, manifest, partitions, by_ticker, results, clean_windows, horizon, indexed)
     report = FeaturizeReport(
         silver_dir=silver.local_path if not silver.remote else silver.url,
         windows=clean_windows,

@@ -1,7 +1,9 @@
 """Where the medallion store lives and what its tables look like.
 
 bronze: raw daily prices, ``STORE/bronze/prices/ticker=T/year=Y/part-0.parquet``
-silver: features, ``STORE/silver/features/ticker=T/...``
+silver: features, ``STORE/silver/features/ticker=T/part-FIRST-LAST.parquet``: blocks of
+        consecutive years (a full build: every year but the last in one block, the last year in
+        its own; each later year in its own), so new days rewrite the newest block only
 
 ``STORE`` is ``MLFACTORY_STORE_URL``: ``HOME/data`` by default (a :class:`Path` is returned) or
 ``s3://bucket/prefix`` (a URL string is returned; see :mod:`mlfactory.storage`).
@@ -11,6 +13,8 @@ The store columns are snake_case; sources speak yfinance's names (``Date``, ``Ad
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,10 +23,14 @@ from mlfactory.settings import Settings
 
 __all__ = [
     "BRONZE_SCHEMA",
+    "SILVER_LEGACY_FILE",
     "SOURCE_COLUMNS",
     "SOURCE_TO_STORE",
     "bronze_prices_dir",
+    "parse_silver_name",
+    "silver_block_name",
     "silver_features_dir",
+    "silver_files_by_ticker",
 ]
 
 # What every source returns (yfinance's vocabulary).
@@ -66,3 +74,34 @@ def bronze_prices_dir(settings: Settings) -> Path | str:
 
 def silver_features_dir(settings: Settings) -> Path | str:
     return _under_store(settings, "silver", "features")
+
+
+# Silver: each ticker's features in blocks of consecutive years, one file per block.
+SILVER_LEGACY_FILE = "part-0.parquet"  # one file per ticker, written before blocks (still read)
+_SILVER_BLOCK = re.compile(r"^ticker=([^/]+)/part-(\d{4})-(\d{4})\.parquet$")
+_SILVER_LEGACY = re.compile(r"^ticker=([^/]+)/" + re.escape(SILVER_LEGACY_FILE) + "$")
+
+
+def silver_block_name(ticker: str, first: int, last: int) -> str:
+    """A silver block's path relative to the store (its key in the silver manifest)."""
+    return f"ticker={ticker}/part-{first:04d}-{last:04d}.parquet"
+
+
+def parse_silver_name(name: str) -> tuple[str, int | None, int | None] | None:
+    """``(ticker, first year, last year)`` of a silver file name (years ``None``: a single
+    file of the older layout); ``None`` when it is no silver data file."""
+    match = _SILVER_BLOCK.match(name)
+    if match:
+        return match.group(1), int(match.group(2)), int(match.group(3))
+    match = _SILVER_LEGACY.match(name)
+    return (match.group(1), None, None) if match else None
+
+
+def silver_files_by_ticker(names: Iterable[str]) -> dict[str, list[str]]:
+    """The silver data files of each ticker, in year order (from the manifest's names)."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(names):
+        parsed = parse_silver_name(name)
+        if parsed is not None:
+            found.setdefault(parsed[0], []).append(name)
+    return dict(sorted(found.items()))
