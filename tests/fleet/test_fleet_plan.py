@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,3 +132,24 @@ def test_the_cache_never_holds_more_than_its_size() -> None:
     assert loads == ["a", "b", "c", "none"] and cache.evictions == 1
     with pytest.raises(ValueError, match="at least 1"):
         LRUModels(load, size=0)
+
+
+def test_the_fleet_search_skips_training_fold_scores_and_keeps_the_test_folds() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from mlfactory.training import SearchConfig, run_search
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    y = pd.Series((X["a"] + rng.normal(scale=0.5, size=120) > 0).astype(int))
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    config = SearchConfig(kind="grid", scoring=("roc_auc",), param_grid={"C": [0.1, 1.0]})
+    full = run_search(LogisticRegression(), X, y, cv, config)
+    lean = run_search(LogisticRegression(), X, y, cv, replace(config, train_scores=False))
+    assert lean.candidates["mean_train_roc_auc"].isna().all()
+    assert full.candidates["mean_train_roc_auc"].notna().all()
+    pd.testing.assert_series_equal(
+        lean.candidates["mean_test_roc_auc"], full.candidates["mean_test_roc_auc"]
+    )
+    assert lean.best_params == full.best_params

@@ -129,6 +129,20 @@ def test_the_lru_cache_loads_lazily_and_evicts_the_least_recently_used(
     )
 
 
+def test_serve_verifies_a_fleet_by_its_manifest_and_fallback(fleet: Fleet) -> None:
+    from mlfactory.fleet._serve import verify_fleet
+
+    assert verify_fleet(fleet.settings, "regions@champion") is True
+    fallback = fleet.root / fleet.manifest["fallback"]["file"]
+    original = fallback.read_bytes()
+    try:
+        fallback.write_bytes(original[:-2])
+        with pytest.raises(UnsafeModelError, match="SHA-256"):
+            verify_fleet(fleet.settings, "regions@champion")
+    finally:
+        fallback.write_bytes(original)
+
+
 def test_without_a_fallback_an_unknown_segment_is_refused_by_name(
     fleet: Fleet, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ a child run is created only for a segment that failed or regressed. No per-segme
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from mlfactory.datasets._base import Task
 from mlfactory.fleet._plan import FALLBACK_KEY, FleetPlan, pack, plan_for
@@ -132,12 +134,18 @@ def _fit_segment(pipeline, config, cv, task, key, X_tr, y_tr, X_te, y_te) -> Seg
         fit.cv_mean = float(row[f"mean_test_{metric}"])
         fit.cv_std = float(row[f"std_test_{metric}"])
         fit.cv_metrics = cv_metrics(row)
-        if len(X_te):
-            fit.test_scores = _safe_scores(best, X_te, y_te, list(config.scoring))
+        if len(X_te):  # preprocess the test rows once; the scores come from these outputs
+            final, Z = best, X_te
+            if isinstance(best, Pipeline) and len(best.steps) > 1:
+                final, Z = best.steps[-1][1], best[:-1].transform(X_te)
+            classes = list(getattr(final, "classes_", [])) if task == Task.CLASSIFICATION else []
             fit.test_index = X_te.index.to_numpy()
-            fit.test_pred = np.asarray(best.predict(X_te))
-            if hasattr(best, "predict_proba") and task == Task.CLASSIFICATION:
-                fit.test_proba = np.asarray(best.predict_proba(X_te))
+            fit.test_pred = np.asarray(final.predict(Z))
+            if classes and hasattr(final, "predict_proba"):
+                fit.test_proba = np.asarray(final.predict_proba(Z))
+            outputs = _Outputs(X_te.index, [_plain(c) for c in classes])
+            outputs.put(fit)
+            fit.test_scores = _safe_scores(outputs, X_te, y_te, list(config.scoring))
         fit.model = sio.dumps(best)  # serialised once, here: the bytes are the file
         fit.types = _check(sio.get_untrusted_types(data=fit.model), f"model of segment {key!r}")
         fit.sha256 = hashlib.sha256(fit.model).hexdigest()
@@ -176,7 +184,8 @@ def fit_segments(
     from mlfactory.training._search import parallel_context
 
     cell = resolved.cells[0]
-    config = _search_config(resolved, cell)
+    # the fleet records test-fold scores only: training-fold scores would cost as much again
+    config = dataclasses.replace(_search_config(resolved, cell), train_scores=False)
     data = resolved.dataset
     X, y = data.X, data.y
     segments = {s.key: s for s in plan.trained}

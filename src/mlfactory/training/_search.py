@@ -60,6 +60,7 @@ class SearchConfig:
     n_iter: int = 20
     seed: int = 0
     timeout_s: float | None = None  # optuna: stop asking for candidates after this long
+    train_scores: bool = True  # grid/random: also score the training folds (False: NaN, faster)
 
     @property
     def refit_metric(self) -> str:
@@ -294,7 +295,7 @@ def _sklearn_search(pipeline, X, y, cv, config, n_jobs, groups):
         refit=False,
         cv=cv,
         n_jobs=n_jobs,
-        return_train_score=True,
+        return_train_score=config.train_scores,
         error_score=np.nan,
     )
     if config.kind == "grid":
@@ -323,7 +324,7 @@ def _from_cv_results(cv_results: Mapping[str, Any], scoring: Sequence[str], n_sp
             for stat in ("mean", "std"):
                 for part in ("test", "train"):
                     key = f"{stat}_{part}_{metric}"
-                    row[key] = float(cv_results[key][index])
+                    row[key] = _cv_value(cv_results, key, index)
             row[f"rank_test_{metric}"] = int(cv_results[f"rank_test_{metric}"][index])
             for fold in range(n_splits):
                 fold_rows.append(
@@ -331,13 +332,19 @@ def _from_cv_results(cv_results: Mapping[str, Any], scoring: Sequence[str], n_sp
                         index,
                         fold,
                         metric,
-                        cv_results[f"split{fold}_train_{metric}"][index],
+                        _cv_value(cv_results, f"split{fold}_train_{metric}", index),
                         cv_results[f"split{fold}_test_{metric}"][index],
                     )
                 )
         row["mean_fit_time"] = float(cv_results["mean_fit_time"][index])
         rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(fold_rows)
+
+
+def _cv_value(cv_results: Mapping[str, Any], key: str, index: int) -> float:
+    """One number of ``cv_results``; NaN for training-fold scores not computed (train_scores)."""
+    values = cv_results.get(key)
+    return float("nan") if values is None else float(values[index])
 
 
 def _optuna_search(pipeline, X, y, cv, config, n_jobs, groups):
