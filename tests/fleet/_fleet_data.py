@@ -46,10 +46,12 @@ def fleet_frame(
     mono: bool = False,
     scrambled: tuple[str, ...] = (),
     flipped: tuple[str, ...] = (),
+    shuffled: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """``mono``: a segment ``mono`` whose label is always 0 (its training fails); ``scrambled``:
     segments whose labels are noise (their models lose their signal); ``flipped``: segments whose
-    signal has the other sign."""
+    signal has the other sign; ``shuffled``: segments whose ``x1`` is permuted after the labels
+    were drawn (same labels, so the same split; the signal is gone)."""
     rng = np.random.default_rng(seed)
     parts = []
     names = [f"s{i:02d}" for i in range(segments)] + ["tiny0", "tiny1"] + (["mono"] if mono else [])
@@ -63,6 +65,8 @@ def fleet_frame(
             y = np.zeros(n, dtype=int)
         if name in scrambled:  # its own generator: the other segments' rows stay the same
             y = np.random.default_rng([seed, 99]).integers(0, 2, size=n)
+        if name in shuffled:
+            x1 = np.random.default_rng([seed, 7]).permutation(x1)
         parts.append(pd.DataFrame({"region": name, "x1": x1, "x2": x2, "x3": x3, "y": y}))
     return (
         pd.concat(parts, ignore_index=True)

@@ -51,8 +51,9 @@ def test_cli_train_records_one_parent_run_a_table_and_a_verified_bundle(
     spec = write_fleet(tmp_path / "data", segments=4, rows=160, tiny=20, mono=True)
     result = runner.invoke(app, ["train", str(spec), "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    assert "fleet fleet: 7 segments — 4 trained, 0 regressed, 1 failed, 2 on the fallback" in (
-        " ".join(result.output.split())
+    assert (
+        "fleet fleet: 7 segments — 4 trained, 0 reused unchanged, 0 regressed, 1 failed, "
+        "2 on the fallback" in " ".join(result.output.split())
     )
 
     client = MlflowClient(tracking_uri(settings))
@@ -106,7 +107,7 @@ def test_cli_train_records_one_parent_run_a_table_and_a_verified_bundle(
 
 
 @pytest.mark.postgres
-def test_fleet_on_postgresql_marks_a_regressed_segment_with_a_child_run(
+def test_on_postgresql_unchanged_segments_are_reused_and_a_regressed_one_gets_a_child_run(
     tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFACTORY_DB_URL", postgres_url)
@@ -116,14 +117,30 @@ def test_fleet_on_postgresql_marks_a_regressed_segment_with_a_child_run(
     settings = get_settings()
     spec = write_fleet(tmp_path / "data", segments=3, rows=150, tiny=20)
     first = train(spec, settings, n_jobs=1)
-    assert first.summary()["trained"] == 3 and first.summary()["regressed"] == 0
-    frame = fleet_frame(segments=3, rows=150, tiny=20, scrambled=("s01",))
-    frame.to_parquet(tmp_path / "data" / "fleet.parquet")  # s01 loses its signal
+    assert first.summary()["trained"] == 3 and first.summary()["reused"] == 0
+    assert first.tasks == 4  # the fallback and three segments
+    # same labels (so the same split), but s01's x1 is shuffled: its signal is gone
+    frame = fleet_frame(segments=3, rows=150, tiny=20, shuffled=("s01",))
+    frame.to_parquet(tmp_path / "data" / "fleet.parquet")
     second = train(spec, settings, n_jobs=1)
+    assert second.tasks == 2  # s01 and the fallback (its rows changed); s00, s02 not refitted
     rows = _rows(settings, second.run_id).set_index("segment")
+    assert rows.loc["s00", "status"] == rows.loc["s02", "status"] == "reused"
     assert rows.loc["s01", "status"] == "regressed", rows
     assert "previous training" in rows.loc["s01", "error"]
-    assert rows.loc["s00", "status"] == rows.loc["s02", "status"] == "trained"
+    assert rows.loc[FALLBACK_KEY, "status"] == "trained"
+    for key in ("s00", "s02"):  # referenced, not copied: the first run's file and hash
+        entry = second.manifest["segments"][key]
+        assert entry == {
+            **first.manifest["segments"][key],
+            "values": [key],
+            "reused_in_run": second.run_id,
+        }
+        assert rows.loc[key, "model_file"].startswith(f"runs:/{first.run_id}/fleet/segments/")
+        assert rows.loc[key, "cv_mean"] == pytest.approx(
+            _rows(settings, first.run_id).set_index("segment").loc[key, "cv_mean"]
+        )
+    assert second.test_scores["roc_auc"] < first.test_scores["roc_auc"]  # s01 lost its signal
     child = MlflowClient(tracking_uri(settings)).get_run(rows.loc["s01", "child_run_id"])
     assert child.data.tags["mlfactory.segment"] == "s01"
     assert child.data.tags["mlflow.parentRunId"] == second.run_id

@@ -25,7 +25,8 @@ def print_fleet_result(result: Any, console: Console, worst: int = 5) -> None:
     summary = result.summary()
     console.print(
         f"[bold]fleet {escape(result.experiment)}[/]: {summary['segments']} segments — "
-        f"{summary['trained']} trained, {summary['regressed']} regressed, "
+        f"{summary['trained']} trained, {summary['reused']} reused unchanged, "
+        f"{summary['regressed']} regressed, "
         f"{summary['failed']} failed, {summary['fallback']} on the fallback; "
         f"{summary['tasks']} tasks in {summary['seconds']:.1f} s",
         soft_wrap=True,

@@ -64,6 +64,8 @@ class SegmentFit:
     test_index: Any = None  # dataset row labels of the test rows scored below
     test_pred: Any = None  # the model's predictions on its test rows
     test_proba: Any = None  # and probabilities (classifiers)
+    data_sha256: str | None = None  # the segment's rows (training and test), for reuse
+    reused: dict[str, Any] | None = None  # the previous training's manifest entry, reused
 
 
 @dataclass
@@ -89,7 +91,7 @@ class FleetResult:
         }
 
 
-STATUSES = ("trained", "regressed", "failed", "fallback")
+STATUSES = ("trained", "reused", "regressed", "failed", "fallback")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -176,8 +178,12 @@ def fit_segments(
     n_jobs: int | None = None,
     scheduler: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, SegmentFit], int]:
-    """Fit every segment of ``plan`` (and the fallback) in packed tasks; (fits by key, tasks)."""
+    """Fit every segment of ``plan`` (and the fallback) in packed tasks; (fits by key, tasks).
+
+    Keys in ``skip`` (segments reused from the previous training) are not fitted.
+    """
     from joblib import Parallel, delayed
 
     from mlfactory.training._plan import _search_config
@@ -188,7 +194,7 @@ def fit_segments(
     config = dataclasses.replace(_search_config(resolved, cell), train_scores=False)
     data = resolved.dataset
     X, y = data.X, data.y
-    segments = {s.key: s for s in plan.trained}
+    segments = {s.key: s for s in plan.trained if s.key not in skip}
     total = sum(len(s.train_idx) for s in segments.values())
     workers = _workers(n_jobs, scheduler)
     # small segments share a task; never fewer than ~4 tasks per worker to balance the load
@@ -207,7 +213,7 @@ def fit_segments(
         ]
         for keys in packs
     ]
-    if plan.fallback == "global":
+    if plan.fallback == "global" and FALLBACK_KEY not in skip:
         items_of.insert(
             0,
             [
@@ -221,6 +227,8 @@ def fit_segments(
             ],
         )
     say(f"fitting {len(segments)} segments in {len(items_of)} tasks")
+    if not items_of:
+        return {}, 0
     jobs = -1 if (scheduler is not None and n_jobs is None) else n_jobs
     with parallel_context(scheduler):
         results = Parallel(n_jobs=jobs)(
@@ -229,6 +237,114 @@ def fit_segments(
         )
     fits = {fit.key: fit for part in results for fit in part}
     return fits, len(items_of)
+
+
+def _row_hashes(data: Any) -> np.ndarray:
+    """One 64-bit hash per row of features and target (pandas' stable row hash)."""
+    rows = pd.util.hash_pandas_object(data.X, index=False).to_numpy()
+    target = pd.util.hash_pandas_object(data.y, index=False).to_numpy()
+    return rows ^ (target * np.uint64(0x9E3779B97F4A7C15))
+
+
+def _data_sha256(row_hash: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray) -> str:
+    digest = hashlib.sha256(row_hash[train_idx].tobytes())
+    digest.update(b"|")
+    digest.update(row_hash[test_idx].tobytes())
+    return digest.hexdigest()
+
+
+def _config_sha256(resolved: Any) -> str:
+    """What a segment model depends on besides its rows: pipeline, search, CV, versions."""
+    import sklearn
+
+    from mlfactory import __version__
+
+    parts = {
+        "cell": resolved.cells[0].to_dict(),
+        "cv": repr(resolved.cv),
+        "scoring": resolved.scoring,
+        "refit": resolved.refit,
+        "search": resolved.spec.search.model_dump(mode="json"),
+        "seed": resolved.spec.seed,
+        "columns": [str(c) for c in resolved.dataset.X.columns],
+        "versions": {"mlfactory": __version__, "scikit-learn": sklearn.__version__},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _previous_run(settings: Settings, experiment: str, run_id: str) -> str | None:
+    """The newest earlier fleet training of ``experiment`` recorded in ``segment_results``."""
+    import sqlalchemy as sa
+
+    from mlfactory.db import get_engine
+    from mlfactory.db._tables import SEGMENT_RESULTS as T
+
+    engine = get_engine(settings.database_url)
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(T.name):
+            return None
+        return connection.execute(
+            sa.select(T.c.run_id)
+            .where(T.c.experiment == experiment, T.c.run_id != run_id)
+            .order_by(T.c.id.desc())
+            .limit(1)
+        ).scalar()
+
+
+def _reusable(
+    settings: Settings, resolved: Any, plan: FleetPlan, shas: dict[str, str], run_id: str
+) -> dict[str, dict[str, Any]]:
+    """Entries of the previous training whose rows and configuration did not change: key ->
+    its manifest entry (the model is referenced, its file verified when it is used)."""
+    from mlflow.exceptions import MlflowException
+
+    from mlfactory.exceptions import MlfactoryError
+    from mlfactory.fleet._registry import _run_manifest
+    from mlfactory.tracking import open_tracking
+
+    previous = _previous_run(settings, resolved.spec.name, run_id)
+    if previous is None:
+        return {}
+    try:
+        run = open_tracking(settings).get_run(previous)
+        with tempfile.TemporaryDirectory() as folder:
+            manifest = _run_manifest(settings, run, Path(folder))
+    except (MlflowException, MlfactoryError, OSError) as exc:
+        logger.warning("fleet: previous training %s not reusable: %s", previous, exc)
+        return {}
+    if manifest.get("config_sha256") != _config_sha256(resolved):
+        return {}
+    old = dict(manifest.get("segments") or {})
+    if manifest.get("fallback"):
+        old[FALLBACK_KEY] = manifest["fallback"]
+    return {
+        key: entry
+        for key, entry in old.items()
+        if key in shas and entry.get("data_sha256") == shas[key]
+    }
+
+
+def _reused_fit(
+    key: str, entry: dict[str, Any], model: Any, X_te, y_te, refit: str, scoring, task
+) -> SegmentFit:
+    """A segment taken over from the previous training: its recorded scores, its test outputs."""
+    metrics = entry.get("metrics") or {}
+    fit = SegmentFit(key, "reused", int(entry.get("train_rows", 0)), len(X_te))
+    fit.best_params = dict(entry.get("best_params") or {})
+    fit.cv_mean = metrics.get(f"cv_{refit}_mean")
+    fit.cv_std = metrics.get(f"cv_{refit}_std")
+    fit.cv_metrics = {k: v for k, v in metrics.items() if k.startswith("cv_")}
+    fit.sha256, fit.types, fit.reused = entry["sha256"], list(entry.get("types") or []), entry
+    if len(X_te):
+        classes = list(getattr(model, "classes_", [])) if task == Task.CLASSIFICATION else []
+        fit.test_index = X_te.index.to_numpy()
+        fit.test_pred = np.asarray(model.predict(X_te))
+        if classes and hasattr(model, "predict_proba"):
+            fit.test_proba = np.asarray(model.predict_proba(X_te))
+        outputs = _Outputs(X_te.index, [_plain(c) for c in classes])
+        outputs.put(fit)
+        fit.test_scores = _safe_scores(outputs, X_te, y_te, list(scoring))
+    return fit
 
 
 def _inputs(resolved: Any, by: list[str]) -> list[dict[str, Any]]:
@@ -350,7 +466,19 @@ def train_fleet(
             resolved.y_test,
         )  # fmt: skip
         log_dataset_inputs(inputs)
-        fits, tasks = fit_segments(resolved, plan, n_jobs=n_jobs, scheduler=scheduler, say=say)
+        row_hash = _row_hashes(data)
+        shas = {s.key: _data_sha256(row_hash, s.train_idx, s.test_idx) for s in plan.trained}
+        if plan.fallback == "global":
+            shas[FALLBACK_KEY] = _data_sha256(row_hash, resolved.train_idx, resolved.test_idx)
+        reuse = _reusable(settings, resolved, plan, shas, run_id)
+        if reuse:
+            say(f"reusing {len(reuse)} unchanged segment model(s) of the previous training")
+        fits, tasks = fit_segments(
+            resolved, plan, n_jobs=n_jobs, scheduler=scheduler, say=say, skip=frozenset(reuse)
+        )
+        fits.update(_reuse_fits(settings, resolved, plan, reuse))
+        for key, fit in fits.items():
+            fit.data_sha256 = shas.get(key)
         say(f"recording {len(fits)} models")
         previous = _previous_cv(settings, spec.name, run_id)
         table, manifest, scores, fallback_scores = _assemble(resolved, plan, fits, run_id, previous)
@@ -409,6 +537,34 @@ def train_fleet(
     return result
 
 
+def _reuse_fits(settings, resolved, plan, reuse: dict[str, dict[str, Any]]) -> dict:
+    """Load each reused model once (verified) to score its test rows for the fleet's scores."""
+    if not reuse:
+        return {}
+    import shutil
+
+    from mlfactory.fleet._registry import ModelFiles
+
+    data = resolved.dataset
+    segments = {s.key: s for s in plan.segments}
+    work = Path(tempfile.mkdtemp(prefix="mlfactory-fleet-reuse-"))
+    try:
+        files = ModelFiles(settings, work)
+        fits = {}
+        for key, entry in reuse.items():
+            model = files.load(key, entry, f"fleet {resolved.spec.name} (reused)")
+            test_idx = resolved.test_idx if key == FALLBACK_KEY else segments[key].test_idx
+            fits[key] = _reused_fit(
+                key, entry, model, data.X.iloc[test_idx], data.y.iloc[test_idx],
+                resolved.refit, resolved.scoring, data.task,
+            )  # fmt: skip
+            if key == FALLBACK_KEY:
+                fits[key].train_rows = len(resolved.train_idx)
+        return fits
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """The manifest file's exact bytes (``_write_json``: indent 2, default=str)."""
     return json.dumps(manifest, indent=2, default=str).encode()
@@ -418,7 +574,7 @@ def _fallback_share(table: pd.DataFrame) -> float:
     segments = table[table["segment"] != FALLBACK_KEY]
     rows = segments["train_rows"] + segments["test_rows"]
     total = float(rows.sum())
-    own = segments["status"].isin(["trained", "regressed"])
+    own = segments["status"].isin(["trained", "reused", "regressed"])
     return float(rows[~own].sum() / total) if total else 0.0
 
 
@@ -466,7 +622,7 @@ def _assemble(resolved, plan, fits, run_id, previous):
                 test_metrics=fit.test_scores or None,
                 fit_seconds=fit.seconds,
             )
-            if fit.model is not None:
+            if fit.sha256 is not None:
                 before = previous.get(segment.key)
                 regressed = (
                     before is not None
@@ -479,8 +635,9 @@ def _assemble(resolved, plan, fits, run_id, previous):
                         f"cv {refit} {fit.cv_mean:.4f} < {before:.4f} of the previous "
                         f"training (tolerance {REGRESSION_TOLERANCE})"
                     )
-                row.update(model_file=_file_name(segment.key), model_sha256=fit.sha256)
-                entries[segment.key] = _entry(segment.values, fit, run_id, refit)
+                entry = _entry(segment.values, fit, run_id, refit)
+                row.update(model_file=entry["source"], model_sha256=fit.sha256)
+                entries[segment.key] = entry
                 if fit.test_pred is not None:
                     routed.put(fit)
         if fallback_out.filled and len(segment.test_idx):
@@ -500,12 +657,16 @@ def _assemble(resolved, plan, fits, run_id, previous):
                 "best_params": json.dumps(fallback_fit.best_params, default=repr, sort_keys=True),
                 "cv_mean": fallback_fit.cv_mean, "cv_std": fallback_fit.cv_std,
                 "test_metrics": fallback_fit.test_scores or None,
-                "model_file": _file_name(FALLBACK_KEY) if fallback_fit.model else None,
+                "model_file": (
+                    _entry([], fallback_fit, run_id, refit)["source"]
+                    if fallback_fit.sha256
+                    else None
+                ),
                 "model_sha256": fallback_fit.sha256, "fit_seconds": fallback_fit.seconds,
                 "fallback_test_score": fallback_fit.test_scores.get(refit),
             }
         )  # fmt: skip
-        if fallback_fit.model is not None:
+        if fallback_fit.sha256 is not None:
             fallback_entry = _entry([], fallback_fit, run_id, refit)
     table = pd.DataFrame(rows)
     covered = routed.covered()  # fallback "none": rows of small segments have no score
@@ -533,6 +694,7 @@ def _assemble(resolved, plan, fits, run_id, previous):
         "fallback": fallback_entry,
         "segments": entries,
         "small_segments": sorted(s.key for s in plan.segments if s.status != "train"),
+        "config_sha256": _config_sha256(resolved),
         "test_scores": scores,
         "test_rows_scored": int(covered.sum()),
     }
@@ -540,6 +702,8 @@ def _assemble(resolved, plan, fits, run_id, previous):
 
 
 def _entry(values, fit: SegmentFit, run_id: str, refit: str) -> dict[str, Any]:
+    if fit.reused is not None:  # referenced, not copied: the file of the run that trained it
+        return {**fit.reused, "values": values, "reused_in_run": run_id}
     return {
         "values": values,
         "file": _file_name(fit.key),
@@ -551,6 +715,8 @@ def _entry(values, fit: SegmentFit, run_id: str, refit: str) -> dict[str, Any]:
             **{f"test_{k}": v for k, v in fit.test_scores.items() if math.isfinite(v)},
         },
         "train_rows": fit.train_rows,
+        "best_params": fit.best_params,
+        "data_sha256": fit.data_sha256,
         "trained_in_run": run_id,
         "trained_in_version": None,  # set when a version first registers it
     }
