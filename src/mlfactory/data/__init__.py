@@ -1,30 +1,42 @@
-"""Data engineering: the medallion store, features and sampling."""
+"""Data engineering: the medallion store, features and sampling.
 
-from mlfactory.data._bronze import BronzeStore, StoreStatus, TickerStatus, WriteResult
-from mlfactory.data._feature_store import (
-    SampleResult,
-    load_features,
-    sample_features,
-    silver_horizons,
-)
-from mlfactory.data._features import compute_features, feature_columns
-from mlfactory.data._featurize import FeaturizeReport, TickerResult, featurize
-from mlfactory.data._ingest import IngestReport, TickerOutcome, ingest
-from mlfactory.data._manifest import store_fingerprint
-from mlfactory.data._sources import (
-    SOURCES,
-    CsvSource,
-    NoData,
-    PriceSource,
-    SourceName,
-    SyntheticSource,
-    YFinanceSource,
-    make_source,
-    normalise_yfinance_frame,
-    with_retries,
-)
-from mlfactory.data._tickers import default_tickers_path, load_tickers
-from mlfactory.data.sampling import random_sample, stratified_sample, time_split
+Names are imported from their modules on first use (PEP 562), so ``import mlfactory.data`` and
+a command that needs one module (``data featurize``: no pandas) do not load the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "mlfactory.data._bronze": ("BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"),
+    "mlfactory.data._feature_store": (
+        "SampleResult",
+        "load_features",
+        "sample_features",
+        "silver_horizons",
+    ),
+    "mlfactory.data._features": ("compute_features", "feature_columns"),
+    "mlfactory.data._featurize": ("FeaturizeReport", "TickerResult", "featurize"),
+    "mlfactory.data._ingest": ("IngestReport", "TickerOutcome", "ingest"),
+    "mlfactory.data._manifest": ("store_fingerprint",),
+    "mlfactory.data._sources": (
+        "SOURCES",
+        "CsvSource",
+        "NoData",
+        "PriceSource",
+        "SourceName",
+        "SyntheticSource",
+        "YFinanceSource",
+        "make_source",
+        "normalise_yfinance_frame",
+        "with_retries",
+    ),
+    "mlfactory.data._tickers": ("default_tickers_path", "load_tickers"),
+    "mlfactory.data.sampling": ("random_sample", "stratified_sample", "time_split"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "SOURCES",
@@ -60,3 +72,44 @@ __all__ = [
     "time_split",
     "with_retries",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlfactory.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from mlfactory.data._bronze import BronzeStore, StoreStatus, TickerStatus, WriteResult
+    from mlfactory.data._feature_store import (
+        SampleResult,
+        load_features,
+        sample_features,
+        silver_horizons,
+    )
+    from mlfactory.data._features import compute_features, feature_columns
+    from mlfactory.data._featurize import FeaturizeReport, TickerResult, featurize
+    from mlfactory.data._ingest import IngestReport, TickerOutcome, ingest
+    from mlfactory.data._manifest import store_fingerprint
+    from mlfactory.data._sources import (
+        SOURCES,
+        CsvSource,
+        NoData,
+        PriceSource,
+        SourceName,
+        SyntheticSource,
+        YFinanceSource,
+        make_source,
+        normalise_yfinance_frame,
+        with_retries,
+    )
+    from mlfactory.data._tickers import default_tickers_path, load_tickers
+    from mlfactory.data.sampling import random_sample, stratified_sample, time_split

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlfactory.data._layout import BRONZE_SCHEMA, SOURCE_TO_STORE, bronze_prices_dir
+from mlfactory.data._lazy import lazy_module
 from mlfactory.data._manifest import partition_entry, read_manifest, write_manifest
 from mlfactory.data._sources import normalise_source_frame
 from mlfactory.exceptions import DataError
@@ -49,6 +49,8 @@ from mlfactory.storage import (
     translated,
     write_bytes,
 )
+
+pd = lazy_module("pandas")  # imported when first used
 
 __all__ = ["BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"]
 
@@ -536,10 +538,25 @@ class BronzeStore:
         if not root.is_dir():
             return 0
         removed = 0
-        for path in root.rglob(f".*{TEMP_SUFFIX}"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                removed += 1
+        # temp files sit next to their target: the root, ticker=T/ or ticker=T/year=Y/ (a
+        # scandir of those folders is ~10x faster than rglob on 12,000 partitions)
+        folders = [str(root)]
+        for depth in range(3):
+            found = []
+            for folder in folders:
+                with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                            if entry.is_file(follow_symlinks=False):
+                                Path(entry.path).unlink(missing_ok=True)
+                                removed += 1
+                        elif (
+                            depth < 2
+                            and entry.name.startswith(("ticker=", "year="))
+                            and entry.is_dir(follow_symlinks=False)
+                        ):
+                            found.append(entry.path)
+            folders = found
         if removed:
             logger.info("removed %d stale temp file(s) under %s", removed, root)
         return removed
@@ -621,6 +638,12 @@ class BronzeStore:
         finally:
             if held:
                 delete(lock)
+
+    def recorded(self) -> dict[str, Any]:
+        """The manifest's fields besides the partitions, as last read (no new read)."""
+        self.index()
+        skip = ("partitions", "format")
+        return {k: v for k, v in (self._manifest or {}).items() if k not in skip}
 
     def manifest(self) -> dict[str, Any] | None:
         """The manifest: the last recorded ingest and the partitions (``None`` before the first)."""

@@ -21,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mlfactory.data._lazy import lazy_module
 from mlfactory.exceptions import DataError, SpecError
+
+pd = lazy_module("pandas")  # imported when first used
 
 __all__ = [
     "DEFAULT_WINDOWS",

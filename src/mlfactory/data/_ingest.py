@@ -7,15 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._sources import NoData, PriceSource
 from mlfactory.exceptions import ConfigError, DataError, ServiceUnavailable
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["IngestReport", "TickerOutcome", "ingest"]
 
@@ -81,6 +82,47 @@ class IngestReport:
         return max((o.last for o in self.outcomes if o.last), default=None)
 
 
+def _business_days(first: date, last: date) -> int:
+    """Business days (Mon-Fri) in ``[first, last]``, without pandas."""
+    if first > last:
+        return 0
+    import numpy as np
+
+    return int(np.busday_count(first, last + timedelta(days=1)))
+
+
+def _stored_bounds(store: BronzeStore, ticker: str) -> tuple[date | None, date | None]:
+    """The ticker's first and last stored dates from the manifest (no file read); the footers
+    of an older store whose manifest lacks them."""
+    years = store.years(ticker)
+    if not years:
+        return None, None
+    index = store.index()
+    first = (index.get(store.partition_name(ticker, years[0])) or {}).get("first")
+    last = (index.get(store.partition_name(ticker, years[-1])) or {}).get("last")
+    if first and last:
+        return date.fromisoformat(first), date.fromisoformat(last)
+    return store.first_date(ticker), store.last_date(ticker)
+
+
+def _mark_of(source: PriceSource, ticker: str) -> str | None:
+    mark = getattr(source, "mark", None)
+    return mark(ticker) if callable(mark) else None
+
+
+def _nothing_new(previous: dict | None, mark: str | None, end: date) -> bool:
+    """The source's data for a ticker is unchanged since it was read up to a date covering
+    ``end``, or up to the day it was read (prices are not dated in the future)."""
+    if mark is None or not isinstance(previous, dict) or previous.get("mark") != mark:
+        return False
+    try:
+        through = date.fromisoformat(previous["through"])
+        read_on = date.fromisoformat(previous["on"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return end <= through or through >= read_on
+
+
 def _ingest_one(
     store: BronzeStore,
     source: PriceSource,
@@ -89,18 +131,24 @@ def _ingest_one(
     subsector: str,
     start: date,
     end: date,
+    marks: dict[str, dict],
 ) -> TickerOutcome:
-    last = store.last_date(ticker)
-    first_stored = store.first_date(ticker)
+    first_stored, last = _stored_bounds(store, ticker)
     fetch_from = max(start, last + timedelta(days=1)) if last is not None else start
-    if fetch_from > end or (last is not None and not len(pd.bdate_range(fetch_from, end))):
+    if fetch_from > end or (last is not None and not _business_days(fetch_from, end)):
         return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
+    mark = _mark_of(source, ticker)
+    if last is not None and _nothing_new(marks.get(ticker), mark, end):
+        return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
+    import pandas as pd
+
     try:
         frame = source.fetch(ticker, fetch_from, end)
     except NoData:
         if last is None:
             raise
         logger.info("%s: no new rows after %s", ticker, last)
+        _remember(marks, ticker, mark, end)
         return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
     frame = frame[
         (frame["Date"] >= pd.Timestamp(fetch_from)) & (frame["Date"] <= pd.Timestamp(end))
@@ -108,15 +156,20 @@ def _ingest_one(
     if frame.empty and last is None:
         raise NoData(f"source returned no rows for {ticker} between {fetch_from} and {end}")
     result = store.write_ticker(ticker, frame, sector, subsector)
+    _remember(marks, ticker, mark, end)
     status: Status = "added" if result.created else "updated" if result.changed else "unchanged"
+    first_now, last_now = _stored_bounds(store, ticker)
     return TickerOutcome(
-        ticker,
-        status,
-        result.rows_added,
-        result.years_written,
-        store.first_date(ticker),
-        store.last_date(ticker),
+        ticker, status, result.rows_added, result.years_written, first_now, last_now
     )
+
+
+def _remember(marks: dict[str, dict], ticker: str, mark: str | None, end: date) -> None:
+    """Record what was read: the source's mark and the dates it covered."""
+    if mark is None:
+        marks.pop(ticker, None)
+    else:
+        marks[ticker] = {"mark": mark, "through": end.isoformat(), "on": date.today().isoformat()}
 
 
 def ingest(
@@ -131,8 +184,10 @@ def ingest(
 ) -> IngestReport:
     """Bring every ticker of ``tickers`` (columns ``ticker, sector, subsector``) up to ``end``.
 
-    Per ticker only the days after its newest stored date are fetched (from ``start`` for a new
-    ticker) and merged into the year partitions they fall in; nothing new means nothing written.
+    Per ticker only the days after its newest stored date (from the manifest) are fetched (from
+    ``start`` for a new ticker) and merged into the year partitions they fall in; nothing new
+    means nothing written. A source with a ``mark(ticker)`` (the csv files' size and mtime) is
+    not read again while the mark is the one recorded when it was last read up to that day.
     A failing ticker (source error, empty answer, unreadable file) is recorded in the report and
     the run goes on; a :class:`ConfigError` (e.g. the yfinance package missing) stops the run.
     ``progress`` is called after each ticker. Stale temp files of a killed run are removed
@@ -157,12 +212,13 @@ def ingest(
     with store.writer_lock(), store.deferred_manifest():
         report.temp_files_removed = store.clean_temp_files()
         store._index_unlisted()  # an older store: its partitions enter the manifest once
+        marks = dict(store.recorded().get("marks") or {})
         for row in tickers.itertuples(index=False):
             ticker = str(row.ticker)
             sector = str(getattr(row, "sector", "") or "")
             subsector = str(getattr(row, "subsector", "") or "")
             try:
-                outcome = _ingest_one(store, source, ticker, sector, subsector, start, end)
+                outcome = _ingest_one(store, source, ticker, sector, subsector, start, end, marks)
             except (ConfigError, ServiceUnavailable):
                 raise  # a misconfigured source or an unreachable store fails every ticker
             except Exception as exc:  # one bad ticker never stops the run
@@ -182,6 +238,7 @@ def ingest(
                 **report.counts,
                 "rows_added": report.rows_added,
                 "seconds": round(report.seconds, 3),
+                **({"marks": dict(sorted(marks.items()))} if marks else {}),
             }
         )
     return report

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
 from mlfactory.data._layout import SOURCE_COLUMNS
+from mlfactory.data._lazy import lazy_module
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.logs import get_logger
+
+pd = lazy_module("pandas")  # imported when first used
 
 __all__ = [
     "SOURCES",
@@ -183,6 +185,15 @@ class CsvSource:
 
     def path_for(self, ticker: str) -> Path:
         return self.folder / f"{ticker}.csv"
+
+    def mark(self, ticker: str) -> str | None:
+        """The file's size and modification time: ingest skips a file whose mark it has read
+        (no data read); ``None`` when the file is missing."""
+        try:
+            stat = self.path_for(ticker).stat()
+        except OSError:
+            return None
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
 
     def fetch(self, ticker: str, start: date, end: date) -> pd.DataFrame:
         path = self.path_for(ticker)
