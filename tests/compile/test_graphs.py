@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from conftest import FEATURES, mixed_frame
+from _compile_data import FEATURES, mixed_frame
 from sklearn import ensemble, tree
 from sklearn.pipeline import Pipeline
 

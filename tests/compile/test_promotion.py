@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROMOTED
+from _compile_data import PROMOTED
 
 from mlfactory.compile import TOLERANCE
 from mlfactory.registry import load_model, promote
