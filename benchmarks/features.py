@@ -20,7 +20,9 @@ memory (RSS of the process and its children, sampled every 20 ms) are measured s
    ``set_index('ticker')``, a ``groupby('ticker').apply`` for the lag features, a second one for
    the target, ``repartition(npartitions=500)``, ``to_parquet``. It shifts rows in file-listing
    order, so its values are not checked (only its row count);
-2. ``ours`` — ``mlfactory.data.featurize`` (local threads and local processes);
+2. ``ours`` — ``mlfactory.data.featurize`` (local threads and local processes); with ``--cli``
+   also ``ours-cli``: ``mlfactory data featurize --force`` as a user types it (a fresh process:
+   Python start-up and imports included, like the polars contender's process);
 3. ``polars`` — a hand-written single-process polars version of the same features (the limit).
 
 Our output is checked value by value against polars'. Results go to stdout as a markdown table
@@ -191,12 +193,35 @@ def child(args: argparse.Namespace) -> None:
 # Parent: measure, compare, report ---------------------------------------------------------
 
 
+def cli_store(bronze: Path, tag: str) -> Path:
+    """A store root for ``mlfactory data featurize``: bronze/prices links to the cached bronze."""
+    root = WORK / f"cli-store-{tag}"
+    (root / "bronze").mkdir(parents=True, exist_ok=True)
+    link = root / "bronze" / "prices"
+    if not link.is_symlink():
+        link.symlink_to(bronze.resolve(), target_is_directory=True)
+    return root
+
+
 def measure(name: str, bronze: Path, out: Path, timeout: float) -> dict:
     import psutil
 
     command = [sys.executable, __file__, "--run", name, "--bronze", str(bronze), "--out", str(out)]
+    env = None
+    if name == "ours-cli":  # the command a user types, in a fresh process: imports included
+        shutil.rmtree(out, ignore_errors=True)  # like the others: a fresh silver store
+        root = out.parents[1]
+        command = [str(Path(sys.executable).parent / "mlfactory"), "data", "featurize", "--force"]
+        env = {
+            **os.environ,
+            "MLFACTORY_HOME": str(root / "home"),
+            "MLFACTORY_STORE_URL": str(root),
+        }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     watched = psutil.Process(process.pid)
     peak = 0
     timed_out = False
@@ -224,6 +249,10 @@ def measure(name: str, bronze: Path, out: Path, timeout: float) -> dict:
         result["error"] = f"timed out after {timeout:.0f}s"
     elif process.returncode != 0:
         result["error"] = (stderr or stdout).strip().splitlines()[-1:] or ["failed"]
+    elif name == "ours-cli":
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        result.update(work_seconds=wall, cpu_seconds=cpu, ok=True)
     else:
         result.update(json.loads(stdout.strip().splitlines()[-1]), ok=True)
     return result
@@ -421,6 +450,11 @@ def main() -> None:
     )
     parser.add_argument("--prepare-only", action="store_true", help="only generate bronze")
     parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time `mlfactory data featurize --force` in its own process (imports included)",
+    )
+    parser.add_argument(
         "--store",
         help="s3://bucket/prefix (or 'moto'): local vs object-store featurize and its requests",
     )
@@ -444,11 +478,16 @@ def main() -> None:
     host = machine()
     print(f"bronze: {rows:,} rows, {args.tickers} tickers x {args.years} years; {host}")
     names = [f"ours-{s}" for s in args.schedulers.split(",")] + ["polars"]
+    if args.cli:
+        names.insert(-1, "ours-cli")
     if not args.skip_reference:
         names.insert(0, "reference")
     results = {}
+    outs = {name: WORK / f"out-{name}-{tag}" for name in names}
+    if args.cli:
+        outs["ours-cli"] = cli_store(bronze, tag) / "silver" / "features"
     for name in names:
-        out = WORK / f"out-{name}-{tag}"
+        out = outs[name]
         timeout = args.reference_timeout if name == "reference" else 3600
         results[name] = measure(name, bronze, out, timeout)
         r = results[name]
@@ -460,7 +499,7 @@ def main() -> None:
         )
     ours_names = [n for n in names if n.startswith("ours") and results[n]["ok"]]
     best = min(ours_names, key=lambda n: results[n]["wall_seconds"])
-    check = compare_with_polars(WORK / f"out-{best}-{tag}", WORK / f"out-polars-{tag}")
+    check = compare_with_polars(outs[best], outs["polars"])
 
     lines = [
         f"{rows:,} rows ({args.tickers} tickers x {args.years} years), {host}",

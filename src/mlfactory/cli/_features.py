@@ -113,6 +113,7 @@ def featurize_command(
     summary.add_row("tickers written", str(len(report.written)))
     summary.add_row("tickers unchanged (skipped)", str(len(report.skipped)))
     summary.add_row("tickers failed", str(len(report.failures)))
+    summary.add_row("year blocks written", f"{report.blocks_written:,}")
     summary.add_row("rows written", f"{report.rows_written:,}")
     summary.add_row("windows / horizon", f"{','.join(map(str, report.windows))} / {report.horizon}")
     summary.add_row("scheduler", escape(report.scheduler))
