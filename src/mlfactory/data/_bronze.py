@@ -156,6 +156,11 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=BRONZE_SCHEMA)
 
 
+def _days_after(new: pa.Table, old: pa.Table) -> bool:
+    """Whether every day of ``new`` comes after every day of ``old`` (both sorted by date)."""
+    return bool(pc.greater(pc.min(new["date"]), pc.max(old["date"])).as_py())
+
+
 def _to_frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas(date_as_object=False)
     frame["date"] = frame["date"].astype("datetime64[ns]")
@@ -454,6 +459,14 @@ class BronzeStore:
                 data = self._read_bytes(ticker, year)
                 old_table = self._table_of(ticker, year, data)
                 self._entry_of(ticker, year, data, old_table)
+                if old_table.num_rows and _days_after(part, old_table):
+                    # new days after the stored ones (a daily ingest): appended, no merge
+                    rows_added = part.num_rows
+                    part = pa.concat_tables([old_table, part])
+                    self._write_partition(part, ticker, year)
+                    added += rows_added
+                    written.append(year)
+                    continue
                 old = _to_frame(old_table)
                 new = _to_frame(part)
                 kept = old[~old["date"].isin(new["date"])]
