@@ -12,6 +12,7 @@ from sklearn import ensemble, tree
 from sklearn.pipeline import Pipeline
 
 from mlfactory.compile import TOLERANCE, compile_pipeline, make_session, onnx_feed
+from mlfactory.compile._trees import HIST_THRESHOLD_SLACK
 from mlfactory.datasets import ColumnRoles
 from mlfactory.preprocessing import build_recipe
 from mlfactory.schema import InputColumn
@@ -97,8 +98,8 @@ def test_missing_values_follow_each_split_as_scikit_learn_sends_them(family) -> 
 
 @pytest.mark.parametrize("family", ["RandomForest", "HistGradientBoosting"])
 def test_values_on_and_beside_every_threshold_go_the_same_way(family) -> None:
-    """Rows exactly on each split and one double step (or one float32 step) either side:
-    scikit-learn's forests compare float32(x), HistGradientBoosting compares x itself."""
+    """Rows exactly on each split and just either side: forests compare float32(x) (one double
+    and one float32 step away), HistGradientBoosting compares x itself (beyond the widening)."""
     _, regressor, params = TREES[family]
     X = TRAIN[["a", "b"]].fillna(0.0)
     model = regressor(random_state=0, **params).fit(X, TRAIN["value"])
@@ -114,14 +115,18 @@ def test_values_on_and_beside_every_threshold_go_the_same_way(family) -> None:
             if feature < 0:
                 continue
             single = np.float32(threshold)
-            for v in (
-                threshold,
-                np.nextafter(threshold, np.inf),
-                np.nextafter(threshold, -np.inf),
-                float(single),
-                float(np.nextafter(single, np.float32(np.inf))),
-                float(np.nextafter(single, np.float32(-np.inf))),
-            ):
+            if family == "RandomForest":  # float32(x) is compared: the float32 neighbours
+                beside = (
+                    np.nextafter(threshold, np.inf),
+                    np.nextafter(threshold, -np.inf),
+                    float(single),
+                    float(np.nextafter(single, np.float32(np.inf))),
+                    float(np.nextafter(single, np.float32(-np.inf))),
+                )
+            else:  # x itself, beyond the thresholds' 1e-12 (relative) widening
+                step = 4 * HIST_THRESHOLD_SLACK * max(abs(threshold), 1.0)
+                beside = (threshold + step, threshold - step)
+            for v in (threshold, *beside):
                 row = X.iloc[len(values) % len(X)].to_numpy(copy=True)
                 row[feature] = v
                 values.append(row)
@@ -191,3 +196,21 @@ def test_two_class_svc_probabilities_are_libsvm_s_in_double() -> None:
     pipeline.fit(TRAIN[FEATURES], TRAIN["target"])
     graph = _check(pipeline, INPUTS, HELD_OUT[FEATURES])
     assert "SVMClassifier" not in _ops(graph)  # onnxruntime's computes in float
+
+
+def test_boosting_splits_on_repeated_values_survive_yeo_johnson(monkeypatch) -> None:
+    """Rounded amounts repeat, so boosting splits sit exactly on training values; after the
+    power recipe the graph's values differ from numpy's in the last bits. Without the
+    thresholds' widening some rows go the other way; with it every row agrees."""
+    from mlfactory.compile import _trees
+
+    frame = mixed_frame(4000, seed=0)
+    frame["b"] = (frame["b"] * 1000).round(0)
+    roles = ColumnRoles(numeric=("a", "c"), categorical=("city",), boolean=("flag",), skewed=("b",))
+    model = ensemble.HistGradientBoostingClassifier(max_iter=30, random_state=0)
+    pipeline = Pipeline([("prep", build_recipe("power", roles, frame)), ("model", model)])
+    pipeline.fit(frame[FEATURES], frame["target"])
+    _check(pipeline, INPUTS, frame[FEATURES])
+    monkeypatch.setattr(_trees, "HIST_THRESHOLD_SLACK", 0.0)
+    verdict = compile_pipeline(pipeline, INPUTS, frame[FEATURES])
+    assert verdict.status.startswith("fallback: ONNX labels differ"), verdict.status
