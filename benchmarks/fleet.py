@@ -8,7 +8,8 @@ cores (``--jobs``), three ways to fit one LogisticRegression per segment with a 
 (``C`` in 0.1, 1, 10; 3-fold CV on roc_auc; refit the best; score the segment's test rows):
 
 1. ``mlfactory train`` of a spec with ``[segments]`` (fallback "none", so the fits are the
-   same as 2.): packed tasks, one parent run, ``segment_results``, the bundle. Wall time.
+   same as 2.): packed tasks, one parent run, ``segment_results``, the bundle. Wall time, a new
+   experiment each round (nothing reused); then once more with nothing changed (all reused).
 2. A bare joblib loop: ``Parallel(n_jobs)`` over segments of ``GridSearchCV(...).fit`` with the
    same pipeline and CV, then the test score. No tracking at all.
 3. The naive MLflow approach on the same SQLite store: per segment one run with its params and
@@ -145,14 +146,17 @@ def _latency(client, body, n: int) -> tuple[float, float]:
     return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
-def serve_bench(settings, frame: pd.DataFrame, run_id: str, requests: int) -> list[list[str]]:
+def serve_bench(
+    settings, frame: pd.DataFrame, run_id: str | None, requests: int
+) -> list[list[str]]:
     import httpx
 
     from mlfactory.fleet._registry import promote_fleet
     from mlfactory.serving import BackgroundServer
     from mlfactory.serving._app import create_app
 
-    promote_fleet(settings, "fleet-bench", run_id=run_id)
+    if run_id is not None:
+        promote_fleet(settings, "fleet-bench", run_id=run_id)  # registered name: fleet-bench
     features = ["segment", *[f"x{i}" for i in range(FEATURES)]]
     record = lambda key: {  # noqa: E731
         k: (v.item() if hasattr(v, "item") else v)
@@ -217,6 +221,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2, choices=(1, 2), help="1: A B, 2: A B B A")
     parser.add_argument("--no-serve", action="store_true")
+    parser.add_argument(
+        "--serve-only", action="store_true", help="serve what an earlier run left in _work"
+    )
     args = parser.parse_args()
 
     from mlfactory.fleet._plan import dataset_keys
@@ -225,6 +232,15 @@ def main() -> None:
     from mlfactory.training import train
 
     work = ROOT / "benchmarks" / "_work" / f"fleet-{args.segments}"
+    if args.serve_only:
+        settings = load_settings(home=work / ".mlfactory")
+        rows = serve_bench(settings, pd.read_parquet(work / "fleet.parquet"), None, args.requests)
+        print("\n| served | p50 (ms) | p95 (ms) |\n|---|---:|---:|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\npeak RSS of this process (both servers): {peak:.0f} MB")
+        return
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     settings = load_settings(home=work / ".mlfactory")
@@ -240,9 +256,10 @@ def main() -> None:
     fleet_times, bare_times = [], []
     for order in ("fb", "bf")[: args.rounds]:  # ABBA: drift of a shared machine hits both
         for which in order:
-            if which == "f":
+            if which == "f":  # a new experiment each round: nothing to reuse
+                name = f"fleet-bench-{len(fleet_times)}"
                 started = time.perf_counter()
-                result = train(spec, settings, n_jobs=args.jobs)
+                result = train(spec, settings, [f"name={name}"], n_jobs=args.jobs)
                 fleet_times.append(time.perf_counter() - started)
             else:
                 seconds, fitted = bare_loop(resolved, keys, args.jobs)
@@ -250,6 +267,10 @@ def main() -> None:
             print(f"{which}: {(fleet_times if which == 'f' else bare_times)[-1]:.1f} s",
                   file=sys.stderr)  # fmt: skip
     fleet_s, bare_s = min(fleet_times), min(bare_times)
+    started = time.perf_counter()  # the same experiment again, nothing changed: all reused
+    again = train(spec, settings, [f"name={name}"], n_jobs=args.jobs)
+    again_s = time.perf_counter() - started
+    assert again.summary()["reused"] == args.segments, again.summary()
     ours = result.table.set_index("segment")["test_metrics"].map(lambda m: m["roc_auc"])
     theirs = pd.Series({k: v[1] for k, v in fitted.items()})
     agree = float((ours.loc[theirs.index] - theirs).abs().max())
@@ -263,6 +284,8 @@ def main() -> None:
     print(f"| bare joblib loop, no tracking | {bare_s:.1f} | 1.00x |")
     print(f"| mlfactory fleet (`mlfactory train`, {result.tasks} tasks) | {fleet_s:.1f} | "
           f"{fleet_s / bare_s:.2f}x |")  # fmt: skip
+    print(f"| mlfactory fleet again, nothing changed (all {args.segments} reused, "
+          f"{again.tasks} tasks) | {again_s:.1f} | {again_s / bare_s:.2f}x |")  # fmt: skip
     print(f"| naive MLflow: fits + run/log_model/register per segment{note} | {naive_s:.1f} | "
           f"{naive_s / bare_s:.2f}x |")  # fmt: skip
     print(f"\nfleet vs naive MLflow: {naive_s / fleet_s:.1f}x faster; per-segment test roc_auc "
@@ -273,6 +296,7 @@ def main() -> None:
         "fleet_s": fleet_s,
         "bare_s": bare_s,
         "naive_s": naive_s,
+        "again_s": again_s,
         "naive_logged": count,
         "naive_mlflow_s": naive_part,
         "tasks": result.tasks,

@@ -196,3 +196,31 @@ def test_predict_scores_a_file_by_segment_as_the_models_do(
         np.testing.assert_allclose(
             mine["proba_1"].to_numpy(), model.predict_proba(group[features])[:, 1], atol=1e-12
         )
+
+
+def test_monitor_model_finds_drift_in_the_segment_whose_traffic_moved(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = ["region", "x1", "x2", "x3"]
+    frame = fleet_frame(segments=4, rows=80, tiny=2, seed=21)
+    calm = frame[frame["region"] == "s00"]
+    moved = frame[frame["region"] == "s01"].assign(x2=lambda f: f["x2"] + 3.0)
+    application = create_app(fleet.settings, "regions", log_flush_interval_s=0.05)
+    with BackgroundServer(application) as server, httpx.Client(base_url=server.url) as client:
+        for part in (calm, moved):
+            body = [
+                {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                for r in part[features].to_dict("records")
+            ]
+            assert client.post("/predict", json=body, timeout=60).status_code == 200
+    monkeypatch.setenv("MLFACTORY_HOME", str(fleet.home))
+    from mlfactory.settings import get_settings
+
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["monitor", "model", "regions", "--since", "1h"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output  # drift found
+    assert "drift in 1 of 2 segment(s) judged: s01" in text
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "x2" in lines["s01"] and "no drift" in lines["s00"]
+    assert "too few rows" in lines["tiny0"]

@@ -256,6 +256,16 @@ def model_command(
     is the prediction log of the window (the model's input features). Prediction drift compares
     the model's predictions on the reference sample with the logged predictions.
     """
+    from mlfactory.fleet._monitor import monitor_fleet
+
+    fleet = monitor_fleet(
+        current_settings(ctx), model, since=since, until=until, config=_config(alpha, sample)
+    )
+    if fleet is not None:  # a fleet: each segment's training rows vs its own traffic
+        from mlfactory.fleet._cli import print_fleet_drift
+
+        print_fleet_drift(fleet, console)
+        raise typer.Exit(EXIT_DRIFT if fleet.drifted else EXIT_NO_DRIFT)
     from mlfactory.monitoring import monitor_model
 
     report = monitor_model(

@@ -111,3 +111,37 @@ def print_fleet_summary(settings: Any, reference: str, console: Console) -> None
         for row in summary["worst"]:
             table.add_row(escape(str(row["segment"])), _fmt(row[summary["metric"]]))
         console.print(table)
+
+
+def print_fleet_drift(result: Any, console: Console, shown: int = 20) -> None:
+    """``monitor model FLEET``: one row per segment (drifted first), then the verdict."""
+    table = result.table.copy()
+    order = {"drift": 0, "no drift": 1, "too few rows": 2}
+    table = table.sort_values(
+        ["status", "share_drifted"],
+        key=lambda c: c.map(order) if c.name == "status" else -c.fillna(0),
+    )
+    board = Table(title=f"drift of fleet {escape(result.model)} v{result.version} by segment")
+    for column in ("segment", "training rows", "traffic rows", "verdict", "share", "drifted"):
+        board.add_column(column, overflow="ellipsis")
+    for row in table.head(shown).to_dict("records"):
+        board.add_row(
+            escape(str(row["segment"])),
+            str(row["reference_rows"]),
+            str(row["current_rows"]),
+            row["status"],
+            "" if row["share_drifted"] is None else f"{row['share_drifted']:.0%}",
+            escape(", ".join(row["drifted_features"][:5])),
+        )
+    console.print(board)
+    if len(table) > shown:
+        console.print(f"{len(table) - shown} more segment(s)")
+    judged = int((table["status"] != "too few rows").sum())
+    drifted = result.drifted_segments
+    verdict = (
+        f"[red]drift[/] in {len(drifted)} of {judged} segment(s) judged: "
+        + escape(", ".join(drifted[:10]))
+        if drifted
+        else f"[green]no drift[/] in {judged} segment(s) judged"
+    )
+    console.print(f"{verdict} ({escape(result.window)})", soft_wrap=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from mlfactory.exceptions import DataError
 from mlfactory.fleet._plan import FALLBACK_KEY, segment_keys
@@ -44,6 +45,17 @@ def _proba_aligned(model: Any, X: pd.DataFrame, classes: list[Any]) -> np.ndarra
     for j, c in enumerate(own):
         out[:, position[c]] = raw[:, j]
     return out
+
+
+def _score(model: Any, rows: pd.DataFrame, classes: list[Any], proba: bool):
+    """Labels (and aligned probabilities): a pipeline's preprocessing runs once for both."""
+    final, Z = model, rows
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        final, Z = model.steps[-1][1], model[:-1].transform(rows)
+    labels = np.asarray(final.predict(Z))
+    if proba and classes and hasattr(final, "predict_proba"):
+        return labels, _proba_aligned(final, Z, classes)
+    return labels, None
 
 
 def route_scores(
@@ -92,18 +104,23 @@ def route_scores(
             + (f" (+{len(unrouted) - 10} more)" if len(unrouted) > 10 else "")
             + " and the fleet has no fallback (segments.fallback = 'none')"
         )
+    if len(by_model) == 1:  # one model scores every record (a one-segment request): no copies
+        target = next(iter(by_model))
+        labels, probs = _score(models[target], X, list(classes), probabilities is not None)
+        if probabilities is not None and probs is not None:
+            probabilities = probs
+        return Routed(labels, probabilities, list(classes), [target] * n)
     for target, parts in by_model.items():
         positions = np.concatenate(parts) if len(parts) > 1 else parts[0]
         rows = X.iloc[positions]
-        model = models[target]
-        labels = np.asarray(model.predict(rows))
+        labels, probs = _score(models[target], rows, list(classes), probabilities is not None)
         if predictions is None:
             predictions = np.empty(n, dtype=labels.dtype if labels.dtype.kind != "U" else object)
         elif predictions.dtype != labels.dtype and predictions.dtype != object:
             predictions = predictions.astype(np.result_type(predictions.dtype, labels.dtype))
         predictions[positions] = labels
-        if probabilities is not None and hasattr(model, "predict_proba"):
-            probabilities[positions] = _proba_aligned(model, rows, classes)
+        if probabilities is not None and probs is not None:
+            probabilities[positions] = probs
         routes[positions] = target
     if predictions is None:
         predictions = np.empty(0)

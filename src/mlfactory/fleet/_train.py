@@ -40,7 +40,7 @@ logger = get_logger(__name__)
 MANIFEST_FORMAT = "mlfactory.fleet/1"
 ARTIFACT_DIR = "fleet"
 REGRESSION_TOLERANCE = 0.02  # CV refit-metric drop vs the previous training that is a regression
-REFERENCE_SAMPLE_ROWS = 5_000
+REFERENCE_ROWS_PER_SEGMENT = 300
 
 
 @dataclass
@@ -495,10 +495,9 @@ def train_fleet(
                 **{str(data.y.name or "target"): resolved.y_test},
             )
             heldout.to_parquet(out / "heldout.parquet")
-            sample = resolved.X_train.sample(
-                n=min(REFERENCE_SAMPLE_ROWS, len(resolved.X_train)), random_state=spec.seed
-            ).assign(**{str(data.y.name or "target"): resolved.y_train})
-            sample.to_parquet(out / "reference_sample.parquet")
+            _reference_sample(resolved, plan, spec.seed).to_parquet(
+                out / "reference_sample.parquet"
+            )
             if spec.source is not None and Path(spec.source).exists():
                 from mlfactory.spec import masked_spec_text
 
@@ -563,6 +562,18 @@ def _reuse_fits(settings, resolved, plan, reuse: dict[str, dict[str, Any]]) -> d
         return fits
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _reference_sample(resolved: Any, plan: FleetPlan, seed: int) -> pd.DataFrame:
+    """Training rows for drift checks: up to ``REFERENCE_ROWS_PER_SEGMENT`` of every segment
+    (with ``__segment__``), so each segment can be compared with its own traffic."""
+    data = resolved.dataset
+    frame = resolved.X_train.assign(
+        **{"__segment__": plan.keys.iloc[resolved.train_idx].to_numpy()},
+        **{str(data.y.name or "target"): resolved.y_train},
+    )
+    shuffled = frame.sample(frac=1.0, random_state=seed)
+    return shuffled.groupby("__segment__", sort=False).head(REFERENCE_ROWS_PER_SEGMENT)
 
 
 def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
