@@ -4,6 +4,7 @@ compiles it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +84,11 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> Promoted:
             pipelines[name] = cell.outcome.best_estimator
             tags[name] = info.tags
     return Promoted(settings, mixed_frame(200, seed=7)[FEATURES], pipelines, tags)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One BLAS/OpenMP thread per test: HistGradientBoosting's threads, fighting over two shared
+    cores, made a 30-iteration fit take 10 s instead of a fraction of one."""
+    with threadpool_limits(1):
+        yield
