@@ -85,7 +85,10 @@ class ModelDescription(BaseModel):
     classes: list[Any]
     metrics: dict[str, float]
     inputs: list[InputField]
-    inference: str = Field(description="Inference path live now: onnx (the compiled graph, verified at promotion) or sklearn.")
+    inference: str = Field(
+        description="Inference path live now: onnx (the compiled graph verified at promotion) "
+        "or sklearn."
+    )
     loaded_at: datetime
 
 
