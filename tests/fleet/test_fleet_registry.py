@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from _fleet_data import fleet_frame, write_fleet
 from typer.testing import CliRunner
 
 from mlfactory.cli import app
 from mlfactory.db import get_engine
+from mlfactory.exceptions import ModelNotFound
 from mlfactory.fleet import FALLBACK_KEY
 from mlfactory.fleet._registry import load_version_manifest
 from mlfactory.line import read_decisions
-from mlfactory.registry import ModelRef, resolve_version
+from mlfactory.registry import ModelRef, promote, resolve_version
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
 from mlfactory.training import train
@@ -38,6 +40,8 @@ def test_promotion_gates_each_segment_and_keeps_the_old_model_by_reference(
     data = tmp_path / "data"
     spec = write_fleet(data, segments=4, rows=150, tiny=20, flipped=("s00",))
     first = train(spec, settings, n_jobs=1)
+    with pytest.raises(ModelNotFound, match="trained a fleet"):  # the single-model API says so
+        promote(settings, "regions", run_id=first.run_id)
     result = runner.invoke(app, ["promote", first.run_id[:8], "--name", "regions"])
     assert result.exit_code == 0, result.output
     assert "version 1 (@champion)" in result.output

@@ -3,8 +3,11 @@
 ``[segments]`` in an experiment spec turns ``mlfactory train`` into a fleet training (one MLflow
 parent run, a ``segment_results`` table, a bundle manifest); ``mlfactory promote`` registers the
 bundle as one version with a per-segment gate, and ``mlfactory serve`` routes each record to its
-segment's model (docs/fleets.md).
+segment's model (docs/fleets.md). The heavier names load on first use.
 """
+
+from importlib import import_module
+from typing import Any
 
 from mlfactory.fleet._plan import (
     FALLBACK_KEY,
@@ -16,12 +19,41 @@ from mlfactory.fleet._plan import (
     segment_keys,
 )
 
+_LAZY = {
+    "FleetResult": "mlfactory.fleet._train",
+    "train_fleet": "mlfactory.fleet._train",
+    "FleetPromotion": "mlfactory.fleet._registry",
+    "promote_fleet": "mlfactory.fleet._registry",
+    "describe_fleet": "mlfactory.fleet._registry",
+    "FleetModel": "mlfactory.fleet._serve",
+    "FleetPredictor": "mlfactory.fleet._serve",
+    "FleetDrift": "mlfactory.fleet._monitor",
+    "monitor_fleet": "mlfactory.fleet._monitor",
+    "route_scores": "mlfactory.fleet._route",
+}
+
 __all__ = [
     "FALLBACK_KEY",
+    "FleetDrift",
+    "FleetModel",
     "FleetPlan",
+    "FleetPredictor",
+    "FleetPromotion",
+    "FleetResult",
     "SegmentPlan",
+    "describe_fleet",
     "key_text",
+    "monitor_fleet",
     "pack",
     "plan_segments",
+    "promote_fleet",
+    "route_scores",
     "segment_keys",
+    "train_fleet",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlfactory.fleet' has no attribute {name!r}")

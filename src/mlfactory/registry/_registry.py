@@ -159,10 +159,11 @@ def promote(
     if (run_id is None) == (best_of is None):
         raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
     client = open_tracking(settings)
-    if run_id and _is_fleet_run(client, run_id):  # one bundle, gated segment by segment
-        from mlfactory.fleet._registry import promote_fleet
-
-        return promote_fleet(settings, name, run_id=run_id, alias=alias).info
+    if run_id and _is_fleet_run(client, run_id):  # the fleet package registers fleets
+        raise ModelNotFound(
+            f"run {run_id!r} trained a fleet (one model per segment): register it with "
+            "`mlfactory promote RUN --name NAME` or mlfactory.fleet.promote_fleet"
+        )
     reap_stale_runs(client, settings.stale_run_timeout, by="mlfactory promote")
     run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
     run_tags = run.data.tags
