@@ -86,10 +86,10 @@ def ingest_command(
     from mlfactory.data._ingest import ingest
     from mlfactory.data._sources import SOURCES, make_source
     from mlfactory.data._sources import SourceName as Name
-    from mlfactory.data._tickers import load_tickers
+    from mlfactory.data._tickers import read_tickers  # csv module: no pandas for a no-op
 
     settings = current_settings(ctx)
-    frame = load_tickers(tickers)
+    frame = read_tickers(tickers)
     price_source = make_source(Name(source.value), csv_dir=csv_dir)
     last_day = end.date() if end is not None else SOURCES[Name(source.value)].default_end()
     store = BronzeStore.from_settings(settings)

@@ -28,12 +28,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from mlfactory.data._layout import BRONZE_SCHEMA, SOURCE_TO_STORE, bronze_prices_dir
+from mlfactory.data import _layout
+from mlfactory.data._layout import SOURCE_TO_STORE, bronze_prices_dir
 from mlfactory.data._lazy import lazy_module
 from mlfactory.data._manifest import partition_entry, read_manifest, write_manifest
 from mlfactory.data._sources import normalise_source_frame
@@ -50,7 +46,12 @@ from mlfactory.storage import (
     write_bytes,
 )
 
-pd = lazy_module("pandas")  # imported when first used
+# imported when first used: a no-op ingest decides from the manifest without them
+np = lazy_module("numpy")
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+pq = lazy_module("pyarrow.parquet")
+pd = lazy_module("pandas")
 
 __all__ = ["BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"]
 
@@ -153,7 +154,7 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
     arrays += [
         pa.array(frame[c].astype(str).tolist(), pa.string()) for c in ("sector", "subsector")
     ]
-    return pa.Table.from_arrays(arrays, schema=BRONZE_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=_layout.BRONZE_SCHEMA)
 
 
 def _days_after(new: pa.Table, old: pa.Table) -> bool:
@@ -322,9 +323,9 @@ class BronzeStore:
         return metadata
 
     def _check_schema(self, path: Path | str, schema: pa.Schema) -> None:
-        if not schema.equals(BRONZE_SCHEMA, check_metadata=False):
+        if not schema.equals(_layout.BRONZE_SCHEMA, check_metadata=False):
             found = ", ".join(f"{f.name}:{f.type}" for f in schema)
-            expected = ", ".join(f"{f.name}:{f.type}" for f in BRONZE_SCHEMA)
+            expected = ", ".join(f"{f.name}:{f.type}" for f in _layout.BRONZE_SCHEMA)
             raise self._bad_file(path, f"has columns ({found}); expected ({expected})")
 
     def _table_of(self, ticker: str, year: int, data: bytes) -> pa.Table:
@@ -346,7 +347,7 @@ class BronzeStore:
         if not self.verify and entry.get((which == "max" and "last") or "first"):
             return date.fromisoformat(entry["last" if which == "max" else "first"])
         metadata = self._metadata(ticker, year)
-        index = BRONZE_SCHEMA.get_field_index("date")
+        index = _layout.BRONZE_SCHEMA.get_field_index("date")
         values = []
         for group in range(metadata.num_row_groups):
             stats = metadata.row_group(group).column(index).statistics
@@ -390,7 +391,7 @@ class BronzeStore:
                     table.add_column(0, "ticker", pa.array([ticker] * len(table), pa.string()))
                 )
         if not tables:
-            empty = BRONZE_SCHEMA.insert(0, pa.field("ticker", pa.string()))
+            empty = _layout.BRONZE_SCHEMA.insert(0, pa.field("ticker", pa.string()))
             return _to_frame(empty.empty_table())
         frame = _to_frame(pa.concat_tables(tables))
         return frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._sources import NoData, PriceSource
@@ -82,13 +82,10 @@ class IngestReport:
         return max((o.last for o in self.outcomes if o.last), default=None)
 
 
-def _business_days(first: date, last: date) -> int:
-    """Business days (Mon-Fri) in ``[first, last]``, without pandas."""
-    if first > last:
-        return 0
-    import numpy as np
-
-    return int(np.busday_count(first, last + timedelta(days=1)))
+def _any_business_day(first: date, last: date) -> bool:
+    """Whether ``[first, last]`` holds a weekday (no numpy or pandas for a no-op)."""
+    days = (last - first).days + 1
+    return any((first + timedelta(days=d)).weekday() < 5 for d in range(max(0, min(days, 7))))
 
 
 def _stored_bounds(store: BronzeStore, ticker: str) -> tuple[date | None, date | None]:
@@ -135,7 +132,7 @@ def _ingest_one(
 ) -> TickerOutcome:
     first_stored, last = _stored_bounds(store, ticker)
     fetch_from = max(start, last + timedelta(days=1)) if last is not None else start
-    if fetch_from > end or (last is not None and not _business_days(fetch_from, end)):
+    if fetch_from > end or (last is not None and not _any_business_day(fetch_from, end)):
         return TickerOutcome(ticker, "unchanged", first=first_stored, last=last)
     mark = _mark_of(source, ticker)
     if last is not None and _nothing_new(marks.get(ticker), mark, end):
@@ -174,7 +171,7 @@ def _remember(marks: dict[str, dict], ticker: str, mark: str | None, end: date) 
 
 def ingest(
     target: Settings | BronzeStore | Path | str,
-    tickers: pd.DataFrame,
+    tickers: pd.DataFrame | Iterable[Any],
     source: PriceSource,
     start: date,
     end: date,
@@ -182,7 +179,8 @@ def ingest(
     *,
     source_name: str | None = None,
 ) -> IngestReport:
-    """Bring every ticker of ``tickers`` (columns ``ticker, sector, subsector``) up to ``end``.
+    """Bring every ticker of ``tickers`` (columns ``ticker, sector, subsector``, or rows with
+    those attributes such as :func:`read_tickers`'s) up to ``end``.
 
     Per ticker only the days after its newest stored date (from the manifest) are fetched (from
     ``start`` for a new ticker) and merged into the year partitions they fall in; nothing new
@@ -195,10 +193,15 @@ def ingest(
     """
     if start > end:
         raise ConfigError(f"ingest start {start} is after end {end}; expected start <= end")
-    if "ticker" not in tickers.columns:
-        raise DataError(
-            f"tickers frame has columns {list(tickers.columns)}; expected ticker, sector, subsector"
-        )
+    if hasattr(tickers, "itertuples"):  # a DataFrame (load_tickers)
+        if "ticker" not in tickers.columns:
+            raise DataError(
+                f"tickers frame has columns {list(tickers.columns)}; "
+                "expected ticker, sector, subsector"
+            )
+        rows = list(tickers.itertuples(index=False))
+    else:  # rows with .ticker (read_tickers): no pandas needed
+        rows = list(tickers)
     if isinstance(target, BronzeStore):
         store = target
     elif isinstance(target, Settings):
@@ -213,7 +216,7 @@ def ingest(
         report.temp_files_removed = store.clean_temp_files()
         store._index_unlisted()  # an older store: its partitions enter the manifest once
         marks = dict(store.recorded().get("marks") or {})
-        for row in tickers.itertuples(index=False):
+        for row in rows:
             ticker = str(row.ticker)
             sector = str(getattr(row, "sector", "") or "")
             subsector = str(getattr(row, "subsector", "") or "")

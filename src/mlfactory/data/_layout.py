@@ -16,10 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from mlfactory.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    BRONZE_SCHEMA: pa.Schema
 
 __all__ = [
     "BRONZE_SCHEMA",
@@ -45,20 +49,33 @@ SOURCE_TO_STORE = {
     "Volume": "volume",
 }
 
+
 # Columns stored inside each bronze parquet file; ``ticker`` and ``year`` come from the hive path.
-BRONZE_SCHEMA = pa.schema(
-    [
-        pa.field("date", pa.date32(), nullable=False),
-        pa.field("open", pa.float64()),
-        pa.field("high", pa.float64()),
-        pa.field("low", pa.float64()),
-        pa.field("close", pa.float64()),
-        pa.field("adj_close", pa.float64()),
-        pa.field("volume", pa.int64()),
-        pa.field("sector", pa.string()),
-        pa.field("subsector", pa.string()),
-    ]
-)
+# Built on first use (module ``__getattr__``): importing the layout does not import pyarrow.
+def _bronze_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("open", pa.float64()),
+            pa.field("high", pa.float64()),
+            pa.field("low", pa.float64()),
+            pa.field("close", pa.float64()),
+            pa.field("adj_close", pa.float64()),
+            pa.field("volume", pa.int64()),
+            pa.field("sector", pa.string()),
+            pa.field("subsector", pa.string()),
+        ]
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name == "BRONZE_SCHEMA":
+        schema = _bronze_schema()
+        globals()["BRONZE_SCHEMA"] = schema
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _under_store(settings: Settings, *parts: str) -> Path | str:

@@ -20,14 +20,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
-
 from mlfactory.data._layout import SOURCE_COLUMNS
 from mlfactory.data._lazy import lazy_module
 from mlfactory.exceptions import ConfigError, DataError
 from mlfactory.logs import get_logger
 
-pd = lazy_module("pandas")  # imported when first used
+np = lazy_module("numpy")  # imported when first used
+pd = lazy_module("pandas")
 
 __all__ = [
     "SOURCES",
