@@ -44,7 +44,7 @@ def test_promotion_gates_each_segment_and_keeps_the_old_model_by_reference(
         promote(settings, "regions", run_id=first.run_id)
     result = runner.invoke(app, ["promote", first.run_id[:8], "--name", "regions"])
     assert result.exit_code == 0, result.output
-    assert "version 1 (@champion)" in result.output
+    assert "version 1 (@champion)" in " ".join(result.output.split())
     v1 = _manifest(settings, "1", tmp_path)
     assert sorted(v1["segments"]) == ["s00", "s01", "s02", "s03"]
     assert {e["trained_in_version"] for e in v1["segments"].values()} == {"1"}

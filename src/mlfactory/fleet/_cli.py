@@ -76,8 +76,7 @@ def promote_fleet_command(
     if outcome.registered:
         console.print(
             f"registered fleet [bold]{escape(name)}[/] version [bold]{outcome.info.version}[/] "
-            f"(@{escape(alias)}) from run {run_id[:8]}: {len(outcome.accepted)} segment model(s) "
-            f"accepted, {len(outcome.kept)} kept from the previous version",
+            f"(@{escape(alias)}) from run {run_id[:8]}: {escape(outcome.reason)}",
             soft_wrap=True,
         )
     else:

@@ -279,9 +279,16 @@ def promote_fleet(
             for key, (ok, reason, values) in sorted(outcomes.items())
         ]
         champion_version = champion_info.version if champion_info else None
+        own = [k for k in accepted if k != FALLBACK_KEY]
+        judged = len(outcomes) - (FALLBACK_KEY in outcomes)
         summary = (
-            f"{len(accepted)} of {len(outcomes)} segment model(s) accepted (gate on {primary}), "
-            f"{len(kept)} kept from {name}@{alias}"
+            f"{len(own)} of {judged} segment model(s) accepted (gate on {primary})"
+            + (
+                f", fallback {'accepted' if FALLBACK_KEY in accepted else 'not accepted'}"
+                if FALLBACK_KEY in outcomes
+                else ""
+            )
+            + f"; {len(kept)} kept from {name}@{alias}"
             + (f" v{champion_version}" if champion_version else "")
         )
         if not accepted:

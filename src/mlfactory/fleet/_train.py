@@ -354,7 +354,9 @@ def _inputs(resolved: Any, by: list[str]) -> list[dict[str, Any]]:
     from mlfactory.fleet._plan import _column
 
     X_train, X_test = resolved.X_train, resolved.X_test
-    signature = infer_signature(X_test.head(50))
+    with warnings.catch_warnings():  # MLflow's hint about integer columns: nullability is below
+        warnings.simplefilter("ignore", category=UserWarning)
+        signature = infer_signature(X_test.head(50))
     nullable = {str(c) for frame in (X_train, X_test) for c in frame.columns[frame.isna().any()]}
     inputs = [
         {"name": spec.name, "type": str(spec.type.name), "required": spec.name not in nullable}
