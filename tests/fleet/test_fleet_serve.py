@@ -224,3 +224,25 @@ def test_monitor_model_finds_drift_in_the_segment_whose_traffic_moved(
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
     assert "x2" in lines["s01"] and "no drift" in lines["s00"]
     assert "too few rows" in lines["tiny0"]
+
+
+def test_explain_ranks_features_per_segment_with_their_own_rows(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFACTORY_HOME", str(fleet.home))
+    from mlfactory.settings import get_settings
+
+    get_settings.cache_clear()
+    out = tmp_path / "explained"
+    result = runner.invoke(
+        app, ["explain", "regions", "--n-repeats", "3", "--top-k", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "segment_importance.csv")
+    explained = table[table["status"] == "explained"]
+    assert set(explained["segment"]) == {"s00", "s01", "s02", "s03", "__fallback__"}
+    top = explained[explained["rank"] == 1].set_index("segment")["feature"]
+    assert (top.drop("__fallback__") == "x1").all()  # the planted signal of every segment
+    assert set(table.loc[table["status"] == "too few rows", "segment"]) <= {"tiny0", "tiny1"}
+    assert "importance by segment" in (out / "report.html").read_text()
+    assert "s03" in result.output and "x1" in result.output

@@ -103,6 +103,11 @@ def explain_command(
     if looks_like_run_id(model) and len(model) < 32:
         with contextlib.suppress(ModelNotFound):  # no run starts with it: a model's name
             model = resolve_run_id(settings, model)
+    if not looks_like_run_id(model):  # a registered fleet: importance segment by segment
+        from mlfactory.fleet._cli import explain_fleet_command
+
+        if explain_fleet_command(settings, model, max_rows, n_repeats, top_k, seed, out, console):
+            return
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),

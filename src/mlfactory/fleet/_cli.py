@@ -144,3 +144,47 @@ def print_fleet_drift(result: Any, console: Console, shown: int = 20) -> None:
         else f"[green]no drift[/] in {judged} segment(s) judged"
     )
     console.print(f"{verdict} ({escape(result.window)})", soft_wrap=True)
+
+
+def explain_fleet_command(
+    settings: Any, model: str, max_rows: int, n_repeats: int, top_k: int, seed: int,
+    out: str | None, console: Console,
+) -> bool:  # fmt: skip
+    """``explain FLEET``: per-segment importance; ``False`` when ``model`` is not a fleet."""
+    from mlfactory.exceptions import ModelNotFound
+    from mlfactory.fleet._explain import explain_fleet
+
+    try:
+        result = explain_fleet(
+            settings, model, max_rows=max_rows, n_repeats=n_repeats, top_k=top_k, seed=seed,
+            out=out,
+        )  # fmt: skip
+    except ModelNotFound:
+        return False  # not a registered model here: the single-model path says what is missing
+    if result is None:
+        return False
+    table = result.table
+    explained = table[table["status"] == "explained"]
+    board = Table(title=f"fleet {escape(result.model)} v{result.version}: top features by segment")
+    for column in ("segment", "rows", "top features (drop in " + result.scoring + ")"):
+        board.add_column(escape(column), overflow="fold")
+    for key, group in explained.groupby("segment", sort=True):
+        board.add_row(
+            escape(str(key)),
+            str(int(group["rows"].iloc[0])),
+            escape(
+                ", ".join(
+                    f"{f} {m:.3f}" for f, m in zip(group["feature"], group["mean"], strict=True)
+                )
+            ),
+        )
+    console.print(board)
+    skipped = table[table["status"] != "explained"]["segment"].tolist()
+    if skipped:
+        console.print(
+            f"{len(skipped)} segment(s) with too few held-out rows: "
+            + escape(", ".join(skipped[:10]))
+        )
+    console.print(f"report: {result.html}")
+    console.print(f"  table: {result.folder / 'segment_importance.csv'}")
+    return True
