@@ -30,11 +30,14 @@ _LAZY = {
     "FleetDrift": "mlfactory.fleet._monitor",
     "monitor_fleet": "mlfactory.fleet._monitor",
     "route_scores": "mlfactory.fleet._route",
+    "FleetExplanation": "mlfactory.fleet._explain",
+    "explain_fleet": "mlfactory.fleet._explain",
 }
 
 __all__ = [
     "FALLBACK_KEY",
     "FleetDrift",
+    "FleetExplanation",
     "FleetModel",
     "FleetPlan",
     "FleetPredictor",
@@ -42,6 +45,7 @@ __all__ = [
     "FleetResult",
     "SegmentPlan",
     "describe_fleet",
+    "explain_fleet",
     "key_text",
     "monitor_fleet",
     "pack",
