@@ -15,6 +15,7 @@ import pytest
 
 from mlfactory.data import BronzeStore, SyntheticSource, compute_features, featurize, ingest
 from mlfactory.data import load_features as load
+from mlfactory.data._layout import parse_silver_name
 
 # A starts with 3 days of 2021 (fewer than the 20-day window looks back); B with 2 days of 2022
 # (fewer than the 5 days the target looks ahead), so context rows span several year files.
@@ -31,8 +32,15 @@ def _ingest(bronze: Path, end: date) -> None:
             assert not ingest(store, row, SyntheticSource(seed=3), start, end).failures
 
 
-def _files(silver: Path) -> dict[str, int]:
-    return {p.relative_to(silver).as_posix(): p.stat().st_mtime_ns for p in silver.rglob("part-*")}
+def _files(silver: Path) -> dict[tuple, tuple[str, int]]:
+    """(ticker, first year, last year) -> (file, mtime): one file per block, old ones deleted."""
+    found = {}
+    for path in silver.rglob("part-*"):
+        name = path.relative_to(silver).as_posix()
+        key = parse_silver_name(name)
+        assert key is not None and key not in found, name
+        found[key] = (name, path.stat().st_mtime_ns)
+    return found
 
 
 def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
@@ -57,10 +65,10 @@ def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
         written = {r.ticker: sorted(r.entries) for r in report.written}
         assert written == expected, end
         after = _files(silver)
-        touched = {name for name, mtime in after.items() if before.get(name) != mtime}
-        assert touched == {
-            f"ticker={t}/part-{a}-{b}.parquet" for t, blocks in expected.items() for a, b in blocks
-        }
+        touched = {key for key, file in after.items() if before.get(key) != file}
+        assert touched == {(t, a, b) for t, blocks in expected.items() for a, b in blocks}
+        listed = json.loads((silver / "_manifest.json").read_text())["partitions"]
+        assert sorted(listed) == sorted(name for name, _ in after.values())
         assert featurize(silver_dir=full, force=True, **kw).ok
         got, want = load(silver_dir=silver), load(silver_dir=full)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
@@ -119,16 +127,9 @@ def test_an_older_one_file_store_is_read_then_rebuilt_in_blocks(tmp_path, caplog
     assert len(warned) == 1 and "2 ticker(s)" in warned[0] and "\n" not in warned[0]
     assert not list(silver.rglob("part-0.parquet"))  # replaced, listed nowhere
     listed = json.loads((silver / "_manifest.json").read_text())["partitions"]
-    assert (
-        sorted(listed)
-        == sorted(_files(silver))
-        == [
-            "ticker=A/part-2021-2022.parquet",
-            "ticker=A/part-2023-2023.parquet",
-            "ticker=B/part-2022-2022.parquet",
-            "ticker=B/part-2023-2023.parquet",
-        ]
-    )
+    assert sorted(listed) == sorted(name for name, _ in _files(silver).values())
+    blocks = [("A", 2021, 2022), ("A", 2023, 2023), ("B", 2022, 2022), ("B", 2023, 2023)]
+    assert sorted(_files(silver)) == blocks
     pd.testing.assert_frame_equal(load(silver_dir=silver), expected, check_exact=True)
 
 

@@ -207,9 +207,9 @@ def _year_files(ticker_dir: Location) -> list[_SourceFile]:
 Block = tuple[int, int]  # first and last year of a silver block (inclusive)
 
 
-def block_file(first: int, last: int) -> str:
+def block_file(first: int, last: int, version: str = "") -> str:
     """A block's file name inside its ticker folder."""
-    return silver_block_name("_", first, last).split("/", 1)[1]
+    return silver_block_name("_", first, last, version).split("/", 1)[1]
 
 
 def _block_years(block: Block, files: list[_SourceFile]) -> list[_SourceFile]:
@@ -564,8 +564,10 @@ def _build_blocks(
             {METADATA_KEY: json.dumps(fingerprint).encode()}
         )
         data = _parquet_bytes(part)
-        write_bytes(silver.child(block_file(*block)), data)
-        entries[block] = partition_entry(data, part.num_rows, written=now, fingerprint=fingerprint)
+        entry = partition_entry(data, part.num_rows, written=now, fingerprint=fingerprint)
+        name = block_file(*block, entry["sha256"][:8])
+        write_bytes(silver.child(name), data)
+        entries[block] = {**entry, "file": name}
         written += part.num_rows
     return entries, written
 
@@ -748,11 +750,19 @@ def _record(
     changed: dict[str, dict] = {}
     dropped: list[str] = []
     for result in results:
-        for (first, last), entry in (result.entries or {}).items():
-            changed[silver_block_name(result.ticker, first, last)] = entry
-        if result.layout is not None:
-            keep = {silver_block_name(result.ticker, a, b) for a, b in result.layout}
-            dropped += [n for n in by_ticker.get(result.ticker, []) if n not in keep]
+        if not result.entries:
+            continue
+        written: dict[tuple, str] = {}
+        for block, entry in result.entries.items():
+            entry = dict(entry)
+            name = f"ticker={result.ticker}/{entry.pop('file')}"
+            changed[name] = entry
+            written[block] = name
+        for name in by_ticker.get(result.ticker, []):
+            _, first, last = parse_silver_name(name) or (None, None, None)
+            replaced = (first, last) in written and written[(first, last)] != name
+            if replaced or (result.layout is not None and name not in written.values()):
+                dropped.append(name)
     if not changed and not dropped and indexed:
         return
     partitions.update(changed)
@@ -761,7 +771,7 @@ def _record(
     info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
     info.update(last_featurize=now_text(), windows=list(windows), horizon=horizon)
     write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
-    for name in dropped:
+    for name in dropped:  # the manifest no longer lists them
         delete(silver.child(name))
 
 

@@ -95,13 +95,19 @@ def silver_features_dir(settings: Settings) -> Path | str:
 
 # Silver: each ticker's features in blocks of consecutive years, one file per block.
 SILVER_LEGACY_FILE = "part-0.parquet"  # one file per ticker, written before blocks (still read)
-_SILVER_BLOCK = re.compile(r"^ticker=([^/]+)/part-(\d{4})-(\d{4})\.parquet$")
+_SILVER_BLOCK = re.compile(r"^ticker=([^/]+)/part-(\d{4})-(\d{4})(?:-[0-9a-f]{8})?\.parquet$")
 _SILVER_LEGACY = re.compile(r"^ticker=([^/]+)/" + re.escape(SILVER_LEGACY_FILE) + "$")
 
 
-def silver_block_name(ticker: str, first: int, last: int) -> str:
-    """A silver block's path relative to the store (its key in the silver manifest)."""
-    return f"ticker={ticker}/part-{first:04d}-{last:04d}.parquet"
+def silver_block_name(ticker: str, first: int, last: int, version: str = "") -> str:
+    """A silver block's path relative to the store (its key in the silver manifest).
+
+    ``version``: 8 hex digits of the file's SHA-256. A rewritten block gets a new name and the
+    old file is deleted once the manifest lists the new one: a file is never renamed over
+    another (ext4 flushes such a file before the rename, behind whatever else is being written
+    back: ~3 ms a file after a full build, against 0.05 ms for a new name)."""
+    suffix = f"-{version}" if version else ""
+    return f"ticker={ticker}/part-{first:04d}-{last:04d}{suffix}.parquet"
 
 
 def parse_silver_name(name: str) -> tuple[str, int | None, int | None] | None:
