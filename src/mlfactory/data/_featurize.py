@@ -9,7 +9,7 @@ same store: a shared folder or ``s3://…``). A task receives URLs and the stora
 endpoint, never a credential): workers read credentials from their own environment, so nothing
 secret enters the task graph.
 
-Silver is cut in blocks of consecutive years, ``silver/features/ticker=T/part-FIRST-LAST.parquet``
+Silver is cut in blocks of consecutive years, ``ticker=T/part-FIRST-LAST-HASH.parquet``
 (:func:`full_layout`: a fresh build puts every year but the last in one block and the last year
 in its own; a later year gets its own block). Each block records in the silver manifest (and in
 its parquet metadata) the content hashes of its own bronze years, digests of the rows it looks

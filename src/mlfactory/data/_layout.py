@@ -1,7 +1,7 @@
 """Where the medallion store lives and what its tables look like.
 
 bronze: raw daily prices, ``STORE/bronze/prices/ticker=T/year=Y/part-0.parquet``
-silver: features, ``STORE/silver/features/ticker=T/part-FIRST-LAST.parquet``: blocks of
+silver: features, ``STORE/silver/features/ticker=T/part-FIRST-LAST-HASH.parquet``: blocks of
         consecutive years (a full build: every year but the last in one block, the last year in
         its own; each later year in its own), so new days rewrite the newest block only
 
