@@ -193,12 +193,14 @@ def promote_fleet(
     run_id: str,
     alias: str = "champion",
     rules: Any = None,
+    line: str | None = None,
 ) -> FleetPromotion:
     """Register the fleet of ``run_id`` as a new version of ``name``, segment by segment.
 
     Each segment's challenger is gated against the segment's model in the version ``alias``
     points at (on the challenger's held-out rows of that segment); one that fails keeps the
-    previous model. If no segment passes, nothing is registered and the alias stays.
+    previous model. If no segment passes, nothing is registered and the alias stays. ``line``
+    names the factory line whose gate this is, in the decision record.
     """
     from mlflow.exceptions import MlflowException
 
@@ -297,7 +299,7 @@ def promote_fleet(
                 f"rejected: no segment passed the gate; {summary}",
                 heldout_sha256(X_all, y_all), len(X_all), results,
             )  # fmt: skip
-            decision_id = save_decision(engine, decision, None)
+            decision_id = save_decision(engine, decision, line)
             logger.info("fleet %s: %s", name, decision.reason)
             if champion_info is None:
                 raise DataError(
@@ -367,7 +369,7 @@ def promote_fleet(
                 name, number, champion_version, True, f"accepted: {summary}",
                 heldout_sha256(X_all, y_all), len(X_all), results,
             )  # fmt: skip
-            decision_id = save_decision(engine, decision, None)
+            decision_id = save_decision(engine, decision, line)
             for key, value in {
                 MANIFEST_TAG: f"{artifact_dir}/manifest.json",
                 MANIFEST_SHA_TAG: file_sha256(path),

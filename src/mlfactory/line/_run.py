@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlfactory.db import get_engine
 from mlfactory.exceptions import MlfactoryError, SpecError
-from mlfactory.line._keys import cache_key, changes, fingerprint_path, library_versions
+from mlfactory.line._keys import (
+    cache_key,
+    canonical,
+    changes,
+    fingerprint_path,
+    library_versions,
+)
 from mlfactory.line._records import (
     StageRecord,
     fail_record,
@@ -287,7 +293,16 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         }
         challenger = out["train"]["model_sha256"]
         champion = _champion(ctx)
-        if champion and champion["model_sha256"] == challenger and previous is not None:
+        made_here = (  # the version this stage's last run registered and passed (a fleet)
+            previous is not None
+            and bool((previous.outputs or {}).get("passed"))
+            and str((previous.outputs or {}).get("version")) == str((champion or {}).get("version"))
+        )
+        if (
+            champion
+            and previous is not None
+            and (champion["model_sha256"] == challenger or made_here)
+        ):
             # this challenger is the champion now (this line promoted it): the champion it
             # was judged against is the input, not itself
             champion = previous.key_parts["inputs"].get("champion")
@@ -423,6 +438,8 @@ def _run_train(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     spec = _experiment(ctx)
     say(f"train: resolving experiment {spec.name!r}")
     resolved = resolve_spec(spec, ctx.settings)
+    if spec.segments is not None:
+        return _train_fleet(ctx, resolved, say)
     plan = plan_from_spec(resolved)
     result = run_experiment(plan, ctx.settings, progress=lambda m: say(f"train: {m}"))
     best_run = ctx.tracking().get_run(result.best.run_id)
@@ -439,6 +456,64 @@ def _run_train(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     }
     scores = ", ".join(f"{k}={v:.4f}" for k, v in result.best.test_scores.items())
     return outputs, f"{result.best.name}: test {scores} (run {result.run_id})"
+
+
+def _train_fleet(ctx: _Context, resolved: Any, say: Say) -> tuple[dict[str, Any], str]:
+    """A spec with ``[segments]``: one model per segment, one parent run (mlfactory.fleet)."""
+    import hashlib
+
+    from mlfactory.fleet import train_fleet
+    from mlfactory.line._gate import heldout_sha256
+
+    result = train_fleet(resolved, ctx.settings, progress=lambda m: say(f"train: {m}"))
+    files = {key: entry.get("sha256") for key, entry in result.manifest["segments"].items()}
+    files["(fallback)"] = (result.manifest.get("fallback") or {}).get("sha256")
+    summary = result.summary()
+    outputs = {
+        "fleet": True,
+        "run_id": result.run_id,
+        "best_run_id": result.run_id,
+        # the fleet's identity: every segment file's SHA-256
+        "model_sha256": hashlib.sha256(canonical(files).encode()).hexdigest(),
+        "experiment": result.experiment,
+        "refit": resolved.refit,
+        "test_scores": {k: float(v) for k, v in result.test_scores.items()},
+        "heldout_sha256": heldout_sha256(resolved.X_test, resolved.y_test),
+        "segments": summary,
+    }
+    counts = ", ".join(f"{v} {k}" for k, v in summary.items() if k not in ("tasks", "seconds"))
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in result.test_scores.items())
+    return outputs, f"fleet of {counts}: test {scores} (run {result.run_id})"
+
+
+def _gate_fleet(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    """The fleet's gate is per segment: each challenger against its segment's champion model,
+    on its own held-out rows; a failing segment keeps its model (mlfactory.fleet)."""
+    from mlfactory.fleet import promote_fleet
+
+    line, train = ctx.line, ctx.outputs["train"]
+    if ctx.force_promote:
+        raise SpecError("--force-promote is not available for a fleet: its gate is per segment")
+    say("gate: judging each segment's challenger")
+    result = promote_fleet(
+        ctx.settings,
+        line.promote.model,
+        run_id=train["run_id"],
+        alias=line.promote.alias,
+        rules=line.gate,
+        line=line.name,
+    )
+    outputs = {
+        "fleet": True,
+        "decision_id": result.decision_id,
+        "passed": result.registered,
+        "version": str(result.info.version),
+        "accepted": len(result.accepted),
+        "kept": len(result.kept),
+        "reason": result.reason,
+    }
+    verdict = "PASS" if result.registered else "REJECT"
+    return outputs, f"{verdict} v{result.info.version}: {result.reason}"
 
 
 def _registered_challenger(ctx: _Context, run_id: str) -> Any:
@@ -476,6 +551,8 @@ def _run_gate(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     from mlfactory.registry import ModelRef, load_model
     from mlfactory.spec import resolve_spec
 
+    if ctx.outputs["train"].get("fleet"):
+        return _gate_fleet(ctx, say)
     line, client = ctx.line, ctx.tracking()
     model = line.promote.model
     train = ctx.outputs["train"]
@@ -534,6 +611,18 @@ def _check_same_rows(X: Any, y: Any, train: dict[str, Any]) -> None:
 
 def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     gate, spec = ctx.outputs["gate"], ctx.line.promote
+    if gate.get("fleet"):  # the per-segment gate registered the bundle and moved the alias
+        if not gate["passed"]:
+            return (
+                {"promoted": False, "version": gate["version"], "alias": None},
+                f"not promoted: no segment passed; {spec.model} v{gate['version']} stays "
+                f"@{spec.alias}",
+            )
+        return (
+            {"promoted": True, "version": gate["version"], "alias": spec.alias},
+            f"{spec.model} v{gate['version']} is now @{spec.alias} ({gate['accepted']} "
+            f"segment model(s) new, {gate['kept']} kept)",
+        )
     client = ctx.tracking()
     if not gate["passed"]:
         if not spec.keep_rejected:
@@ -663,6 +752,21 @@ def _line_run(ctx: _Context, dry_run: bool) -> str | None:
     return run.info.run_id
 
 
+def _check_fleet_stages(ctx: _Context) -> None:
+    """A fleet line (the experiment has ``[segments]``) runs data to promote; its explanations
+    and drift checks are per segment (``mlfactory explain FLEET``, ``monitor model FLEET``)."""
+    raw, _ = _experiment_raw(ctx)
+    if not raw.get("segments"):
+        return
+    extra = [s for s in ("explain", "batch", "monitor") if getattr(ctx.line, s) is not None]
+    if extra:
+        raise SpecError(
+            f"line {ctx.line.name!r}: the experiment trains a fleet ([segments]); the stages "
+            f"{', '.join(extra)} are not available for fleets in a line yet: remove them and use "
+            "`mlfactory explain`, `mlfactory predict` or `mlfactory monitor model` on the fleet"
+        )
+
+
 _RETRAIN_STAGES = ("data", "dataset", "train", "gate", "promote")
 
 
@@ -709,6 +813,7 @@ def run_line(
         # by its key: again only when the gate moved the champion
         force = (*force, *(s for s in line.stages() if s in _RETRAIN_STAGES))
     ctx = _Context(line, settings, engine, force_promote, reason)
+    _check_fleet_stages(ctx)
     if dry_run:
         from mlfactory.db import ensure_schema
 
