@@ -201,6 +201,7 @@ class BronzeStore:
         self.verify = (not self.location.remote) if verify is None else verify
         self._manifest: dict[str, Any] | None = None
         self._index: dict[str, dict[str, Any]] | None = None
+        self._years: dict[str, set[int]] | None = None  # ticker -> years, from the index
         self._deferred: _Deferred | None = None
 
     @classmethod
@@ -241,12 +242,13 @@ class BronzeStore:
     # The index --------------------------------------------------------------------------
     def refresh(self) -> None:
         """Forget the manifest read before (the next question reads it again)."""
-        self._manifest = self._index = None
+        self._manifest = self._index = self._years = None
 
     def _load(self) -> None:
         manifest = read_manifest(self.location)
         partitions = manifest.get("partitions") if manifest else None
         self._manifest = manifest
+        self._years = None
         if isinstance(partitions, dict):
             self._index = {k: v for k, v in partitions.items() if _PARTITION.match(k)}
         else:  # a store written before manifests listed partitions: list it once
@@ -285,12 +287,21 @@ class BronzeStore:
         return sorted({_PARTITION.match(name).group(1) for name in self.index()})
 
     def years(self, ticker: str) -> list[int]:
-        """Years of the ticker that hold a (complete) partition, ascending."""
+        """Years of the ticker that hold a (complete) partition, ascending (one pass over the
+        index for all tickers, kept up to date by the writes: not a scan per call)."""
         self.ticker_dir(ticker)
-        prefix = f"ticker={ticker}/"
-        return sorted(
-            int(_PARTITION.match(name).group(2)) for name in self.index() if name.startswith(prefix)
-        )
+        if self._years is None:
+            found: dict[str, set[int]] = {}
+            for name in self.index():
+                match = _PARTITION.match(name)
+                found.setdefault(match.group(1), set()).add(int(match.group(2)))
+            self._years = found
+        return sorted(self._years.get(ticker, ()))
+
+    def _listed(self, ticker: str, year: int) -> None:
+        """A partition entered the index."""
+        if self._years is not None:
+            self._years.setdefault(ticker, set()).add(year)
 
     # Reading ----------------------------------------------------------------------------
     def _bad_file(self, path: Path | str, what: str) -> DataError:
@@ -405,6 +416,7 @@ class BronzeStore:
         if self.fsync and not self.location.remote:
             _fsync_dir(Path(self._partition(ticker, year).path).parent)
         dates = table.column("date")
+        self._listed(ticker, year)
         self.index()[self.partition_name(ticker, year)] = partition_entry(
             data,
             table.num_rows,
@@ -426,6 +438,7 @@ class BronzeStore:
         old = self.index().get(name) or {}
         if old.get("sha256") != entry["sha256"]:
             self.index()[name] = entry
+            self._listed(ticker, year)
             self._dirty = True
 
     def write_ticker(
