@@ -293,16 +293,15 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
         }
         challenger = out["train"]["model_sha256"]
         champion = _champion(ctx)
-        made_here = (  # the version this stage's last run registered and passed (a fleet)
+        before = (previous.outputs or {}) if previous is not None else {}
+        promoted_here = (  # the champion is the version this stage passed, for this challenger
             previous is not None
-            and bool((previous.outputs or {}).get("passed"))
-            and str((previous.outputs or {}).get("version")) == str((champion or {}).get("version"))
+            and stage not in ctx.forced  # a forced judgement records what it judged against
+            and previous.key_parts["inputs"].get("challenger") == challenger
+            and bool(before.get("passed"))
+            and str(before.get("version")) == str((champion or {}).get("version"))
         )
-        if (
-            champion
-            and previous is not None
-            and (champion["model_sha256"] == challenger or made_here)
-        ):
+        if champion and promoted_here:
             # this challenger is the champion now (this line promoted it): the champion it
             # was judged against is the input, not itself
             champion = previous.key_parts["inputs"].get("champion")
