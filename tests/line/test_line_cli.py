@@ -339,3 +339,24 @@ def test_a_stage_whose_output_was_edited_or_removed_runs_again(tmp_path: Path):
         "gate",
         "promote",
     }
+
+
+def test_a_run_with_nothing_to_do_imports_no_modelling_stack(credit_line, isolated_home):
+    """The no-op check is the line's everyday path (cron): it must not pay for MLflow,
+    scikit-learn or pandas, which take seconds to import."""
+    import subprocess
+    import sys
+
+    assert invoke("run", str(credit_line)).exit_code == 0
+    code = (
+        "import sys\n"
+        "from mlfactory.cli import main\n"
+        f"sys.argv = ['mlfactory', 'run', {str(credit_line)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('HEAVY', sorted(m for m in ('mlflow', 'sklearn', 'pandas') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "MLFACTORY_HOME": str(isolated_home), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "0 stage(s) ran" in done.stdout, done.stdout
+    assert "HEAVY []" in done.stdout, done.stdout

@@ -832,9 +832,9 @@ def run_line(
 
 
 def _end_line_run(ctx: _Context, run_id: str | None, status: str) -> None:
-    from mlfactory.tracking._owner import HEARTBEAT
+    if run_id is not None:  # a line where nothing ran opened no run (and imports no MLflow)
+        from mlfactory.tracking._owner import HEARTBEAT
 
-    if run_id is not None:
         HEARTBEAT.remove(run_id)
         ctx.tracking().set_terminated(run_id, status)
 
