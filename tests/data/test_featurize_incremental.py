@@ -143,3 +143,36 @@ def test_readers_without_a_manifest_list_the_blocks(tmp_path, lazy):
     got = load(silver_dir=silver, lazy=lazy)
     got = got.compute().sort_values(["ticker", "date"]).reset_index(drop=True) if lazy else got
     pd.testing.assert_frame_equal(got, expected, check_exact=True, check_dtype=not lazy)
+
+
+def test_a_new_day_reads_one_bronze_year_the_previous_block_s_tail_is_its_context(
+    tmp_path, monkeypatch
+):
+    import mlfactory.data._featurize as featurizing
+
+    bronze, silver, full = tmp_path / "bronze", tmp_path / "silver", tmp_path / "full"
+    kw = {"bronze_dir": bronze, "windows": WINDOWS, "horizon": HORIZON, "scheduler": "synchronous"}
+    _ingest(bronze, date(2023, 3, 30))
+    assert featurize(silver_dir=silver, **kw).ok
+    read: list[str] = []
+    real = featurizing._read_bronze_file
+    monkeypatch.setattr(
+        featurizing,
+        "_read_bronze_file",
+        lambda path, options: read.append(path) or real(path, options),
+    )
+    _ingest(bronze, date(2023, 3, 31))
+    assert featurize(silver_dir=silver, **kw).blocks_written == 2
+    assert sorted(Path(p).parent.name for p in read) == ["year=2023", "year=2023"]
+    monkeypatch.undo()
+    assert featurize(silver_dir=full, force=True, **kw).ok
+    pd.testing.assert_frame_equal(load(silver_dir=silver), load(silver_dir=full), check_exact=True)
+    # a manifest without the tails (written by an older mlfactory): the years are read instead
+    manifest = json.loads((silver / "_manifest.json").read_text())
+    for entry in manifest["partitions"].values():
+        entry["fingerprint"].pop("tail")
+    (silver / "_manifest.json").write_text(json.dumps(manifest))
+    _ingest(bronze, date(2023, 4, 3))
+    assert featurize(silver_dir=silver, **kw).blocks_written == 2
+    assert featurize(silver_dir=full, force=True, **kw).ok
+    pd.testing.assert_frame_equal(load(silver_dir=silver), load(silver_dir=full), check_exact=True)

@@ -27,6 +27,7 @@ the next featurize.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import itertools
@@ -337,16 +338,29 @@ def _sorted_by_date(table: pa.Table, ticker_dir: object) -> pa.Table:
 # Writing silver ----------------------------------------------------------------------------
 
 
-def _features_table(prices: pa.Table, windows, horizon: int) -> pa.Table:
+def _features_table(
+    prices: pa.Table, windows, horizon: int, prefix: tuple[np.ndarray, np.ndarray] | None = None
+) -> pa.Table:
+    """``prefix``: ``(adj_close, close)`` of context rows before ``prices`` (a block's tail
+    from the manifest), seen by the lookback and left out of the result."""
+
     def floats(name: str) -> np.ndarray:
         return prices.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
-    arrays = feature_arrays(
-        floats("high"), floats("low"), floats("close"), floats("adj_close"), windows, horizon
-    )
+    high, low, close, adj = floats("high"), floats("low"), floats("close"), floats("adj_close")
+    skip = 0
+    if prefix is not None:
+        skip = len(prefix[0])
+        blank = np.full(skip, np.nan)
+        high, low = np.concatenate([blank, high]), np.concatenate([blank, low])
+        close, adj = np.concatenate([prefix[1], close]), np.concatenate([prefix[0], adj])
+    arrays = feature_arrays(high, low, close, adj, windows, horizon)
     columns = list(prices.columns)
     names = list(prices.column_names)
     for name, (values, null_mask) in arrays.items():
+        if skip:
+            values = values[skip:]
+            null_mask = None if null_mask is None else null_mask[skip:]
         if null_mask is None:
             columns.append(pa.array(values, type=pa.float64(), from_pandas=True))
         else:
@@ -409,8 +423,8 @@ def featurize_ticker(
     """
     started = time.perf_counter()
     options = options or {}
-    bronze = location_from(str(bronze_ticker_dir), options)
-    silver = location_from(str(silver_ticker_dir), options)
+    bronze = _location(str(bronze_ticker_dir), options)
+    silver = _location(str(silver_ticker_dir), options)
     try:
         clean_windows, horizon = validate_feature_params(windows, horizon)
         files = _year_files(bronze) if sources is None else [_SourceFile(*s) for s in sources]
@@ -438,6 +452,14 @@ def featurize_ticker(
     )
 
 
+def _location(url: str, options: dict) -> Location:
+    """A task's folder: an absolute local path is taken as it is (the client resolved it; a
+    resolve per task costs syscalls), anything else as :func:`location_from` makes it."""
+    if not is_remote(url) and not url.startswith("file://") and os.path.isabs(url):
+        return Location(url, url, {})
+    return location_from(url, options)
+
+
 @dataclass
 class _Span:
     """Consecutive bronze years of one ticker, loaded and sorted, with each year's rows."""
@@ -449,6 +471,9 @@ class _Span:
     at_end: bool  # ... and ends with its last
     lookback: int
     horizon: int
+    # (adj_close, close) of the rows before the first year, from the previous block's tail
+    # (starts and ends count these rows too); None: the span begins with its first year
+    prefix: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         def floats(name: str) -> np.ndarray:
@@ -456,6 +481,19 @@ class _Span:
             return column.astype(np.float64, copy=False)
 
         self.adj, self.close = floats("adj_close"), floats("close")
+        self.skip = 0
+        if self.prefix is not None:
+            self.skip = len(self.prefix[0])
+            self.adj = np.concatenate([self.prefix[0], self.adj])
+            self.close = np.concatenate([self.prefix[1], self.close])
+
+    def tail(self, end: int) -> str:
+        """The context a block ending at ``end`` gives the next one: its last ``lookback``
+        adj_close values and last close, as the float64 bytes in base64."""
+        values = np.concatenate(
+            [self.adj[max(0, end - self.lookback) : end], self.close[end - 1 : end]]
+        )
+        return base64.b64encode(values.astype("<f8").tobytes()).decode("ascii")
 
     def before(self, start: int) -> str | None:
         """Digest of what rows from ``start`` on see before them (``None``: not loaded)."""
@@ -467,7 +505,7 @@ class _Span:
 
     def after(self, end: int) -> str | None:
         """Digest of the rows the targets before ``end`` look ahead to (``None``: not loaded)."""
-        if end + self.horizon > self.prices.num_rows and not self.at_end:
+        if end + self.horizon > len(self.adj) and not self.at_end:
             return None
         return _context_digest(self.adj[end : end + self.horizon])
 
@@ -509,35 +547,69 @@ def _build_blocks(
     def rows(i: int) -> int:
         return files[i].rows if files[i].rows is not None else table(i).num_rows
 
-    def load(lo: int, hi: int) -> _Span:
+    def load(lo: int, hi: int, prefix=None, prefix_at_start: bool = False) -> _Span:
         chosen_years = years[lo : hi + 1]
         prices = _sorted_by_date(pa.concat_tables([table(i) for i in range(lo, hi + 1)]), bronze)
         counts = [table(i).num_rows for i in range(lo, hi + 1)]
         _check_years(prices, chosen_years, counts, bronze)
-        offsets = np.cumsum([0, *counts]).tolist()
+        skip = 0 if prefix is None else len(prefix[0])
+        offsets = (np.cumsum([0, *counts]) + skip).tolist()
         return _Span(
             prices,
             dict(zip(chosen_years, offsets[:-1], strict=True)),
             dict(zip(chosen_years, offsets[1:], strict=True)),
-            lo == 0,
+            lo == 0 or prefix_at_start,
             hi == len(files) - 1,
             lookback,
             horizon,
+            prefix,
         )
+
+    def recorded_tail(lo: int) -> tuple[Block, tuple[np.ndarray, np.ndarray], bool] | None:
+        """The unchanged block ending just before year index ``lo`` and its recorded tail
+        (the span then need not read that block's bronze), or None."""
+        if lo == 0:
+            return None
+        previous = next((b for b in layout if b[1] == years[lo - 1]), None)
+        if previous is None or previous in chosen:
+            return None
+        text = known.get(previous, {}).get("tail")
+        if not isinstance(text, str):
+            return None
+        try:
+            values = np.frombuffer(base64.b64decode(text), dtype="<f8").astype(np.float64)
+        except ValueError:
+            return None
+        at_start = previous[0] == years[0]
+        if len(values) < 2 or (len(values) - 1 < lookback and not at_start):
+            return None
+        adj, close = values[:-1], np.full(len(values) - 1, np.nan)
+        close[-1] = values[-1]
+        return previous, (adj, close), at_start and len(values) - 1 < lookback
 
     chosen = set(stale)
     while True:  # widen until no neighbouring block sees other context rows
         lo = years.index(min(_block_years(b, files)[0].year for b in chosen))
         hi = years.index(max(_block_years(b, files)[-1].year for b in chosen))
         before = after = 0
-        while lo > 0 and before < pad:
-            lo -= 1
-            before += rows(lo)
         while hi < len(files) - 1 and after < pad:
             hi += 1
             after += rows(hi)
-        span = load(lo, hi)
-        grown = {
+        tail = recorded_tail(lo)
+        grown = set()
+        if tail is not None:  # one bronze read less: the previous block's tail is its context
+            previous, prefix, prefix_at_start = tail
+            span = load(lo, hi, prefix, prefix_at_start)
+            found = span.after(span.skip)  # what the previous block's targets look ahead to
+            if found is None or found != known[previous].get("after"):
+                grown.add(previous)
+        if tail is None or grown:
+            while lo > 0 and before < pad:
+                lo -= 1
+                before += rows(lo)
+            span = load(lo, hi)
+            grown = set()
+        grown |= {
             block
             for block in layout
             if block not in chosen
@@ -547,7 +619,7 @@ def _build_blocks(
             break
         chosen |= grown
 
-    features = _features_table(span.prices, windows, horizon)
+    features = _features_table(span.prices, windows, horizon, span.prefix)
     entries: dict[Block, dict] = {}
     written, now = 0, now_text()
     for block in sorted(chosen):
@@ -559,8 +631,10 @@ def _build_blocks(
             "sources": _sources_digest(own),
             "before": span.before(start),
             "after": span.after(end),
+            "tail": span.tail(end),  # the next block's lookback, so it need not read this one
         }
-        part = features.slice(start, end - start).replace_schema_metadata(
+        # ``features`` holds the loaded rows only, not the prefix
+        part = features.slice(start - span.skip, end - start).replace_schema_metadata(
             {METADATA_KEY: json.dumps(fingerprint).encode()}
         )
         data = _parquet_bytes(part)
@@ -650,16 +724,27 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings | None) -> str:
 ProgressCallback = Callable[[TickerResult, int, int], None]
 
 
-class _Call:
-    """A featurize_ticker call as one object (not a list, dict or dataclass Dask traverses)."""
+# Tasks per local worker: a task runs several tickers (a new day's ticker takes ~2 ms, about
+# what Dask spends scheduling a task), yet enough tasks remain to balance the workers.
+TASKS_PER_WORKER = 4
 
-    __slots__ = ("args", "kwargs")
 
-    def __init__(self, args: tuple, kwargs: dict) -> None:
-        self.args, self.kwargs = args, kwargs
+class _Batch:
+    """featurize_ticker calls as one object (not a list, dict or dataclass Dask traverses)."""
 
-    def run(self) -> TickerResult:
-        return featurize_ticker(*self.args, **self.kwargs)
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: list[tuple[tuple, dict]]) -> None:
+        self.calls = calls
+
+    def run(self) -> list[TickerResult]:
+        return [featurize_ticker(*args, **kwargs) for args, kwargs in self.calls]
+
+
+def _batches(tasks: list, workers: int) -> list[_Batch]:
+    count = max(1, min(len(tasks), TASKS_PER_WORKER * workers))
+    size = -(-len(tasks) // count)
+    return [_Batch(tasks[i : i + size]) for i in range(0, len(tasks), size)]
 
 
 def _local_get(scheduler: str) -> Callable:
@@ -680,22 +765,26 @@ def _run_local(
 
     def _posttask(key, result, dsk, state, worker_id) -> None:
         nonlocal done
-        if isinstance(result, TickerResult) and progress is not None:
-            done += 1
-            progress(result, done, total)
+        if not isinstance(result, list) or progress is None:
+            return
+        for one in result:
+            if isinstance(one, TickerResult):
+                done += 1
+                progress(one, done, total)
 
+    threads = THREADS_PER_CORE * (os.cpu_count() or 1)
+    workers = threads if scheduler == "threads" else (os.cpu_count() or 1)
     # One opaque argument per task: Dask does not walk it looking for collections.
-    delayed = [dask.delayed(_Call.run, pure=False)(_Call(args, kw)) for args, kw in tasks]
+    delayed = [dask.delayed(_Batch.run, pure=False)(b) for b in _batches(tasks, workers)]
     with Callback(posttask=_posttask):
         # the scheduler's function, not its name: a name makes Dask import distributed (0.25 s)
-        extra = {"num_workers": THREADS_PER_CORE * (os.cpu_count() or 1)}
-        return list(
-            dask.compute(
-                *delayed,
-                scheduler=_local_get(scheduler),
-                **(extra if scheduler == "threads" else {}),
-            )
+        extra = {"num_workers": threads}
+        batches = dask.compute(
+            *delayed,
+            scheduler=_local_get(scheduler),
+            **(extra if scheduler == "threads" else {}),
         )
+    return [result for batch in batches for result in batch]
 
 
 def _run_distributed(
