@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mlfactory.compile._graph import Graph
 from mlfactory.schema import InputColumn
 
 __all__ = ["NUMERIC_TYPES", "TARGET_OPSET", "convert"]
@@ -179,7 +180,6 @@ def _register_power() -> None:
     """``PowerTransformer(method="yeo-johnson")`` in double, as scipy's ``yeojohnson`` computes it
     (``expm1(l * log1p(x)) / l`` for x >= 0, the mirrored form below 0), then standardised.
     skl2onnx's converter mixes float32 masks into a double graph."""
-    from onnx import TensorProto, numpy_helper
     from skl2onnx import update_registered_converter
     from skl2onnx.common.data_types import DoubleTensorType
     from sklearn.preprocessing import PowerTransformer
@@ -193,22 +193,14 @@ def _register_power() -> None:
         if model.method != "yeo-johnson":
             raise NotImplementedError(f"PowerTransformer(method={model.method!r})")
 
-        def const(name: str, value: Any) -> str:
-            full = scope.get_unique_variable_name(name)
+        graph = Graph(scope, container)
+        node = graph.node
+
+        def const(name: str, value: Any) -> str:  # a vector broadcasts over the rows
             array = np.asarray(value)
-            array = array.reshape(1, -1) if array.ndim == 1 else array
-            container.add_initializer(full, None, None, numpy_helper.from_array(array, full))
-            return full
+            return graph.const(name, array.reshape(1, -1) if array.ndim == 1 else array)
 
-        def node(op: str, inputs: list[str], **attrs: Any) -> str:
-            out = scope.get_unique_variable_name(op.lower())
-            container.add_node(op, inputs, [out], **attrs)
-            return out
-
-        names = [v.full_name for v in operator.inputs]
-        x = names[0] if len(names) == 1 else node("Concat", names, axis=1)
-        if not isinstance(operator.inputs[0].type, DoubleTensorType):
-            x = node("Cast", [x], to=TensorProto.DOUBLE)
+        x = graph.double_input(operator)
         eps = np.finfo(np.float64).eps
         lambdas = np.asarray(model.lambdas_, dtype=np.float64)
         zero_l, two_l = np.abs(lambdas) < eps, np.abs(lambdas - 2) <= eps

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mlfactory.compile._graph import Graph
+
 __all__ = ["register_knn_imputer"]
 
 
@@ -27,8 +29,7 @@ def _shape(operator: Any) -> None:
 
 
 def _convert(scope: Any, operator: Any, container: Any) -> None:
-    from onnx import TensorProto, numpy_helper
-    from skl2onnx.common.data_types import DoubleTensorType
+    from onnx import TensorProto
 
     model = operator.raw_operator
     if model.metric != "nan_euclidean" or not np.isnan(model.missing_values):
@@ -38,21 +39,9 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
     if model.weights not in ("uniform", "distance"):
         raise NotImplementedError(f"KNNImputer(weights={model.weights!r}) is not compiled")
 
-    def const(name: str, value: Any) -> str:
-        full = scope.get_unique_variable_name(name)
-        tensor = numpy_helper.from_array(np.asarray(value), full)
-        container.add_initializer(full, None, None, tensor)
-        return full
-
-    def node(op: str, inputs: list[str], **attrs: Any) -> str:
-        out = scope.get_unique_variable_name(op.lower())
-        container.add_node(op, inputs, [out], **attrs)
-        return out
-
-    names = [v.full_name for v in operator.inputs]
-    x = names[0] if len(names) == 1 else node("Concat", names, axis=1)
-    if not isinstance(operator.inputs[0].type, DoubleTensorType):
-        x = node("Cast", [x], to=TensorProto.DOUBLE)
+    graph = Graph(scope, container)
+    const, node = graph.const, graph.node
+    x = graph.double_input(operator)
     fit_x = np.asarray(model._fit_X, dtype=np.float64)
     fit_missing = np.asarray(model._mask_fit_X, dtype=bool)
     n_features = fit_x.shape[1]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mlfactory.compile._graph import Graph
+
 __all__ = ["register_neighbors"]
 
 
@@ -30,30 +32,14 @@ def _check(model: Any) -> None:
 
 def _graph(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str, str]:
     """``(const, node, weights, neighbour_index)``: (n, k) weights and training-row indices."""
-    from onnx import TensorProto, numpy_helper
-    from skl2onnx.common.data_types import DoubleTensorType
+    from onnx import TensorProto
 
     model = operator.raw_operator
     _check(model)
 
-    def const(name: str, value: Any) -> str:
-        full = scope.get_unique_variable_name(name)
-        tensor = numpy_helper.from_array(np.asarray(value), full)
-        container.add_initializer(full, None, None, tensor)
-        return full
-
-    def node(op: str, inputs: list[str], **attrs: Any) -> str:
-        out = scope.get_unique_variable_name(op.lower())
-        container.add_node(op, inputs, [out], **attrs)
-        return out
-
-    names = []
-    for variable in operator.inputs:
-        name = variable.full_name
-        if not isinstance(variable.type, DoubleTensorType):
-            name = node("Cast", [name], to=TensorProto.DOUBLE)
-        names.append(name)
-    x = names[0] if len(names) == 1 else node("Concat", names, axis=1)
+    graph = Graph(scope, container)
+    const, node = graph.const, graph.node
+    x = graph.double_input(operator)
     fit = np.asarray(model._fit_X, dtype=np.float64)
     k = int(model.n_neighbors)
     xx = node("ReduceSum", [node("Mul", [x, x]), const("axis", np.array([1]))], keepdims=1)

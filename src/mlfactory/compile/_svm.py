@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mlfactory.compile._graph import Graph
+
 __all__ = ["register_svm"]
 
 
@@ -29,32 +31,20 @@ def _shape(operator: Any) -> None:
 
 def _decision(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str]:
     """``(const, node, decision)``: helpers and the (n, 1) libsvm decision value."""
-    from onnx import TensorProto, numpy_helper
-    from skl2onnx.common.data_types import DoubleTensorType
+    from onnx import numpy_helper
 
     model = operator.raw_operator
     kernel = model.kernel
     if kernel not in ("rbf", "linear", "poly", "sigmoid"):
         raise NotImplementedError(f"SVR(kernel={kernel!r}) is not compiled")
 
+    graph = Graph(scope, container)
+    node = graph.node
+
     def const(name: str, value: Any) -> str:
-        full = scope.get_unique_variable_name(name)
-        tensor = numpy_helper.from_array(np.asarray(value, dtype=np.float64), full)
-        container.add_initializer(full, None, None, tensor)
-        return full
+        return graph.const(name, value, np.float64)
 
-    def node(op: str, inputs: list[str], **attrs: Any) -> str:
-        out = scope.get_unique_variable_name(op.lower())
-        container.add_node(op, inputs, [out], **attrs)
-        return out
-
-    names = []
-    for variable in operator.inputs:  # one input per column when the model is the pipeline
-        name = variable.full_name
-        if not isinstance(variable.type, DoubleTensorType):
-            name = node("Cast", [name], to=TensorProto.DOUBLE)
-        names.append(name)
-    x = names[0] if len(names) == 1 else node("Concat", names, axis=1)
+    x = graph.double_input(operator)
     support = np.asarray(model.support_vectors_, dtype=np.float64)
     gamma = float(model._gamma)
     if kernel == "rbf":

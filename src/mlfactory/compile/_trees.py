@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from mlfactory.compile._graph import Graph
+
 __all__ = ["TREE_MODELS", "register_tree_converters"]
 
 _LEQ = 0
@@ -295,20 +297,8 @@ def _node(scope: Any, container: Any, op: str, inputs: list[str], name: str, **a
 
 
 def _as_double_matrix(scope: Any, container: Any, operator: Any) -> str:
-    """The operator's inputs as one double matrix (a model fed straight from the columns has
-    one input per column)."""
-    from onnx import TensorProto
-    from skl2onnx.common.data_types import DoubleTensorType
-
-    names = []
-    for variable in operator.inputs:
-        name = variable.full_name
-        if not isinstance(variable.type, DoubleTensorType):
-            name = _node(scope, container, "Cast", [name], "as_double", to=TensorProto.DOUBLE)
-        names.append(name)
-    if len(names) == 1:
-        return names[0]
-    return _node(scope, container, "Concat", names, "columns", axis=1)
+    """The operator's inputs as one double matrix."""
+    return Graph(scope, container).double_input(operator)
 
 
 def _tree_input(scope: Any, container: Any, operator: Any) -> str:
