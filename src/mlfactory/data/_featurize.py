@@ -1,4 +1,4 @@
-"""Bronze prices -> silver features, one Dask task per ticker, rewriting only what changed.
+"""Bronze prices -> silver features, one Dask task per few tickers, rewriting only what changed.
 
 The bronze store is partitioned by ticker, so every ticker's history is one independent task:
 read its year files in date order, compute the features (:func:`feature_arrays`, the same
@@ -23,6 +23,11 @@ new trading day rewrites one block per ticker (two on the first days of a year).
 manifest is written once the tasks are done: a block becomes visible to readers of the manifest
 then. A store of the older one-file-per-ticker layout is read as it is and rebuilt in blocks by
 the next featurize.
+
+Each block also records its tail (its last ``max(windows)`` adjusted closes and last close):
+when the block before the stale ones is unchanged, a task takes its lookback from that tail
+instead of reading the previous year's bronze. On the local schedulers a task runs several
+tickers in turn (a new day's ticker costs about what Dask spends scheduling a task).
 """
 
 from __future__ import annotations
