@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfactory.compile._graph import Graph
+from mlfactory.compile._graph import Graph, NotCompilable
 from mlfactory.schema import InputColumn
 
 __all__ = ["NUMERIC_TYPES", "TARGET_OPSET", "convert"]
@@ -126,7 +126,7 @@ def _register_imputer() -> None:
     def convert_imputer(scope: Any, operator: Any, container: Any) -> None:
         model = operator.raw_operator
         if getattr(model, "add_indicator", False):
-            raise NotImplementedError("SimpleImputer(add_indicator=True) is not compiled")
+            raise NotCompilable("SimpleImputer(add_indicator=True) is not compiled")
         names = [v.full_name for v in operator.inputs]
         source = names[0]
         if len(names) > 1:
@@ -141,7 +141,7 @@ def _register_imputer() -> None:
                 container.add_node("Identity", [source], [out])
             return
         if not (isinstance(missing, float) and np.isnan(missing)) and missing is not None:
-            raise NotImplementedError(f"SimpleImputer(missing_values={missing!r})")
+            raise NotCompilable(f"SimpleImputer(missing_values={missing!r})")
         if not isinstance(operator.inputs[0].type, DoubleTensorType):
             cast = scope.get_unique_variable_name("impute_double")
             container.add_node("Cast", [source], [cast], to=TensorProto.DOUBLE)
@@ -191,7 +191,7 @@ def _register_power() -> None:
     def convert_power(scope: Any, operator: Any, container: Any) -> None:
         model = operator.raw_operator
         if model.method != "yeo-johnson":
-            raise NotImplementedError(f"PowerTransformer(method={model.method!r})")
+            raise NotCompilable(f"PowerTransformer(method={model.method!r})")
 
         graph = Graph(scope, container)
         node = graph.node

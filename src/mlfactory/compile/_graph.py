@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Graph"]
+__all__ = ["Graph", "NotCompilable"]
+
+
+class NotCompilable(Exception):
+    """A step the compiler cannot translate exactly: the model is served by scikit-learn, and
+    the reason (this message) is recorded with the version."""
 
 
 class Graph:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfactory.compile._graph import Graph
+from mlfactory.compile._graph import Graph, NotCompilable
 
 __all__ = ["register_knn_imputer"]
 
@@ -33,11 +33,11 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
 
     model = operator.raw_operator
     if model.metric != "nan_euclidean" or not np.isnan(model.missing_values):
-        raise NotImplementedError(f"KNNImputer(metric={model.metric!r}) is not compiled")
+        raise NotCompilable(f"KNNImputer(metric={model.metric!r}) is not compiled")
     if model.add_indicator or model.keep_empty_features:
-        raise NotImplementedError("KNNImputer with add_indicator or keep_empty_features")
+        raise NotCompilable("KNNImputer with add_indicator or keep_empty_features")
     if model.weights not in ("uniform", "distance"):
-        raise NotImplementedError(f"KNNImputer(weights={model.weights!r}) is not compiled")
+        raise NotCompilable(f"KNNImputer(weights={model.weights!r}) is not compiled")
 
     graph = Graph(scope, container)
     const, node = graph.const, graph.node

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfactory.compile._graph import Graph
+from mlfactory.compile._graph import Graph, NotCompilable
 
 __all__ = ["register_neighbors"]
 
@@ -23,11 +23,11 @@ __all__ = ["register_neighbors"]
 def _check(model: Any) -> None:
     metric = model.effective_metric_
     if metric not in ("euclidean",) and not (metric == "minkowski" and model.p == 2):
-        raise NotImplementedError(f"{type(model).__name__} with metric {metric!r}")
+        raise NotCompilable(f"{type(model).__name__} with metric {metric!r}")
     if model.weights not in ("uniform", "distance"):
-        raise NotImplementedError(f"{type(model).__name__}(weights={model.weights!r})")
+        raise NotCompilable(f"{type(model).__name__}(weights={model.weights!r})")
     if np.asarray(model._y).ndim != 1:
-        raise NotImplementedError(f"multi-output {type(model).__name__}")
+        raise NotCompilable(f"multi-output {type(model).__name__}")
 
 
 def _graph(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str, str]:
@@ -91,7 +91,7 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
     elif classes.dtype.kind in "OUS":
         table = classes.astype(str).astype(object)
     else:
-        raise NotImplementedError(f"class labels of dtype {classes.dtype}")
+        raise NotCompilable(f"class labels of dtype {classes.dtype}")
     container.add_node(
         "Gather", [const("classes", table), best], [operator.outputs[0].full_name], axis=0
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfactory.compile._graph import Graph
+from mlfactory.compile._graph import Graph, NotCompilable
 
 __all__ = ["register_svm"]
 
@@ -36,7 +36,7 @@ def _decision(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str]
     model = operator.raw_operator
     kernel = model.kernel
     if kernel not in ("rbf", "linear", "poly", "sigmoid"):
-        raise NotImplementedError(f"SVR(kernel={kernel!r}) is not compiled")
+        raise NotCompilable(f"SVR(kernel={kernel!r}) is not compiled")
 
     graph = Graph(scope, container)
     node = graph.node
@@ -111,7 +111,7 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
         convert_sklearn_svm_classifier(scope, operator, container)
         return
     if classes.dtype.kind not in "iubOUS":
-        raise NotImplementedError(f"class labels of dtype {classes.dtype}")
+        raise NotCompilable(f"class labels of dtype {classes.dtype}")
     const, node, decision = _decision(scope, operator, container)
     flat = node("Flatten", [decision], axis=0)
     dec = node("Squeeze", [flat, _int64(scope, container, [0])])  # (n,)
@@ -127,7 +127,7 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
     if len(operator.outputs) < 2:
         return
     if model._probA.size == 0:
-        raise NotImplementedError("SVC(probability=False) is not compiled")
+        raise NotCompilable("SVC(probability=False) is not compiled")
     one = const("one", np.array(1.0))
     # Platt: fApB = dec * A + B; p = exp(-fApB) / (1 + exp(-fApB)) if fApB >= 0 else
     # 1 / (1 + exp(fApB)); clipped to [1e-7, 1 - 1e-7]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfactory.compile._graph import Graph
+from mlfactory.compile._graph import Graph, NotCompilable
 
 __all__ = ["TREE_MODELS", "register_tree_converters"]
 
@@ -67,7 +67,7 @@ def _sklearn_tree(tree: Any, values: np.ndarray) -> _Tree:
 def _hist_tree(predictor: Any) -> _Tree:
     nodes = predictor.nodes
     if np.any(nodes["is_categorical"]):
-        raise NotImplementedError("categorical splits of HistGradientBoosting are not compiled")
+        raise NotCompilable("categorical splits of HistGradientBoosting are not compiled")
     leaf = nodes["is_leaf"].astype(bool)
     left = np.where(leaf, -1, nodes["left"].astype(np.int64))
     right = np.where(leaf, -1, nodes["right"].astype(np.int64))
@@ -207,7 +207,7 @@ def _classifier_ensemble(model: Any) -> tuple[_Ensemble, int, str]:
                 ensemble.add(_sklearn_tree(tree.tree_, values), target)
         return ensemble, k, "logistic_ge" if k == 1 else "softmax"
     if getattr(model, "n_outputs_", 1) != 1:
-        raise NotImplementedError("multi-output tree classifiers are not compiled")
+        raise NotCompilable("multi-output tree classifiers are not compiled")
     k = len(model.classes_)
     for estimator in _forest_trees(model):
         tree = estimator.tree_
@@ -225,7 +225,7 @@ def _check_gb_init(model: Any) -> None:
 
     init = model.init_
     if not (init == "zero" or isinstance(init, DummyClassifier | DummyRegressor)):
-        raise NotImplementedError(f"GradientBoosting with init={type(init).__name__}")
+        raise NotCompilable(f"GradientBoosting with init={type(init).__name__}")
 
 
 def _regressor_ensemble(model: Any) -> tuple[_Ensemble, float, str]:
@@ -238,7 +238,7 @@ def _regressor_ensemble(model: Any) -> tuple[_Ensemble, float, str]:
             ensemble.add(_hist_tree(iteration[0]), 0)
         link = type(model._loss.link).__name__
         if link not in ("IdentityLink", "LogLink"):
-            raise NotImplementedError(f"HistGradientBoostingRegressor with link {link}")
+            raise NotCompilable(f"HistGradientBoostingRegressor with link {link}")
         return ensemble, 1.0, "exp" if link == "LogLink" else "identity"
     if isinstance(model, GradientBoostingRegressor):
         _check_gb_init(model)
@@ -248,7 +248,7 @@ def _regressor_ensemble(model: Any) -> tuple[_Ensemble, float, str]:
             ensemble.add(_sklearn_tree(tree.tree_, tree.tree_.value[:, 0, :] * rate), 0)
         return ensemble, 1.0, "identity"
     if getattr(model, "n_outputs_", 1) != 1:
-        raise NotImplementedError("multi-output tree regressors are not compiled")
+        raise NotCompilable("multi-output tree regressors are not compiled")
     trees = _forest_trees(model)
     for estimator in trees:
         tree = estimator.tree_
@@ -377,7 +377,7 @@ def convert_tree_classifier(scope: Any, operator: Any, container: Any) -> None:
     elif classes.dtype.kind in "OUS":
         table = classes.astype(str).astype(object)
     else:
-        raise NotImplementedError(f"class labels of dtype {classes.dtype}")
+        raise NotCompilable(f"class labels of dtype {classes.dtype}")
     labels = _const(scope, container, "classes", table)
     container.add_node("Gather", [labels, index], [operator.outputs[0].full_name], axis=0)
 
