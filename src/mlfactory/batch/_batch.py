@@ -78,6 +78,24 @@ def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
 Piece = tuple[str, list[int]]  # a parquet file and consecutive row groups of it
 
 
+def _row_group_runs(meta: Any, partition_rows: int | None) -> list[list[int]]:
+    """A file's row groups in runs of about ``partition_rows`` rows (one run per group when
+    None): each run is read and scored as one partition."""
+    runs: list[list[int]] = []
+    group: list[int] = []
+    rows = 0
+    for index in range(meta.num_row_groups):
+        size = meta.row_group(index).num_rows
+        if group and (partition_rows is None or rows + size > partition_rows):
+            runs.append(group)
+            group, rows = [], 0
+        group.append(index)
+        rows += size
+    if group:
+        runs.append(group)
+    return runs
+
+
 def _parquet_pieces(files: Sequence[str], partition_rows: int | None) -> list[Piece]:
     """Partitions as (file, row groups): each row group alone, or consecutive row groups of a
     file merged up to ``partition_rows`` (a larger row group is one partition by itself)."""
@@ -86,17 +104,7 @@ def _parquet_pieces(files: Sequence[str], partition_rows: int | None) -> list[Pi
     pieces: list[Piece] = []
     for file in files:
         meta = pq.ParquetFile(file).metadata
-        group: list[int] = []
-        rows = 0
-        for index in range(meta.num_row_groups):
-            size = meta.row_group(index).num_rows
-            if group and (partition_rows is None or rows + size > partition_rows):
-                pieces.append((file, group))
-                group, rows = [], 0
-            group.append(index)
-            rows += size
-        if group:
-            pieces.append((file, group))
+        pieces.extend((file, group) for group in _row_group_runs(meta, partition_rows))
     return pieces
 
 
@@ -173,17 +181,7 @@ def _remote_partitions(
             with fs.open(file, "rb") as handle:
                 meta = pq.ParquetFile(handle).metadata
             schemas.append(meta.schema.to_arrow_schema())
-            group: list[int] = []
-            rows = 0
-            for index in range(meta.num_row_groups):
-                size = meta.row_group(index).num_rows
-                if group and (partition_rows is None or rows + size > partition_rows):
-                    pieces.append((address, group))
-                    group, rows = [], 0
-                group.append(index)
-                rows += size
-            if group:
-                pieces.append((address, group))
+            pieces.extend((address, group) for group in _row_group_runs(meta, partition_rows))
     except DataError:
         raise
     except Exception as exc:
