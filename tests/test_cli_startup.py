@@ -95,3 +95,66 @@ def test_help_reads_no_settings_and_commands_still_do(monkeypatch) -> None:
         assert helped.exit_code == 0 and "Usage: mlfactory" in helped.output, helped.output
     info = runner.invoke(app, ["info"])
     assert info.exit_code == 2 and "MLFACTORY_LOG_LEVEL" in info.output
+
+
+# what Typer's help module imports that mlfactory never shows: markdown help, pretty tracebacks
+UNSHOWN = ("rich.markdown", "markdown_it", "rich.traceback", "rich.pretty", "pygments", "attr")
+_MODULES = """
+import json, sys
+if sys.argv[2:3] == ["real"]:
+    import rich.markdown, rich.traceback  # Typer's own help module, as it comes
+sys.argv = ["mlfactory", *json.loads(sys.argv[1])]
+from mlfactory.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+
+
+def _help_run(args: list[str], *extra: str) -> tuple[str, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES, json.dumps(args), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "TERM": "dumb"},
+    )
+    output, _, modules = (done.stdout + done.stderr).partition("MODULES ")
+    return output, set(json.loads(modules))
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["data", "ingest", "--help"], ["data", "bogus"]], ids=" ".join
+)
+def test_help_and_usage_errors_load_no_markdown_nor_tracebacks(args: list[str]) -> None:
+    """Typer's help panels come without rich.markdown and rich.traceback (~60 ms), and without
+    click itself (Typer vendors it), yet print exactly what Typer's own module prints."""
+    output, modules = _help_run(args)
+    assert "Usage: mlfactory" in output
+    loaded = sorted(m for m in modules if m.split(".")[0] in ("click", *UNSHOWN) or m in UNSHOWN)
+    assert loaded == [], f"`mlfactory {' '.join(args)}` imported {loaded}"
+    real_output, real_modules = _help_run(args, "real")
+    assert "rich.markdown" in real_modules
+    assert output == real_output
+
+
+def test_the_stand_ins_load_the_real_classes_when_used() -> None:
+    code = """
+from mlfactory.cli._help import load_light_rich_utils
+load_light_rich_utils()
+import sys, typer.rich_utils as ru
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+import rich.markdown, rich.traceback
+made = ru.Markdown("# title")
+assert type(made) is rich.markdown.Markdown and isinstance(made, ru.Markdown)
+try:
+    1 / 0
+except ZeroDivisionError as exc:
+    shown = ru.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+assert type(shown) is rich.traceback.Traceback
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr

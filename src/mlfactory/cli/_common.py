@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
+
+try:  # Typer >= 0.20 vendors click: importing click itself would cost ~20 ms for nothing
+    from typer._click.globals import get_current_context
+except ImportError:  # an older Typer runs on click
+    from click import get_current_context
 
 from mlfactory.exceptions import (
     EXIT_FAILURE,
@@ -34,6 +38,8 @@ from mlfactory.exceptions import (
 )
 
 if TYPE_CHECKING:  # pydantic loads with the first command that runs, not with --help
+    from click import Context
+
     from mlfactory.settings import Settings
 
 console = Console()
@@ -188,14 +194,13 @@ def describe_failure(exc: BaseException) -> Failure:
 
 # what click and Typer raise on purpose (usage errors, --help, typer.Exit): never remapped
 # (Typer >= 0.20 vendors click: its usage errors derive from typer.exceptions.TyperException)
-_PASS_THROUGH = (
-    TyperException,
-    typer.Exit,
-    typer.Abort,
-    click.exceptions.ClickException,
-    click.exceptions.Exit,
-    click.exceptions.Abort,
-)
+_PASS_THROUGH = (TyperException, typer.Exit, typer.Abort)
+
+
+def _pass_through() -> tuple[type[BaseException], ...]:
+    """Those, and click's own when click is loaded (an older Typer; nothing else raises them)."""
+    clicks = (_loaded("click.exceptions", n) for n in ("ClickException", "Exit", "Abort"))
+    return _PASS_THROUGH + tuple(k for k in clicks if k is not None)
 
 
 HELP_ONLY = "mlfactory.help_only"  # ctx.meta key: this invocation only prints help
@@ -214,13 +219,13 @@ class MlfactoryGroup(TyperGroup):
     DEBUG``). Groups below the root inherit it through Python's exceptions propagating up.
     """
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: Context):  # type: ignore[override]
         if ctx.parent is not None:  # a nested group: the root maps the errors
             return self._invoke_mapped(ctx)
         # read before click consumes them: the root callback skips settings for help alone
         words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click 8.2+: private
         ctx.meta[HELP_ONLY] = bool(set(words) & set(ctx.help_option_names)) or (
-            len(words) == 1 and isinstance(self.commands.get(words[0]), click.Group | TyperGroup)
+            len(words) == 1 and hasattr(self.commands.get(words[0]), "commands")
         )  # a group alone prints its help
         previous = None
         if threading.current_thread() is threading.main_thread():
@@ -231,10 +236,10 @@ class MlfactoryGroup(TyperGroup):
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
 
-    def _invoke_mapped(self, ctx: click.Context):
+    def _invoke_mapped(self, ctx: Context):
         try:
             return super().invoke(ctx)
-        except _PASS_THROUGH:
+        except _pass_through():
             raise
         except MlfactoryError as exc:
             raise self.on_failure(
@@ -253,12 +258,12 @@ class MlfactoryGroup(TyperGroup):
             raise
 
     def on_failure(
-        self, ctx: click.Context, message: str, code: int, hint: str | None = None
+        self, ctx: Context, message: str, code: int, hint: str | None = None
     ) -> typer.Exit:
         """The Exit for a failure of ``code`` (``monitor`` overrides it to keep 1 for drift)."""
         return fail(message, code, hint)
 
-    def _unexpected(self, ctx: click.Context, exc: Exception) -> typer.Exit:
+    def _unexpected(self, ctx: Context, exc: Exception) -> typer.Exit:
         from mlfactory.logs import log_exception_to_file
 
         settings = _settings_of(ctx)
@@ -273,7 +278,7 @@ class MlfactoryGroup(TyperGroup):
         return self.on_failure(ctx, failure.message, failure.code, hint)
 
 
-def _settings_of(ctx: click.Context | None) -> Settings | None:
+def _settings_of(ctx: Context | None) -> Settings | None:
     from mlfactory.settings import Settings
 
     while ctx is not None:
@@ -287,5 +292,5 @@ def current_settings(ctx: typer.Context | None = None) -> Settings:
     """Settings resolved by the main callback (or built now, outside the CLI)."""
     from mlfactory.settings import get_settings
 
-    found = _settings_of(ctx or click.get_current_context(silent=True))
+    found = _settings_of(ctx or get_current_context(silent=True))
     return found if found is not None else get_settings()

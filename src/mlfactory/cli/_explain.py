@@ -6,7 +6,6 @@ import contextlib
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
@@ -108,6 +107,8 @@ def explain_command(
 
         if explain_fleet_command(settings, model, max_rows, n_repeats, top_k, seed, out, console):
             return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlfactory.cli._choices import LOCAL_SCHEDULERS, SAMPLE_FORMATS
@@ -80,6 +79,8 @@ def featurize_command(
     from mlfactory.data._featurize import featurize
 
     settings = current_settings(ctx)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("[bold]featurize[/]"),
         BarColumn(),

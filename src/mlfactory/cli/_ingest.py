@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlfactory.cli._choices import SOURCE_DESCRIPTIONS, SYNTHETIC_DEFAULT_END, SourceName
@@ -93,6 +92,8 @@ def ingest_command(
     price_source = make_source(Name(source.value), csv_dir=csv_dir)
     last_day = end.date() if end is not None else SOURCES[Name(source.value)].default_end()
     store = BronzeStore.from_settings(settings)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
         TextColumn("[bold]ingest[/]"),

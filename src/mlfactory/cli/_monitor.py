@@ -12,9 +12,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlfactory.cli._common import (
@@ -26,6 +24,8 @@ from mlfactory.cli._common import (
 )
 
 if TYPE_CHECKING:
+    import click
+
     from mlfactory.monitoring import DriftConfig, DriftReport
 
 
@@ -96,6 +96,8 @@ def _progress(total: int) -> Iterator:
     if total < _PROGRESS_MIN_COLUMNS:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("testing columns"),
         BarColumn(),

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
@@ -140,6 +139,8 @@ def predict_command(
     from mlfactory.batch import batch_predict
 
     settings = current_settings(ctx)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("[bold]predict[/]"),
         BarColumn(),
