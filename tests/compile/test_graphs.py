@@ -198,6 +198,22 @@ def test_two_class_svc_probabilities_are_libsvm_s_in_double() -> None:
     assert "SVMClassifier" not in _ops(graph)  # onnxruntime's computes in float
 
 
+@pytest.mark.parametrize("kernel", ["rbf", "poly"])
+def test_multiclass_svc_votes_and_coupled_probabilities_in_double(kernel) -> None:
+    """Three classes with string labels: one-vs-one votes and libsvm's coupling iterations
+    (an ONNX Loop, each row stopping where libsvm stops), within 1e-6 in double."""
+    from sklearn.svm import SVC
+
+    labels = np.array(["low", "mid", "high"])
+    model = SVC(kernel=kernel, probability=True, random_state=0)
+    pipeline = Pipeline([("prep", build_recipe("power", ROLES, TRAIN)), ("model", model)])
+    pipeline.fit(TRAIN[FEATURES], labels[TRAIN["multi"]])
+    graph = _check(pipeline, INPUTS, HELD_OUT[FEATURES])
+    assert "Loop" in _ops(graph) and "SVMClassifier" not in _ops(graph)
+    verdict = compile_pipeline(pipeline, INPUTS, HELD_OUT[FEATURES])
+    assert verdict.max_abs_diff < 1e-12  # double all the way (float32 would be ~1e-7)
+
+
 def test_boosting_splits_on_repeated_values_survive_yeo_johnson(monkeypatch) -> None:
     """Rounded amounts repeat, so boosting splits sit exactly on training values; after the
     power recipe the graph's values differ from numpy's in the last bits. Without the

@@ -53,6 +53,7 @@ class BatchReport:
     seconds: float
     scored_at: datetime
     columns: list[str] = field(default_factory=list)
+    inference: str = "scikit-learn"  # "onnx" (the verified graph) or "scikit-learn: why"
 
     @property
     def rows_per_s(self) -> float:
@@ -380,6 +381,7 @@ def batch_predict(
     allow_unverified: bool = False,
     progress: ProgressCallback | None = None,
     loaded: LoadedModel | None = None,
+    onnx: bool = True,
 ) -> BatchReport:
     """Score a file or a SQL query with a registered model into a parquet folder or a SQL table.
 
@@ -390,6 +392,10 @@ def batch_predict(
 
     Nothing is destroyed or changed: ``overwrite`` replaces only a previous ``mlfactory predict``
     output (see :class:`ParquetSink`), and ``sql`` must be a single SELECT, run read-only.
+
+    A version with a verified ONNX graph (its SHA-256 checked, as ``serve`` does) is scored by
+    onnxruntime unless ``onnx`` is false; otherwise, and for fleets, by scikit-learn, the reason
+    logged and reported in :attr:`BatchReport.inference`.
     """
     if (input_path is None) == (sql is None):
         raise ConfigError("give either --input FILE or --sql QUERY, not both or neither")
@@ -412,10 +418,12 @@ def batch_predict(
         )
     else:
         sink = SqlSink(url, table or "")
+    fleet = False
     if loaded is None:  # a fleet: each partition grouped by segment, each group its own model
         from mlfactory.fleet._serve import load_fleet_for_batch
 
         loaded = load_fleet_for_batch(settings, reference, address)
+        fleet = loaded is not None
     model = loaded or load_model(
         settings, reference, allow_pickle=allow_pickle, allow_unverified=allow_unverified
     )
@@ -437,8 +445,9 @@ def batch_predict(
     else:
         stream = _sql_partitions(url, query or "", model.inputs, keys, partition_rows)
         parts, total = _peeked(stream), None  # validates the first chunk before any output exists
+    scorer, score_fn, inference = _inference(settings, model, fleet, onnx, classes)
     score = functools.partial(
-        score_checked,
+        score_fn,
         inputs=model.inputs,
         key_columns=keys,
         classes=classes,
@@ -449,7 +458,7 @@ def batch_predict(
     done = 0
     try:
         folder = str(sink.staging) if isinstance(sink, ParquetSink) else None
-        for index, result in runner(parts, score, model.model, address, folder):
+        for index, result in runner(parts, score, scorer, address, folder):
             if isinstance(result, int):  # the task wrote its part file itself
                 sink.add_written(result)
             else:
@@ -494,7 +503,43 @@ def batch_predict(
         seconds,
         scored_at,
         columns,
+        inference,
     )
+
+
+def _inference(
+    settings: Settings, model: LoadedModel, fleet: bool, onnx: bool, classes: list[Any]
+) -> tuple[Any, Callable[..., pd.DataFrame], str]:
+    """``(model, score function, inference)``: the verified ONNX graph when the version has
+    one (a single model only: a fleet's segments are scored by scikit-learn), else the pipeline;
+    the choice and its reason are logged."""
+    if fleet:
+        reason = "a fleet's segment models are scored by scikit-learn"
+    elif not onnx:
+        reason = "ONNX disabled"
+    else:
+        from mlfactory._batch_compiled import CompiledModel, score_compiled
+        from mlfactory.registry._compile import load_compiled
+
+        model_bytes, reason = load_compiled(settings, model)
+        if model_bytes is not None:
+            import numpy as np
+
+            final = model.model.steps[-1][1] if hasattr(model.model, "steps") else model.model
+            labels = getattr(final, "classes_", None)
+            dtype = np.asarray(labels).dtype if labels is not None else np.float64
+            compiled = CompiledModel(model_bytes, model.model, dtype, proba=bool(classes))
+            try:
+                outputs = len(compiled.session().get_outputs())
+            except Exception as exc:
+                reason = f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
+            else:
+                if not classes or outputs > 1:
+                    logger.info("scoring %s with ONNX: %s", model.ref, reason)
+                    return compiled, score_compiled, "onnx"
+                reason = "fallback: the ONNX graph has no probabilities output"
+    logger.info("scoring %s with scikit-learn: %s", model.ref, reason)
+    return model.model, score_checked, f"scikit-learn: {reason}"
 
 
 def _protected(

@@ -25,7 +25,14 @@ class Graph:
         from onnx import numpy_helper
 
         full = self.scope.get_unique_variable_name(name)
-        tensor = numpy_helper.from_array(np.asarray(value, dtype=dtype), full)
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype.kind in "OUS":  # strings: skl2onnx would keep only a TensorProto's raw
+            from onnx import TensorProto  # data, which a string tensor has not
+
+            values = [str(v).encode() for v in array.ravel()]
+            self.container.add_initializer(full, TensorProto.STRING, list(array.shape), values)
+            return full
+        tensor = numpy_helper.from_array(array, full)
         self.container.add_initializer(full, None, None, tensor)
         return full
 

@@ -1,14 +1,18 @@
-"""``SVR`` and two-class ``SVC`` as ONNX graphs in double precision (onnxruntime's
+"""``SVR`` and ``SVC`` as ONNX graphs in double precision (onnxruntime's
 ``SVMRegressor``/``SVMClassifier`` compute in float).
 
 The decision value is libsvm's: ``sum(dual_coef * K(x, sv)) + intercept`` (the RBF kernel's
 squared distances as one ``MatMul``, expanded, where libsvm sums squared differences: rounding
-apart, the same).
+apart, the same), one per pair of classes for ``SVC`` (one-vs-one: the pair (i, j) weighs class
+i's support vectors by ``dual_coef[j - 1]`` and class j's by ``dual_coef[i]``).
 A two-class ``SVC`` predicts the first class where the decision value is positive; with
-``probability=True`` its probabilities are libsvm's: Platt's sigmoid of the decision value
-(clipped to [1e-7, 1 - 1e-7]), then ``multiclass_probability``'s iterations (at most two for two
-classes, unrolled here with the same stopping rule). Classifiers of more classes keep skl2onnx's
-converter (float): verification at promotion decides whether it is within tolerance.
+more classes each pair votes (i where its value is positive, else j) and the first class with
+the most votes wins, as libsvm's ``svm_predict``. With ``probability=True`` the probabilities
+are libsvm's: Platt's sigmoid of each pair's decision value (clipped to [1e-7, 1 - 1e-7]), then
+``multiclass_probability``'s coupling iterations: unrolled for two classes (at most two
+iterations, same stopping rule), an ONNX ``Loop`` for more (each row stops at its own
+iteration, as libsvm does row by row; sums in libsvm's order, so the stopping test sees the
+same numbers).
 """
 
 from __future__ import annotations
@@ -71,10 +75,27 @@ def _decision(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str]
                 k = node("Pow", [shifted, const("degree", np.array([float(model.degree)]))])
             else:
                 k = node("Tanh", [shifted])
-    dual = np.asarray(model._dual_coef_, dtype=np.float64).T.copy()  # (support, 1)
-    total = node("MatMul", [k, const("dual_coef", dual)])
+    total = node("MatMul", [k, const("dual_coef", _pair_weights(model))])
     intercept = const("intercept", np.asarray(model._intercept_, dtype=np.float64))
     return const, node, node("Add", [total, intercept])
+
+
+def _pair_weights(model: Any) -> np.ndarray:
+    """(support vectors, pairs): column p weighs every support vector for pair p (zero for
+    the classes not in it); one column for ``SVR`` and two-class ``SVC``."""
+    dual = np.asarray(model._dual_coef_, dtype=np.float64)
+    classes = getattr(model, "classes_", None)
+    if classes is None or len(classes) <= 2:
+        return dual.T.copy()
+    starts = np.concatenate([[0], np.cumsum(model.n_support_)])
+    columns = []
+    for i in range(len(classes)):
+        for j in range(i + 1, len(classes)):
+            column = np.zeros(dual.shape[1])
+            own, other = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+            column[own], column[other] = dual[j - 1, own], dual[i, other]
+            columns.append(column)
+    return np.stack(columns, axis=1)
 
 
 def _convert(scope: Any, operator: Any, container: Any) -> None:
@@ -89,40 +110,33 @@ def _classifier_shape(operator: Any) -> None:
     )
 
     classes = np.asarray(operator.raw_operator.classes_)
-    if len(classes) != 2:
+    if len(classes) < 2:
         calculate_sklearn_svm_output_shapes(operator)
         return
     rows = operator.inputs[0].get_first_dimension()
     label = StringTensorType if classes.dtype.kind in "OUS" else Int64TensorType
     operator.outputs[0].type = label([rows])
     if len(operator.outputs) > 1:
-        operator.outputs[1].type = DoubleTensorType([rows, 2])
+        operator.outputs[1].type = DoubleTensorType([rows, len(classes)])
 
 
 def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
     from onnx import TensorProto
-    from skl2onnx.operator_converters.support_vector_machines import (
-        convert_sklearn_svm_classifier,
-    )
 
     model = operator.raw_operator
     classes = np.asarray(model.classes_)
-    if len(classes) != 2:
-        convert_sklearn_svm_classifier(scope, operator, container)
-        return
     if classes.dtype.kind not in "iubOUS":
         raise NotCompilable(f"class labels of dtype {classes.dtype}")
+    if len(classes) > 2:
+        _convert_multiclass(scope, operator, container)
+        return
     const, node, decision = _decision(scope, operator, container)
     flat = node("Flatten", [decision], axis=0)
     dec = node("Squeeze", [flat, _int64(scope, container, [0])])  # (n,)
     zero = const("zero", np.array(0.0))
     first = node("Cast", [node("Greater", [dec, zero])], to=TensorProto.INT64)
     index = node("Sub", [_int64(scope, container, 1), first])  # dec > 0: class 0
-    table = classes.astype(np.int64) if classes.dtype.kind in "iub" else classes.astype(object)
-    labels = scope.get_unique_variable_name("classes")
-    from onnx import numpy_helper
-
-    container.add_initializer(labels, None, None, numpy_helper.from_array(table, labels))
+    labels = Graph(scope, container).const("classes", _label_table(classes))
     container.add_node("Gather", [labels, index], [operator.outputs[0].full_name], axis=0)
     if len(operator.outputs) < 2:
         return
@@ -179,6 +193,158 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
         p = [node("Where", [active, new_p[j], p[j]]) for j in range(2)]
     columns = [node("Unsqueeze", [p[j], _int64(scope, container, [1])]) for j in range(2)]
     container.add_node("Concat", columns, [operator.outputs[1].full_name], axis=1)
+
+
+def _label_table(classes: np.ndarray) -> np.ndarray:
+    return classes.astype(np.int64) if classes.dtype.kind in "iub" else classes.astype(object)
+
+
+def _convert_multiclass(scope: Any, operator: Any, container: Any) -> None:
+    """One-vs-one votes and libsvm's coupled probabilities for three or more classes."""
+    from onnx import TensorProto, numpy_helper
+
+    model = operator.raw_operator
+    classes = np.asarray(model.classes_)
+    n_classes = len(classes)
+    if model.break_ties and model.decision_function_shape == "ovr":
+        raise NotCompilable("SVC(break_ties=True) is not compiled")
+    if len(operator.outputs) > 1 and model._probA.size == 0:
+        raise NotCompilable("SVC(probability=False) is not compiled")
+    const, node, decision = _decision(scope, operator, container)  # (n, pairs)
+    pairs = [(i, j) for i in range(n_classes) for j in range(i + 1, n_classes)]
+    to_i, to_j = np.zeros((len(pairs), n_classes)), np.zeros((len(pairs), n_classes))
+    for p, (i, j) in enumerate(pairs):
+        to_i[p, i], to_j[p, j] = 1.0, 1.0
+    positive = node("Cast", [node("Greater", [decision, const("zero", np.array(0.0))])],
+                    to=TensorProto.DOUBLE)  # fmt: skip
+    negative = node("Sub", [const("one", np.array(1.0)), positive])
+    votes = node("Add", [node("MatMul", [positive, const("to_i", to_i)]),
+                         node("MatMul", [negative, const("to_j", to_j)])])  # fmt: skip
+    best = node("ArgMax", [votes], axis=1, keepdims=0)  # the first class with the most votes
+    labels = Graph(scope, container).const("classes", _label_table(classes))
+    container.add_node("Gather", [labels, best], [operator.outputs[0].full_name], axis=0)
+    if len(operator.outputs) < 2:
+        return
+
+    # pairwise probabilities r[i][j] (and r[j][i] = 1 - r[i][j]), one (n,) vector each
+    f = node("Add", [node("Mul", [decision, const("A", np.asarray(model._probA, np.float64))]),
+                     const("B", np.asarray(model._probB, np.float64))])  # fmt: skip
+    zero, one = const("zero_p", np.array(0.0)), const("one_p", np.array(1.0))
+    e_neg = node("Exp", [node("Neg", [f])])
+    upper = node("Div", [e_neg, node("Add", [one, e_neg])])
+    lower = node("Div", [one, node("Add", [one, node("Exp", [f])])])
+    pairwise = node("Where", [node("GreaterOrEqual", [f, zero]), upper, lower])
+    pairwise = node("Clip", [pairwise, const("lo", np.array(1e-7)),
+                             const("hi", np.array(1 - 1e-7))])  # fmt: skip
+    r: dict[tuple[int, int], str] = {}
+    for p, (i, j) in enumerate(pairs):
+        r[i, j] = node("Gather", [pairwise, _int64(scope, container, p)], axis=1)
+        r[j, i] = node("Sub", [one, r[i, j]])
+    # Q as multiclass_probability builds it, sums in its order
+    q: dict[tuple[int, int], str] = {}
+    for t in range(n_classes):
+        diagonal = None
+        for j in range(n_classes):
+            if j == t:
+                continue
+            square = node("Mul", [r[j, t], r[j, t]])
+            diagonal = square if diagonal is None else node("Add", [diagonal, square])
+            if j > t:
+                q[t, j] = q[j, t] = node("Neg", [node("Mul", [r[j, t], r[t, j]])])
+        q[t, t] = diagonal
+    start = node("Add", [node("Mul", [node("Gather", [decision, _int64(scope, container, 0)],
+                                           axis=1), zero]),
+                         const("uniform", np.array(1.0 / n_classes))])  # fmt: skip
+    active = node("Cast", [node("Add", [start, one])], to=TensorProto.BOOL)  # all true
+    entries = sorted(q)  # fixed order of the Q tensors carried through the loop
+    q_names = [q[key] for key in entries]
+    carried = [start] * n_classes + [active] + q_names
+    body = _coupling_body(scope, n_classes, entries)
+    outs = [scope.get_unique_variable_name("p_final") for _ in carried]
+    trips = _int64(scope, container, max(100, n_classes))
+    go = scope.get_unique_variable_name("go")
+    container.add_initializer(go, None, None, numpy_helper.from_array(np.array(True), go))
+    container.add_node("Loop", [trips, go, *carried], outs, body=body)
+    columns = [node("Unsqueeze", [outs[t], _int64(scope, container, [1])])
+               for t in range(n_classes)]  # fmt: skip
+    container.add_node("Concat", columns, [operator.outputs[1].full_name], axis=1)
+
+
+def _coupling_body(scope: Any, n_classes: int, entries: list[tuple[int, int]]) -> Any:
+    """One iteration of libsvm's ``multiclass_probability`` for every row: the stopping test
+    (a row whose error is below ``0.005 / k`` stops for good), then the k sequential updates."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list[Any] = []
+    initializers: list[Any] = []
+
+    def name(base: str) -> str:
+        return scope.get_unique_variable_name("loop_" + base)
+
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
+        out = name(op.lower())
+        nodes.append(helper.make_node(op, inputs, [out], name=name("n"), **attrs))
+        return out
+
+    def const(base: str, value: Any) -> str:
+        full = name(base)
+        initializers.append(numpy_helper.from_array(np.asarray(value), full))
+        return full
+
+    iteration, cond = name("iteration"), name("cond")
+    p = [name(f"p{t}") for t in range(n_classes)]
+    active = name("active")
+    q_in = [name("q") for _ in entries]
+    q = dict(zip(entries, q_in, strict=True))
+    eps = const("eps", np.array(0.005 / n_classes))
+    one = const("one", np.array(1.0))
+    two = const("two", np.array(2.0))
+
+    def products(t: int, values: list[str]) -> str:
+        total = None
+        for j in range(n_classes):
+            term = node("Mul", [q[t, j], values[j]])
+            total = term if total is None else node("Add", [total, term])
+        return total
+
+    qp = [products(t, p) for t in range(n_classes)]
+    pqp = None
+    for t in range(n_classes):
+        term = node("Mul", [p[t], qp[t]])
+        pqp = term if pqp is None else node("Add", [pqp, term])
+    error = node("Max", [node("Abs", [node("Sub", [qp[t], pqp])]) for t in range(n_classes)])
+    still = node("And", [active, node("Not", [node("Less", [error, eps])])])
+    new_p, new_qp, new_pqp = list(p), list(qp), pqp
+    for t in range(n_classes):
+        diff = node("Div", [node("Sub", [new_pqp, new_qp[t]]), q[t, t]])
+        new_p[t] = node("Add", [new_p[t], diff])
+        grown = node("Add", [one, diff])
+        inner = node("Add", [node("Mul", [diff, q[t, t]]), node("Mul", [new_qp[t], two])])
+        new_pqp = node(
+            "Div", [node("Div", [node("Add", [new_pqp, node("Mul", [diff, inner])]), grown]), grown]
+        )
+        new_qp = [
+            node("Div", [node("Add", [new_qp[j], node("Mul", [diff, q[t, j]])]), grown])
+            for j in range(n_classes)
+        ]
+        new_p = [node("Div", [new_p[j], grown]) for j in range(n_classes)]
+    p_out = [node("Where", [still, new_p[t], p[t]]) for t in range(n_classes)]
+    axis = const("axis", np.array([0], dtype=np.int64))
+    running = node("ReduceSum", [node("Cast", [still], to=TensorProto.DOUBLE), axis], keepdims=0)
+    cond_out = node("Greater", [running, const("zero", np.array(0.0))])
+    q_out = [node("Identity", [value]) for value in q_in]
+
+    def tensor(value: str, kind: int, shape: Any = None) -> Any:
+        return helper.make_tensor_value_info(value, kind, shape)
+
+    double, boolean = TensorProto.DOUBLE, TensorProto.BOOL
+    inputs = [tensor(iteration, TensorProto.INT64, []), tensor(cond, boolean, [])]
+    inputs += [tensor(v, double, [None]) for v in p] + [tensor(active, boolean, [None])]
+    inputs += [tensor(v, double, [None]) for v in q_in]
+    outputs = [tensor(cond_out, boolean, [])]
+    outputs += [tensor(v, double, [None]) for v in p_out] + [tensor(still, boolean, [None])]
+    outputs += [tensor(v, double, [None]) for v in q_out]
+    return helper.make_graph(nodes, name("coupling"), inputs, outputs, initializers)
 
 
 def _int64(scope: Any, container: Any, value: Any) -> str:

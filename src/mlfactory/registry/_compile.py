@@ -15,7 +15,7 @@ from typing import Any
 
 from mlfactory.logs import get_logger
 
-__all__ = ["compile_version"]
+__all__ = ["compile_version", "load_compiled"]
 
 logger = get_logger(__name__)
 
@@ -70,3 +70,35 @@ def compile_version(settings: Any, client: Any, info: Any) -> dict[str, str]:
         return tags
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def load_compiled(settings: Any, loaded: Any) -> tuple[bytes | None, str]:
+    """A loaded version's verified ONNX graph, its SHA-256 checked against the recorded one:
+    ``(graph bytes, reason)``, or ``(None, why not)`` when scikit-learn must score it instead
+    (never raises). Serving and batch scoring trust a graph by the same rules."""
+    import hashlib
+
+    from mlfactory.compile import ONNX_ARTIFACT, ONNX_PATH
+    from mlfactory.tracking import open_tracking
+
+    tags = loaded.info.tags
+    status = tags.get("onnx_status")
+    if status is None:
+        return None, "no ONNX graph recorded for this version (promoted without compile_onnx)"
+    if status != "ok":
+        return None, status
+    try:
+        client = open_tracking(settings)
+        target = loaded.path.parent / "onnx-download"
+        target.mkdir(parents=True, exist_ok=True)
+        artifact = tags.get("onnx_artifact") or ONNX_ARTIFACT
+        if not ONNX_PATH.fullmatch(artifact):
+            raise ValueError(f"unexpected ONNX artifact path {artifact!r}")
+        path = Path(client.download_artifacts(loaded.info.run_id, artifact, str(target)))
+        model_bytes = path.read_bytes()
+    except Exception as exc:
+        return None, f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
+    if hashlib.sha256(model_bytes).hexdigest() != tags.get("onnx_sha256"):
+        return None, f"fallback: {artifact} does not match its recorded SHA-256"
+    reason = f"verified ONNX graph ({tags.get('onnx_max_abs_diff', '?')} max abs difference "
+    return model_bytes, reason + "from scikit-learn)"

@@ -15,7 +15,6 @@ import pandas as pd
 
 from mlfactory.compile import (
     ONNX_ARTIFACT,
-    ONNX_PATH,
     TOLERANCE,
     Compilation,
     compile_pipeline,
@@ -86,38 +85,21 @@ class OnnxPredictor:
 
 def build_predictor(settings: Any, loaded: LoadedModel, *, onnx: bool = True) -> Any:
     """The verified ONNX predictor when the version has one, else scikit-learn with the reason."""
-    import hashlib
-    from pathlib import Path
-
+    from mlfactory.registry._compile import load_compiled
     from mlfactory.serving._predictor import SklearnPredictor
-    from mlfactory.tracking import open_tracking
 
     sklearn = SklearnPredictor(loaded)
-    status = loaded.info.tags.get("onnx_status")
     if not onnx:
         reason = "ONNX disabled (--no-onnx)"
-    elif status is None:
-        reason = "no ONNX graph recorded for this version (promoted without compile_onnx)"
-    elif status != "ok":
-        reason = status
     else:
-        try:
-            client = open_tracking(settings)
-            target = loaded.path.parent / "onnx-download"
-            target.mkdir(parents=True, exist_ok=True)
-            artifact = loaded.info.tags.get("onnx_artifact") or ONNX_ARTIFACT
-            if not ONNX_PATH.fullmatch(artifact):
-                raise ValueError(f"unexpected ONNX artifact path {artifact!r}")
-            path = Path(client.download_artifacts(loaded.info.run_id, artifact, str(target)))
-            model_bytes = path.read_bytes()
-            if hashlib.sha256(model_bytes).hexdigest() != loaded.info.tags.get("onnx_sha256"):
-                reason = f"fallback: {artifact} does not match its recorded SHA-256"
-            else:
+        model_bytes, reason = load_compiled(settings, loaded)
+        if model_bytes is not None:
+            try:
                 predictor = OnnxPredictor(loaded, model_bytes, sklearn)
                 logger.info("serving %s with ONNX", loaded.ref)
                 return predictor
-        except Exception as exc:
-            reason = f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
+            except Exception as exc:
+                reason = f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
     sklearn.reason = reason
     logger.info("serving %s with scikit-learn: %s", loaded.ref, reason)
     return sklearn
