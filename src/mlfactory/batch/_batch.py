@@ -358,6 +358,18 @@ def _run_distributed(
         client.close()
 
 
+def _distributed(model: LoadedModel) -> Callable[..., Iterator[tuple[int, pd.DataFrame | int]]]:
+    """The cluster runner: a fleet's rows are grouped by segment across partitions, each
+    segment's model on one worker (:mod:`mlfactory.batch._fleet`); one model is scattered."""
+    from mlfactory.fleet._serve import FleetModel
+
+    if isinstance(model.model, FleetModel):
+        from mlfactory.batch._fleet import run_fleet_distributed
+
+        return run_fleet_distributed
+    return _run_distributed
+
+
 def _cpu_count() -> int:
     import os
 
@@ -454,7 +466,7 @@ def batch_predict(
         model_version=model.info.version,
         scored_at=scored_at,
     )
-    runner = _run_local if address in LOCAL_SCHEDULERS else _run_distributed
+    runner = _run_local if address in LOCAL_SCHEDULERS else _distributed(model)
     done = 0
     try:
         folder = str(sink.staging) if isinstance(sink, ParquetSink) else None

@@ -89,6 +89,15 @@ def explain_command(
             "mlfactory promote); warns.",
         ),
     ] = False,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment",
+            help="A fleet: explain this segment's model (repeatable; 'fallback' for the "
+            "fallback) with importance, partial dependence and SHAP, in one report.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Explain a model: permutation importance, partial dependence and SHAP, as one HTML report.
 
@@ -105,8 +114,14 @@ def explain_command(
     if not looks_like_run_id(model):  # a registered fleet: importance segment by segment
         from mlfactory.fleet._cli import explain_fleet_command
 
-        if explain_fleet_command(settings, model, max_rows, n_repeats, top_k, seed, out, console):
+        if explain_fleet_command(
+            settings, model, max_rows, n_repeats, top_k, seed, out, console, segment or ()
+        ):
             return
+    if segment:
+        from mlfactory.exceptions import ConfigError
+
+        raise ConfigError(f"--segment is for fleets; {model} is a single model")
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (

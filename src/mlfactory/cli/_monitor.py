@@ -265,8 +265,11 @@ def model_command(
     )
     if fleet is not None:  # a fleet: each segment's training rows vs its own traffic
         from mlfactory.fleet._cli import print_fleet_drift
+        from mlfactory.fleet._monitor import publish_fleet_drift
 
         print_fleet_drift(fleet, console)
+        published = publish_fleet_drift(current_settings(ctx), fleet, out)
+        console.print(f"report {published.report_id}: {published.html} and {published.json}")
         raise typer.Exit(EXIT_DRIFT if fleet.drifted else EXIT_NO_DRIFT)
     from mlfactory.monitoring import monitor_model
 

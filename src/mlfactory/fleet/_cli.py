@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -124,13 +125,18 @@ def print_fleet_drift(result: Any, console: Console, shown: int = 20) -> None:
     for column in ("segment", "training rows", "traffic rows", "verdict", "share", "drifted"):
         board.add_column(column, overflow="ellipsis")
     for row in table.head(shown).to_dict("records"):
+        share = row["share_drifted"]
+        drifted = ", ".join(row["drifted_features"][:5])
+        if drifted and row.get("worst_feature"):  # the worst column's test statistic
+            drifted += f" (worst {row['worst_feature']}: {row['worst_test']} "
+            drifted += f"{_fmt(row['worst_statistic'])})"
         board.add_row(
             escape(str(row["segment"])),
             str(row["reference_rows"]),
             str(row["current_rows"]),
             row["status"],
-            "" if row["share_drifted"] is None else f"{row['share_drifted']:.0%}",
-            escape(", ".join(row["drifted_features"][:5])),
+            "" if share is None or share != share else f"{share:.0%}",
+            escape(drifted),
         )
     console.print(board)
     if len(table) > shown:
@@ -148,16 +154,17 @@ def print_fleet_drift(result: Any, console: Console, shown: int = 20) -> None:
 
 def explain_fleet_command(
     settings: Any, model: str, max_rows: int, n_repeats: int, top_k: int, seed: int,
-    out: str | None, console: Console,
+    out: str | None, console: Console, segments: Sequence[str] = (),
 ) -> bool:  # fmt: skip
-    """``explain FLEET``: per-segment importance; ``False`` when ``model`` is not a fleet."""
+    """``explain FLEET [--segment KEY]``: per-segment importance, or the chosen segments fully;
+    ``False`` when ``model`` is not a fleet."""
     from mlfactory.exceptions import ModelNotFound
     from mlfactory.fleet._explain import explain_fleet
 
     try:
         result = explain_fleet(
-            settings, model, max_rows=max_rows, n_repeats=n_repeats, top_k=top_k, seed=seed,
-            out=out,
+            settings, model, segments=segments, max_rows=max_rows, n_repeats=n_repeats,
+            top_k=top_k, seed=seed, out=out,
         )  # fmt: skip
     except ModelNotFound:
         return False  # not a registered model here: the single-model path says what is missing
@@ -184,6 +191,13 @@ def explain_fleet_command(
         console.print(
             f"{len(skipped)} segment(s) with too few held-out rows: "
             + escape(", ".join(skipped[:10]))
+        )
+    for key, explanation in result.explanations.items():
+        shap = explanation.shap.mean_abs()["feature"].head(3).tolist()
+        console.print(
+            f"segment {escape(key)}: partial dependence of "
+            f"{escape(', '.join(explanation.pdp.features))}; top |SHAP| {escape(', '.join(shap))}",
+            soft_wrap=True,
         )
     console.print(f"report: {result.html}")
     console.print(f"  table: {result.folder / 'segment_importance.csv'}")

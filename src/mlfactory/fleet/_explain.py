@@ -1,25 +1,37 @@
-"""Explaining a fleet, segment by segment: permutation importance of each segment's model on
-that segment's held-out rows, as one table (CSV) and one HTML report."""
+"""Explaining a fleet, segment by segment, on each segment's own held-out rows.
+
+By default: permutation importance of every segment's model (and the fallback), one table (CSV)
+and one HTML report. With ``segments``: those segments' models get what a single model gets
+(permutation importance, partial dependence, SHAP: ``mlfactory.explain.explain_frame``), each
+written by the single-model report writer into ``segments/<key>/``, and one ``report.html``
+with every chosen segment's tables and figures.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import os
+import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlfactory.exceptions import DataError
 from mlfactory.fleet._plan import FALLBACK_KEY
 from mlfactory.settings import Settings
 
-__all__ = ["FleetExplanation", "explain_fleet"]
+__all__ = ["FleetExplanation", "explain_fleet", "segment_folder"]
 
 MIN_ROWS = 20
+FALLBACK_NAMES = ("fallback", FALLBACK_KEY)
 
 
 @dataclass
@@ -29,10 +41,19 @@ class FleetExplanation:
     scoring: str
     table: pd.DataFrame  # segment, rows, status, rank, feature, mean, std
     folder: Path
+    explanations: dict[str, Any] = field(default_factory=dict)  # key -> explain.Explanation
 
     @property
     def html(self) -> Path:
         return self.folder / "report.html"
+
+
+def segment_folder(key: str) -> str:
+    """A file-system-safe folder name for segment ``key`` (a short hash when it had to change)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", key).strip(".") or "segment"
+    if safe != key:
+        safe += "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return safe
 
 
 def _importance(model, X, y, scoring, n_repeats, seed) -> pd.DataFrame:
@@ -50,88 +71,185 @@ def _importance(model, X, y, scoring, n_repeats, seed) -> pd.DataFrame:
     ).sort_values("mean", ascending=False, kind="stable")
 
 
+def _chosen(
+    segments: Sequence[str], entries: dict[str, Any], manifest: dict[str, Any]
+) -> list[str]:
+    """The manifest keys of ``segments`` (``fallback`` names the fallback); unknown or small
+    segments are refused in one line naming them."""
+    chosen: list[str] = []
+    small = set(manifest.get("small_segments") or [])
+    for name in dict.fromkeys(segments):
+        key = FALLBACK_KEY if name in FALLBACK_NAMES else name
+        if key in entries:
+            chosen.append(key)
+        elif key in small:
+            raise DataError(
+                f"--segment {name!r}: a small segment has no model of its own (the fallback "
+                "scores it); explain the fallback with --segment fallback"
+            )
+        else:
+            known = sorted(k for k in entries if k != FALLBACK_KEY)
+            shown = ", ".join(known[:10]) + (f" … ({len(known)} in all)" if len(known) > 10 else "")
+            raise DataError(f"--segment {name!r}: no such segment in the fleet; it has: {shown}")
+    return chosen
+
+
 def explain_fleet(
     settings: Settings,
     reference: str,
     *,
+    segments: Sequence[str] = (),
     max_rows: int = 500,
     n_repeats: int = 5,
     top_k: int = 5,
     seed: int = 0,
     out: str | Path | None = None,
 ) -> FleetExplanation | None:
-    """Per-segment importance of fleet ``reference``; ``None`` when it is a single model."""
-    from mlfactory.fleet._registry import (
-        ARTIFACT_DIR,
-        ModelFiles,
-        _download,
-        is_fleet_version,
-        load_version_manifest,
-    )
-    from mlfactory.registry import parse_model_ref, resolve_version
-    from mlfactory.tracking import open_tracking
+    """Per-segment explanation of fleet ``reference``; ``None`` when it is a single model.
 
-    info = resolve_version(open_tracking(settings), parse_model_ref(reference))
-    if not is_fleet_version(info):
-        return None
-    work = Path(tempfile.mkdtemp(prefix="mlfactory-fleet-explain-"))
-    try:
-        manifest = load_version_manifest(settings, info, work / "manifest")
-        heldout = pd.read_parquet(
-            _download(
-                settings, f"runs:/{info.run_id}/{ARTIFACT_DIR}/heldout.parquet", work / "rows"
-            )
-        )
+    ``segments``: explain only these segments' models, fully (importance, partial dependence,
+    SHAP); otherwise rank every segment model's features by permutation importance.
+    """
+    from mlfactory.fleet._version import open_fleet
+
+    with open_fleet(settings, reference, ["heldout.parquet"]) as opened:
+        if opened is None:
+            return None
+        info, manifest = opened.info, opened.manifest
+        heldout = opened.frames["heldout.parquet"]
         features = list(manifest["features"])
         target = next(c for c in heldout.columns if c not in features and c != "__segment__")
         scoring = manifest.get("refit") or ("accuracy" if manifest.get("classes") else "r2")
-        files = ModelFiles(settings, work / "files")
         groups = heldout.groupby("__segment__", sort=True).indices
-        entries = dict(manifest["segments"])
-        if manifest.get("fallback"):
-            entries[FALLBACK_KEY] = manifest["fallback"]
+        entries = opened.entries()
+        keys = _chosen(segments, entries, manifest) if segments else sorted(entries)
         rows: list[dict[str, Any]] = []
-        for key, entry in sorted(entries.items()):
+        explanations: dict[str, Any] = {}
+        for key in keys:
             positions = np.arange(len(heldout)) if key == FALLBACK_KEY else groups.get(key)
             count = 0 if positions is None else len(positions)
             if count < MIN_ROWS or heldout[target].iloc[positions].nunique() < 2:
+                if segments:
+                    raise DataError(
+                        f"--segment {key!r}: {count} held-out row(s)"
+                        + (" of one class" if count >= MIN_ROWS else "")
+                        + f"; at least {MIN_ROWS} of two classes are needed to explain it"
+                    )
                 rows.append({"segment": key, "rows": count, "status": "too few rows"})
                 continue
-            if count > max_rows:
-                positions = np.random.default_rng(seed).choice(positions, max_rows, replace=False)
-            model = files.load(key, entry, f"fleet {info.name} v{info.version}")
             X, y = heldout.iloc[positions][features], heldout.iloc[positions][target]
-            table = _importance(model, X, y, scoring, n_repeats, seed).head(top_k)
+            if segments:
+                explanation = _explain_segment(
+                    opened, key, X, y, scoring, max_rows, n_repeats, top_k, seed
+                )
+                explanations[key] = explanation
+                table = explanation.importance.table.head(top_k)
+                used = explanation.rows
+            else:
+                if count > max_rows:
+                    picked = np.random.default_rng(seed).choice(count, max_rows, replace=False)
+                    X, y = X.iloc[picked], y.iloc[picked]
+                table = _importance(opened.load(key), X, y, scoring, n_repeats, seed).head(top_k)
+                used = len(X)
             for rank, item in enumerate(table.itertuples(index=False), start=1):
                 rows.append(
-                    {"segment": key, "rows": len(positions), "status": "explained",
+                    {"segment": key, "rows": used, "status": "explained",
                      "rank": rank, "feature": item.feature, "mean": float(item.mean),
                      "std": float(item.std)}
                 )  # fmt: skip
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     result = pd.DataFrame(rows)
-    folder = (
-        Path(out)
-        if out is not None
-        else settings.home / "reports" / "explain" / f"fleet-{info.name}-v{info.version}"
+    default = f"fleet-{info.name}-v{info.version}"
+    if segments:
+        default += "-" + "-".join(segment_folder(k) for k in keys)[:80]
+    folder = Path(out) if out is not None else settings.home / "reports" / "explain" / default
+    _write(folder, result, info, scoring, explanations, top_k)
+    return FleetExplanation(info.name, info.version, scoring, result, folder, explanations)
+
+
+def _explain_segment(
+    opened: Any, key: str, X: pd.DataFrame, y: pd.Series, scoring: str,
+    max_rows: int, n_repeats: int, top_k: int, seed: int,
+) -> Any:  # fmt: skip
+    """What a single model gets, for one segment's model on its own held-out rows."""
+    import warnings
+
+    from mlfactory.explain import ExplainModel, explain_frame
+
+    info, manifest = opened.info, opened.manifest
+    name = "the fallback" if key == FALLBACK_KEY else f"segment {key}"
+    model = ExplainModel(
+        pipeline=opened.load(key),
+        run_id=info.run_id,
+        label=f"{info.name} v{info.version}, {name}",
+        input_columns=list(manifest["features"]),
+        classes=list(manifest.get("classes") or []),
+        params={"refit": scoring},
     )
-    _write(folder, result, info, scoring)
-    return FleetExplanation(info.name, info.version, scoring, result, folder)
+    source = "every held-out row" if key == FALLBACK_KEY else f"held-out rows of {name}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        return explain_frame(
+            model, X, y, max_rows=max_rows, n_repeats=n_repeats, top_k=top_k, scoring=scoring,
+            seed=seed, data_source=source,
+        )  # fmt: skip
 
 
-def _write(folder: Path, table: pd.DataFrame, info: Any, scoring: str) -> None:
-    """The CSV and the HTML report, written beside the folder and moved in whole."""
+def _segment_sections(explanations: dict[str, Any], files: dict[str, dict[str, Path]], top_k: int):
+    from mlfactory.explain import PLOTS
+
+    def table(frame: pd.DataFrame) -> str:
+        return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+
+    for key, e in explanations.items():
+        name = "fallback" if key == FALLBACK_KEY else key
+        folder = segment_folder(key)
+        images = "".join(
+            f"<h3>{html.escape(PLOTS[stem][0])}</h3><img alt='{html.escape(stem)}' "
+            f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
+            for stem, path in files[key].items()
+            if stem in PLOTS
+        )
+        yield (
+            f"<section><h2>Segment {html.escape(name)}</h2><p>{e.rows} of {e.total_rows} "
+            f"held-out rows; SHAP: {html.escape(str(e.shap.kind))} explainer, scale "
+            f"{html.escape(e.shap.scale)}; files: <a href='segments/{folder}/report.html'>"
+            f"segments/{html.escape(folder)}/</a></p>"
+            f"<h3>Permutation importance (drop in {html.escape(e.importance.scoring)})</h3>"
+            f"{table(e.importance.table.head(top_k))}"
+            f"<h3>Mean |SHAP| ({html.escape(e.shap.scale)})</h3>"
+            f"{table(e.shap.mean_abs().head(top_k))}{images}</section>"
+        )
+
+
+def _write(
+    folder: Path, table: pd.DataFrame, info: Any, scoring: str,
+    explanations: dict[str, Any], top_k: int,
+) -> None:  # fmt: skip
+    """The CSV, each explained segment's single-model report and the HTML report, written beside
+    the folder and moved in whole."""
+    from mlfactory.explain import write_report
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         table.to_csv(staging / "segment_importance.csv", index=False)
-        title = html.escape(f"fleet {info.name} v{info.version}: importance by segment")
+        files = {
+            key: write_report(e, staging / "segments" / segment_folder(key), top_k)
+            for key, e in explanations.items()
+        }
+        what = "explained by segment" if explanations else "importance by segment"
+        title = html.escape(f"fleet {info.name} v{info.version}: {what}")
         body = table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4f}")
+        intro = (
+            "Permutation importance, partial dependence and SHAP of each chosen segment's model "
+            "on its own held-out rows (the fallback on every held-out row)."
+            if explanations
+            else f"Permutation importance (drop in {html.escape(scoring)}) of each segment's "
+            "model on its own held-out rows; top features per segment."
+        )
         (staging / "report.html").write_text(
             f"<!doctype html><meta charset='utf-8'><title>{title}</title><h1>{title}</h1>"
-            f"<p>Permutation importance (drop in {html.escape(scoring)}) of each segment's model "
-            f"on its own held-out rows; top features per segment.</p>{body}",
+            f"<p>{intro}</p>{body}{''.join(_segment_sections(explanations, files, top_k))}",
             encoding="utf-8",
         )
         if folder.exists():

@@ -175,3 +175,84 @@ class LRUModels:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+# Batch scoring on a Dask cluster: the tasks a worker runs (light: no MLflow, no registry) -----
+
+
+class SegmentModels:
+    """The segment models one worker holds, as one estimator: ``predict``/``predict_proba``
+    route each row to its segment's model, rows of a segment without one to the fallback."""
+
+    def __init__(
+        self, by: list[str], features: list[str], classes: list[Any], models: dict[str, Any]
+    ) -> None:
+        self.by, self.features, self.classes_, self.models = by, features, classes, models
+
+    def route(self, frame: pd.DataFrame, proba: bool = True) -> Routed:
+        return route_scores(
+            frame, self.by, self.models.get, classes=self.classes_, feature_names=self.features,
+            proba=proba,
+        )  # fmt: skip
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return self.route(frame, proba=False).predictions
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        return self.route(frame).probabilities
+
+
+def read_keyed(part: Any, by: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read a partition (a frame or a loader of one) and key each row by its segment."""
+    frame = part() if callable(part) else part
+    return frame, np.asarray(segment_keys(frame, by), dtype=object)
+
+
+def unique_keys(split: tuple[pd.DataFrame, np.ndarray]) -> list[str]:
+    """The segment keys of a keyed partition, in order of first appearance."""
+    return [str(k) for k in pd.unique(split[1])]
+
+
+def take_rows(
+    split: tuple[pd.DataFrame, np.ndarray], keys: list[str]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows of a keyed partition whose segment is one of ``keys``, with their positions."""
+    frame, row_keys = split
+    positions = np.flatnonzero(np.isin(row_keys, np.asarray(keys, dtype=object)))
+    return positions, frame.iloc[positions]
+
+
+def score_rows(
+    piece: tuple[np.ndarray, pd.DataFrame],
+    by: list[str],
+    features: list[str],
+    classes: list[Any],
+    models: dict[str, Any],
+    score: Callable[[pd.DataFrame, Any], pd.DataFrame],
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Score a piece of a partition with the segment models this worker holds."""
+    from mlfactory._worker import fit_friendly_allocator
+
+    positions, frame = piece
+    with fit_friendly_allocator():
+        return positions, score(frame, SegmentModels(by, features, classes, models))
+
+
+def assemble(
+    pieces: list[tuple[np.ndarray, pd.DataFrame]], index: int, folder: str | None
+) -> pd.DataFrame | int:
+    """A partition's scored pieces back in input order; written as its part file into
+    ``folder`` (its row count returned) or returned to be written."""
+    import os
+
+    from mlfactory._batch_tasks import part_name
+
+    positions = np.concatenate([p for p, _ in pieces])
+    frame = (
+        pd.concat([f for _, f in pieces], ignore_index=True) if len(pieces) > 1 else pieces[0][1]
+    )
+    result = frame.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True)
+    if folder is None:
+        return result
+    result.to_parquet(os.path.join(folder, part_name(index)), index=False)
+    return len(result)

@@ -176,13 +176,14 @@ def load_fleet_for_batch(settings: Settings, reference: str, scheduler: str) -> 
 
     Each partition is grouped by segment and every group scored by its segment's model (loaded
     on first use, verified, kept in an LRU of up to 1,000 models), unseen segments by the
-    fallback. The downloaded files live in a temporary folder removed with the model.
+    fallback. On a Dask cluster (``scheduler`` an address) rows are grouped by segment across
+    partitions, each segment's model on one worker (:mod:`mlfactory.batch._fleet`). The
+    downloaded files live in a temporary folder removed with the model.
     """
     import shutil
     import tempfile
     import weakref
 
-    from mlfactory.exceptions import ConfigError
     from mlfactory.fleet._registry import is_fleet_version
     from mlfactory.registry import parse_model_ref, resolve_version
     from mlfactory.tracking import open_tracking
@@ -190,11 +191,6 @@ def load_fleet_for_batch(settings: Settings, reference: str, scheduler: str) -> 
     info = resolve_version(open_tracking(settings), parse_model_ref(reference))
     if not is_fleet_version(info):
         return None
-    if "://" in scheduler:
-        raise ConfigError(
-            f"{reference} is a fleet: batch scoring routes records on this machine's threads; "
-            "a Dask cluster (--scheduler) is not supported for fleets yet"
-        )
     work = Path(tempfile.mkdtemp(prefix="mlfactory-fleet-batch-"))
     try:
         loaded = load_fleet(settings, info, work, BATCH_CACHE_SIZE)
