@@ -98,12 +98,3 @@ def test_a_fleet_line_trains_gates_per_segment_and_is_then_up_to_date(tmp_path: 
     assert not by_segment["s01"]["passed"] and "rejected: roc_auc" in by_segment["s01"]["reason"]
     assert "kept by reference" in by_segment["s00"]["reason"]  # unchanged: not re-judged
 
-
-def test_explain_in_a_fleet_line_is_refused_before_anything_runs(tmp_path: Path):
-    fleet_frame(segments=2, rows=150).to_csv(tmp_path / "regions.csv", index=False)
-    line = tmp_path / "line.toml"
-    line.write_text(LINE.format(extra="[explain]\nmax_rows = 50\n"))
-    result = _invoke("run", str(line))
-    assert result.exit_code == 2, result.output
-    assert "trains a fleet" in result.output and "explain" in result.output
-    assert len(result.output.strip().splitlines()) <= 3

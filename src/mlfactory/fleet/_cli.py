@@ -200,5 +200,5 @@ def explain_fleet_command(
             soft_wrap=True,
         )
     console.print(f"report: {result.html}")
-    console.print(f"  table: {result.folder / 'segment_importance.csv'}")
+    console.print(f"  table: {result.file('segment_importance.csv')}")
     return True

@@ -40,12 +40,17 @@ class FleetExplanation:
     version: str
     scoring: str
     table: pd.DataFrame  # segment, rows, status, rank, feature, mean, std
-    folder: Path
+    folder: Path | str  # a local folder, or where on the object store the files went
     explanations: dict[str, Any] = field(default_factory=dict)  # key -> explain.Explanation
 
     @property
-    def html(self) -> Path:
-        return self.folder / "report.html"
+    def html(self) -> Path | str:
+        return self.file("report.html")
+
+    def file(self, name: str) -> Path | str:
+        if isinstance(self.folder, Path):
+            return self.folder / name
+        return f"{self.folder.rstrip('/')}/{name}"
 
 
 def segment_folder(key: str) -> str:
@@ -161,8 +166,11 @@ def explain_fleet(
     default = f"fleet-{info.name}-v{info.version}"
     if segments:
         default += "-" + "-".join(segment_folder(k) for k in keys)[:80]
-    folder = Path(out) if out is not None else settings.home / "reports" / "explain" / default
-    _write(folder, result, info, scoring, explanations, top_k)
+    from mlfactory.storage import report_folder  # HOME/reports or the object store
+
+    with report_folder(settings, out, "explain", default) as target:
+        _write(target.local, result, info, scoring, explanations, top_k)
+    folder = target.local if not target.remote else target.destination
     return FleetExplanation(info.name, info.version, scoring, result, folder, explanations)
 
 

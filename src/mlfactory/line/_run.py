@@ -321,6 +321,8 @@ def _parts(ctx: _Context, stage: str) -> dict[str, Any]:
     elif stage == "explain":
         assert line.explain is not None
         config = line.explain.model_dump(mode="json")
+        if not config["segments"]:  # (a fleet's) no segment named: the key it always had
+            del config["segments"]
         inputs = {"champion": _champion(ctx), "heldout": out["train"].get("heldout_sha256")}
     elif stage == "batch":
         assert line.batch is not None
@@ -650,9 +652,45 @@ def _run_promote(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     )
 
 
+def _explain_fleet(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    """A fleet's champion: every segment model's importance on its own held-out rows, and the
+    ``[explain] segments`` fully (partial dependence, SHAP), as one report."""
+    from mlfactory.fleet import explain_fleet
+
+    spec, explain = ctx.line.promote, ctx.line.explain
+    assert explain is not None
+    say("explain: each segment's model on its own held-out rows")
+    folder = str(line_reports(ctx.settings, ctx.line.name, "explain"))
+    common = {"max_rows": explain.max_rows, "n_repeats": explain.n_repeats, "top_k": explain.top_k}
+    reference = f"{spec.model}@{spec.alias}"
+    result = explain_fleet(ctx.settings, reference, out=folder, **common)
+    if result is None:
+        raise SpecError(f"{reference} is not a fleet, though the line's experiment trains one")
+    explained = result.table[result.table["status"] == "explained"]
+    outputs: dict[str, Any] = {
+        "report": str(result.html),
+        "segments_explained": int(explained["segment"].nunique()),
+    }
+    if explain.segments:
+        say(f"explain: partial dependence and SHAP of {', '.join(explain.segments)}")
+        full = explain_fleet(
+            ctx.settings, reference, segments=explain.segments, out=f"{folder}/detail", **common
+        )
+        assert full is not None
+        outputs["segments_report"] = str(full.html)
+    top = explained[explained["rank"] == 1]["feature"].value_counts()
+    outputs["top_feature"] = str(top.index[0]) if len(top) else None
+    summary = f"{outputs['segments_explained']} segment model(s) explained"
+    if len(top):
+        summary += f"; most often first: {top.index[0]} ({int(top.iloc[0])} segment(s))"
+    return outputs, f"{summary}; report {result.html}"
+
+
 def _run_explain(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     from mlfactory.explain import explain_model
 
+    if ctx.outputs["train"].get("fleet"):
+        return _explain_fleet(ctx, say)
     spec, explain = ctx.line.promote, ctx.line.explain
     assert explain is not None
     say("explain: permutation importance, partial dependence, SHAP")
@@ -690,11 +728,39 @@ def _run_batch(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     return outputs, f"{report.rows} rows scored by v{report.version} into {report.output}"
 
 
+def _monitor_fleet(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
+    """A fleet's baseline: each segment's training sample against its own held-out rows."""
+    from mlfactory.fleet._monitor import fleet_baseline, publish_fleet_drift
+
+    spec = ctx.line.promote
+    say("monitor: drift baseline of each segment of the champion")
+    result = fleet_baseline(ctx.settings, f"{spec.model}@{spec.alias}")
+    if result is None:
+        raise SpecError(f"{spec.model}@{spec.alias} is not a fleet, though the line trains one")
+    folder = line_reports(ctx.settings, ctx.line.name, "baseline")
+    published = publish_fleet_drift(ctx.settings, result, folder)
+    judged = int((result.table["status"] != "too few rows").sum())
+    drifted = result.drifted_segments
+    verdict = f"drift in {len(drifted)} of {judged} segment(s)" if drifted else "no drift"
+    outputs = {
+        "report_id": published.report_id,
+        "drifted": bool(drifted),
+        "drifted_segments": drifted,
+        "segments_judged": judged,
+    }
+    return outputs, (
+        f"baseline of v{result.version}: {verdict} (report #{published.report_id}, "
+        f"{judged} segment(s) judged)"
+    )
+
+
 def _run_monitor(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     from mlfactory.monitoring import detect_drift, load_reference_sample, publish_report
     from mlfactory.registry import ModelRef, resolve_version
     from mlfactory.spec import resolve_spec
 
+    if ctx.outputs["train"].get("fleet"):
+        return _monitor_fleet(ctx, say)
     spec = ctx.line.promote
     info = resolve_version(ctx.tracking(), ModelRef(spec.model, spec.alias))
     say("monitor: drift baseline of the champion")
@@ -751,21 +817,6 @@ def _line_run(ctx: _Context, dry_run: bool) -> str | None:
     return run.info.run_id
 
 
-def _check_fleet_stages(ctx: _Context) -> None:
-    """A fleet line (the experiment has ``[segments]``) runs data to promote; its explanations
-    and drift checks are per segment (``mlfactory explain FLEET``, ``monitor model FLEET``)."""
-    raw, _ = _experiment_raw(ctx)
-    if not raw.get("segments"):
-        return
-    extra = [s for s in ("explain", "batch", "monitor") if getattr(ctx.line, s) is not None]
-    if extra:
-        raise SpecError(
-            f"line {ctx.line.name!r}: the experiment trains a fleet ([segments]); the stages "
-            f"{', '.join(extra)} are not available for fleets in a line yet: remove them and use "
-            "`mlfactory explain`, `mlfactory predict` or `mlfactory monitor model` on the fleet"
-        )
-
-
 _RETRAIN_STAGES = ("data", "dataset", "train", "gate", "promote")
 
 
@@ -812,7 +863,6 @@ def run_line(
         # by its key: again only when the gate moved the champion
         force = (*force, *(s for s in line.stages() if s in _RETRAIN_STAGES))
     ctx = _Context(line, settings, engine, force_promote, reason)
-    _check_fleet_stages(ctx)
     if dry_run:
         from mlfactory.db import ensure_schema
 

@@ -199,6 +199,11 @@ class ExplainStage(_Strict):
     max_rows: int = Field(500, ge=10, description="Rows explained (a sample of the test set).")
     n_repeats: int = Field(5, ge=1, description="Permutation importance repeats.")
     top_k: int = Field(5, ge=1, description="Features with partial dependence plots.")
+    segments: list[str] = Field(
+        default_factory=list,
+        description="A fleet: segments whose models get partial dependence and SHAP too "
+        "(every segment gets permutation importance); 'fallback' names the fallback.",
+    )
 
 
 class BatchStage(_Strict):
