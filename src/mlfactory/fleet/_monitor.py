@@ -29,6 +29,8 @@ from mlfactory.settings import Settings
 __all__ = [
     "FleetDrift",
     "FleetDriftReport",
+    "PublishedFleetDrift",
+    "fleet_baseline",
     "fleet_drift",
     "monitor_fleet",
     "publish_fleet_drift",
