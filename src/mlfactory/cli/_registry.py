@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -26,7 +26,11 @@ def promote_command(
     name: Annotated[str, typer.Option("--name", help="Registered model name.")] = ...,
     best: Annotated[
         str | None,
-        typer.Option("--best", help="Experiment whose best run (by --metric) to register."),
+        typer.Option(
+            "--best",
+            help="Experiment whose best run (by --metric) to register; in an experiment of "
+            "fleets, its best fleet training (fleet test metric), through the per-segment gate.",
+        ),
     ] = None,
     metric: Annotated[
         str, typer.Option(help="Metric that picks the best run (higher is better).")
@@ -51,6 +55,19 @@ def promote_command(
             from mlfactory.fleet._cli import promote_fleet_command
 
             promote_fleet_command(settings, name, run_id, alias, console)
+            return
+    elif best is not None:
+        from mlfactory.fleet._registry import best_fleet_run
+
+        fleet = best_fleet_run(settings, best, metric, name)
+        if fleet is not None:  # the experiment trains fleets: its best one, through the gate
+            from mlfactory.fleet._cli import promote_fleet_command
+
+            console.print(
+                f"best fleet training of {escape(best)}: run {short_id(fleet.info.run_id)} "
+                f"({escape(metric)} = {fleet.data.metrics[metric]:.4f})"
+            )
+            promote_fleet_command(settings, name, fleet.info.run_id, alias, console)
             return
     info = promote(settings, name, run_id=run_id, best_of=best, metric=metric, alias=alias)
     console.print(
@@ -92,21 +109,33 @@ def show_command(
     """Versions of one model, newest first, with aliases, source run and held-out test metrics.
 
     The table shows up to three test metrics and 8-character run ids; --json has everything.
+    A fleet adds the summary of its champion (else newest) version: segments, fallback share,
+    worst segments; with --json an object {name, fleet (with one row per segment), versions}.
     """
     from mlfactory.registry import describe_model
 
     versions = describe_model(current_settings(ctx), name)
+    fleet = next(
+        (v for v in versions if "champion" in v.aliases), versions[0] if versions else None
+    )
+    if fleet is not None and fleet.tags.get("fleet") != "true":
+        fleet = None
     if as_json:
-        print_json(
-            [
-                {
-                    **{k: v for k, v in asdict(info).items() if k != "metrics"},
-                    "created": _created(info.created, "%Y-%m-%dT%H:%M:%SZ"),
-                    "metrics": {k: finite(v) for k, v in info.metrics.items()},
-                }
-                for info in versions
-            ]
-        )
+        rows = [
+            {
+                **{k: v for k, v in asdict(info).items() if k != "metrics"},
+                "created": _created(info.created, "%Y-%m-%dT%H:%M:%SZ"),
+                "metrics": {k: finite(v) for k, v in info.metrics.items()},
+            }
+            for info in versions
+        ]
+        if fleet is None:
+            print_json(rows)
+            return
+        from mlfactory.fleet._registry import describe_fleet  # a fleet: its summary first
+
+        summary = describe_fleet(current_settings(ctx), f"{name}/{fleet.version}")
+        print_json({"name": name, "fleet": _finite_tree(summary), "versions": rows})
         return
     metrics = sorted({m for v in versions for m in v.metrics}, key=_metric_order)
     shown = [m for m in metrics if m.startswith("test_")][:3] or metrics[:3]
@@ -136,13 +165,19 @@ def show_command(
     console.print(table)
     if len(shown) < len(metrics):
         console.print(f"{len(metrics) - len(shown)} more metric(s): --json shows them")
-    fleet = next(
-        (v for v in versions if "champion" in v.aliases), versions[0] if versions else None
-    )
-    if fleet is not None and fleet.tags.get("fleet") == "true":
+    if fleet is not None:
         from mlfactory.fleet._cli import print_fleet_summary
 
         print_fleet_summary(current_settings(ctx), f"{name}/{fleet.version}", console)
+
+
+def _finite_tree(value: Any) -> Any:
+    """``value`` with every NaN or infinity, however deep, as ``None`` (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_tree(v) for v in value]
+    return finite(value)
 
 
 def _metric_order(name: str) -> tuple[int, str]:

@@ -162,5 +162,8 @@ SEGMENT_RESULTS = sa.Table(  # one row per segment of a fleet training (and one 
     sa.Column("child_run_id", sa.String(64), nullable=True),  # failed or regressed only
     sa.Column("fit_seconds", sa.Float, nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data_sha256", sa.String(64), nullable=True),  # the segment's rows (revision 0005)
+    sa.Column("config_sha256", sa.String(64), nullable=True),  # what else its model depends on
     sa.Index("ix_segment_results_run_segment", "run_id", "segment"),
+    sa.Index("ix_segment_results_reuse", "experiment", "config_sha256", "data_sha256"),
 )

@@ -28,6 +28,7 @@ from mlfactory.settings import Settings
 
 __all__ = [
     "FleetPromotion",
+    "best_fleet_run",
     "describe_fleet",
     "is_fleet_run",
     "is_fleet_version",
@@ -62,6 +63,47 @@ def is_fleet_run(settings: Settings, run_id: str) -> bool:
 
     run = open_tracking(settings).get_run(run_id)
     return run.data.tags.get("mlfactory.fleet") == "true"
+
+
+def refuse_single_name(client: Any, name: str) -> None:
+    """A name that holds single models takes no fleet (one name, one kind of model)."""
+    from mlfactory.registry._registry import registered_kind
+
+    held = registered_kind(client, name)
+    if held is not None and held[0] == "single":
+        raise ModelNotFound(
+            f"model {name!r} holds single models (version {held[1]} is not a fleet): a fleet is "
+            "not registered under it; promote to another --name"
+        )
+
+
+def best_fleet_run(settings: Settings, experiment: str, metric: str, name: str) -> Any | None:
+    """The finished fleet training of ``experiment`` with the highest ``metric`` (its fleet test
+    score, every held-out row routed), or None when the experiment has no fleet training or
+    ``name`` holds single models (``promote --best`` then looks for a single model)."""
+    from mlfactory.registry._registry import registered_kind
+    from mlfactory.tracking import open_tracking
+
+    client = open_tracking(settings)
+    found = client.get_experiment_by_name(experiment)
+    held = registered_kind(client, name)
+    if found is None or (held is not None and held[0] == "single"):
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string="attributes.status = 'FINISHED' and tags.`mlfactory.fleet` = 'true'",
+        max_results=5000,
+    )
+    if not runs:
+        return None
+    scored = [r for r in runs if math.isfinite(r.data.metrics.get(metric, math.nan))]
+    if not scored:
+        available = sorted({m for r in runs for m in r.data.metrics if m.startswith("test_")})
+        raise ModelNotFound(
+            f"no finished fleet training with metric {metric!r} in experiment {experiment!r}; "
+            f"its fleet metrics: {', '.join(available) or '(none)'}"
+        )
+    return max(scored, key=lambda r: (r.data.metrics[metric], r.info.start_time or 0))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -220,6 +262,7 @@ def promote_fleet(
         raise ModelNotFound(f"run {run_id!r} not found in the tracking store") from None
     if run.data.tags.get("mlfactory.fleet") != "true":
         raise ModelNotFound(f"run {run_id!r} is not a fleet training (no mlfactory.fleet tag)")
+    refuse_single_name(client, name)
     work = Path(tempfile.mkdtemp(prefix="mlfactory-fleet-promote-"))
     try:
         manifest = _run_manifest(settings, run, work / "manifest")
@@ -406,7 +449,8 @@ def _download(settings: Settings, uri: str, target: Path) -> Path:
 
 
 def describe_fleet(settings: Settings, reference: str, worst: int = 5) -> dict[str, Any]:
-    """``models show FLEET``'s summary: segments, fallback share, worst segments, provenance."""
+    """``models show FLEET``'s summary: segments, fallback share, worst segments, provenance,
+    and one row per segment (small ones on the fallback, then the fallback itself)."""
     from mlfactory.registry import parse_model_ref, resolve_version
     from mlfactory.tracking import open_tracking
 
@@ -429,6 +473,10 @@ def describe_fleet(settings: Settings, reference: str, worst: int = 5) -> dict[s
         version = str(entry.get("trained_in_version"))
         versions[version] = versions.get(version, 0) + 1
     total = len(segments) + len(small)
+    rows = [_segment_row(key, entry, "own") for key, entry in sorted(segments.items())]
+    rows += [{"segment": key, "model": "fallback"} for key in sorted(small)]
+    if manifest.get("fallback"):
+        rows.append(_segment_row(FALLBACK_KEY, manifest["fallback"], "fallback"))
     return {
         "name": info.name,
         "version": info.version,
@@ -443,6 +491,24 @@ def describe_fleet(settings: Settings, reference: str, worst: int = 5) -> dict[s
         "trained_in_versions": versions,
         "gate": manifest.get("gate", {}),
         "test_scores": manifest.get("test_scores", {}),
+        "rows": rows,
+    }
+
+
+def _segment_row(key: str, entry: dict[str, Any], model: str) -> dict[str, Any]:
+    """One segment of ``models show --json``: where its model comes from and its scores."""
+    return {
+        "segment": key,
+        "model": model,
+        "values": entry.get("values", []),
+        "train_rows": entry.get("train_rows"),
+        "metrics": entry.get("metrics", {}),
+        "best_params": entry.get("best_params", {}),
+        "trained_in_run": entry.get("trained_in_run"),
+        "trained_in_version": entry.get("trained_in_version"),
+        "gate": entry.get("gate"),
+        "source": entry.get("source"),
+        "sha256": entry.get("sha256"),
     }
 
 

@@ -272,56 +272,81 @@ def _config_sha256(resolved: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _previous_run(settings: Settings, experiment: str, run_id: str) -> str | None:
-    """The newest earlier fleet training of ``experiment`` recorded in ``segment_results``."""
+REUSABLE_STATUSES = ("trained", "reused", "regressed")  # rows whose model is in a manifest
+_QUERY_CHUNK = 500  # data fingerprints per IN (...) list: well within every driver's limits
+
+
+def _reuse_candidates(
+    settings: Settings, experiment: str, config_sha: str, shas: dict[str, str], run_id: str
+) -> dict[str, str]:
+    """Segment key -> the newest earlier fleet training of ``experiment`` that recorded a model
+    of that segment for the same rows and configuration (one indexed query on
+    ``segment_results``, not a read of every earlier run)."""
     import sqlalchemy as sa
 
     from mlfactory.db import get_engine
     from mlfactory.db._tables import SEGMENT_RESULTS as T
 
     engine = get_engine(settings.database_url)
+    wanted = sorted(set(shas.values()))
+    found: dict[str, tuple[int, str]] = {}
     with engine.connect() as connection:
         if not sa.inspect(connection).has_table(T.name):
-            return None
-        return connection.execute(
-            sa.select(T.c.run_id)
-            .where(T.c.experiment == experiment, T.c.run_id != run_id)
-            .order_by(T.c.id.desc())
-            .limit(1)
-        ).scalar()
+            return {}
+        for start in range(0, len(wanted), _QUERY_CHUNK):
+            rows = connection.execute(
+                sa.select(T.c.id, T.c.segment, T.c.data_sha256, T.c.run_id).where(
+                    T.c.experiment == experiment,
+                    T.c.config_sha256 == config_sha,
+                    T.c.data_sha256.in_(wanted[start : start + _QUERY_CHUNK]),
+                    T.c.model_sha256.is_not(None),
+                    T.c.status.in_(REUSABLE_STATUSES),
+                    T.c.run_id != run_id,
+                )
+            )
+            for row_id, segment, data_sha, source_run in rows:
+                if shas.get(segment) == data_sha and row_id > found.get(segment, (-1, ""))[0]:
+                    found[segment] = (row_id, source_run)
+    return {segment: source_run for segment, (_id, source_run) in found.items()}
 
 
 def _reusable(
     settings: Settings, resolved: Any, plan: FleetPlan, shas: dict[str, str], run_id: str
 ) -> dict[str, dict[str, Any]]:
-    """Entries of the previous training whose rows and configuration did not change: key ->
-    its manifest entry (the model is referenced, its file verified when it is used)."""
+    """Segments whose rows and configuration equal those of *any* earlier fleet training of the
+    experiment: key -> that training's manifest entry (the model is referenced, not copied; its
+    file is verified when it is used). Only the manifests of the trainings reused from are read."""
     from mlflow.exceptions import MlflowException
 
     from mlfactory.exceptions import MlfactoryError
     from mlfactory.fleet._registry import _run_manifest
     from mlfactory.tracking import open_tracking
 
-    previous = _previous_run(settings, resolved.spec.name, run_id)
-    if previous is None:
-        return {}
-    try:
-        run = open_tracking(settings).get_run(previous)
-        with tempfile.TemporaryDirectory() as folder:
-            manifest = _run_manifest(settings, run, Path(folder))
-    except (MlflowException, MlfactoryError, OSError) as exc:
-        logger.warning("fleet: previous training %s not reusable: %s", previous, exc)
-        return {}
-    if manifest.get("config_sha256") != _config_sha256(resolved):
-        return {}
-    old = dict(manifest.get("segments") or {})
-    if manifest.get("fallback"):
-        old[FALLBACK_KEY] = manifest["fallback"]
-    return {
-        key: entry
-        for key, entry in old.items()
-        if key in shas and entry.get("data_sha256") == shas[key]
-    }
+    config_sha = _config_sha256(resolved)
+    sources = _reuse_candidates(settings, resolved.spec.name, config_sha, shas, run_id)
+    by_run: dict[str, list[str]] = {}
+    for key, source_run in sources.items():
+        by_run.setdefault(source_run, []).append(key)
+    client = open_tracking(settings) if by_run else None
+    reuse: dict[str, dict[str, Any]] = {}
+    for source_run, keys in by_run.items():
+        try:
+            run = client.get_run(source_run)
+            with tempfile.TemporaryDirectory() as folder:
+                manifest = _run_manifest(settings, run, Path(folder))
+        except (MlflowException, MlfactoryError, OSError) as exc:
+            logger.warning("fleet: earlier training %s not reusable: %s", source_run, exc)
+            continue
+        if manifest.get("config_sha256") != config_sha:
+            continue
+        old = dict(manifest.get("segments") or {})
+        if manifest.get("fallback"):
+            old[FALLBACK_KEY] = manifest["fallback"]
+        for key in keys:
+            entry = old.get(key)
+            if entry is not None and entry.get("data_sha256") == shas[key]:
+                reuse[key] = {k: v for k, v in entry.items() if k not in ("gate", "reused_in_run")}
+    return reuse
 
 
 def _reused_fit(
@@ -474,7 +499,7 @@ def train_fleet(
             shas[FALLBACK_KEY] = _data_sha256(row_hash, resolved.train_idx, resolved.test_idx)
         reuse = _reusable(settings, resolved, plan, shas, run_id)
         if reuse:
-            say(f"reusing {len(reuse)} unchanged segment model(s) of the previous training")
+            say(f"reusing {len(reuse)} unchanged segment model(s) of earlier trainings")
         fits, tasks = fit_segments(
             resolved, plan, n_jobs=n_jobs, scheduler=scheduler, say=say, skip=frozenset(reuse)
         )
@@ -510,7 +535,7 @@ def train_fleet(
         manifest_sha = hashlib.sha256(_manifest_bytes(manifest)).hexdigest()
         children = _child_runs(client, experiment_id, run_id, table, tags)
         table["child_run_id"] = table["segment"].map(children)
-        rows = _sql_rows(table, run_id, spec.name)
+        rows = _sql_rows(table, run_id, spec.name, manifest["config_sha256"])
         engine = get_engine(settings.database_url)
         retry_on_locked(lambda: append_rows(engine, SEGMENT_RESULTS, rows))
         summary = table[table["segment"] != FALLBACK_KEY]["status"].value_counts()
@@ -622,7 +647,7 @@ def _assemble(resolved, plan, fits, run_id, previous):
             "status": "fallback",
             "error": None if segment.status == "train" else segment.reason,
             "best_params": None, "cv_mean": None, "cv_std": None, "test_metrics": None,
-            "model_file": None, "model_sha256": None, "fit_seconds": None,
+            "model_file": None, "model_sha256": None, "fit_seconds": None, "data_sha256": None,
             "fallback_test_score": None,
         }  # fmt: skip
         if fit is not None:
@@ -649,7 +674,9 @@ def _assemble(resolved, plan, fits, run_id, previous):
                         f"training (tolerance {REGRESSION_TOLERANCE})"
                     )
                 entry = _entry(segment.values, fit, run_id, refit)
-                row.update(model_file=entry["source"], model_sha256=fit.sha256)
+                row.update(
+                    model_file=entry["source"], model_sha256=fit.sha256, data_sha256=fit.data_sha256
+                )
                 entries[segment.key] = entry
                 if fit.test_pred is not None:
                     routed.put(fit)
@@ -676,6 +703,7 @@ def _assemble(resolved, plan, fits, run_id, previous):
                     else None
                 ),
                 "model_sha256": fallback_fit.sha256, "fit_seconds": fallback_fit.seconds,
+                "data_sha256": fallback_fit.data_sha256 if fallback_fit.sha256 else None,
                 "fallback_test_score": fallback_fit.test_scores.get(refit),
             }
         )  # fmt: skip
@@ -834,7 +862,9 @@ def _finish_child(client, child: str, metrics, params, status: str) -> None:
     retry_on_locked(lambda: client.set_terminated(child, status))
 
 
-def _sql_rows(table: pd.DataFrame, run_id: str, experiment: str) -> list[dict[str, Any]]:
+def _sql_rows(
+    table: pd.DataFrame, run_id: str, experiment: str, config_sha: str
+) -> list[dict[str, Any]]:
     rows = []
     for row in table.to_dict("records"):
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -843,7 +873,9 @@ def _sql_rows(table: pd.DataFrame, run_id: str, experiment: str) -> list[dict[st
                 k: (v if v is not None and math.isfinite(v) else None)
                 for k, v in clean["test_metrics"].items()
             }
-        rows.append({"run_id": run_id, "experiment": experiment, **clean})
+        rows.append(
+            {"run_id": run_id, "experiment": experiment, "config_sha256": config_sha, **clean}
+        )
     return rows
 
 

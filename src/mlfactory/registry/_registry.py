@@ -164,6 +164,12 @@ def promote(
             f"run {run_id!r} trained a fleet (one model per segment): register it with "
             "`mlfactory promote RUN --name NAME` or mlfactory.fleet.promote_fleet"
         )
+    held = registered_kind(client, name)
+    if held is not None and held[0] == "fleet":  # one name holds one kind of model
+        raise ModelNotFound(
+            f"model {name!r} holds fleets (version {held[1]} is a fleet): a single model is not "
+            "registered under it; promote to another --name"
+        )
     reap_stale_runs(client, settings.stale_run_timeout, by="mlfactory promote")
     run = _model_run(client, run_id) if run_id else best_run(client, best_of, metric)
     run_tags = run.data.tags
@@ -202,6 +208,20 @@ def promote(
         "registered %s version %s (%s) from run %s", name, version.version, alias, run.info.run_id
     )
     return _version_info(client, client.get_model_version(name, version.version))
+
+
+def registered_kind(client: MlflowClient, name: str) -> tuple[str, str] | None:
+    """``("fleet" | "single", version)`` by the newest version of ``name``; None without one."""
+    try:
+        newest = client.search_model_versions(
+            f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
+        )
+    except MlflowException:
+        return None
+    if not newest:
+        return None
+    kind = "fleet" if (newest[0].tags or {}).get("fleet") == "true" else "single"
+    return kind, str(newest[0].version)
 
 
 def _is_fleet_run(client: MlflowClient, run_id: str) -> bool:
