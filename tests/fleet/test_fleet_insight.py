@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from _fleet_data import fleet_frame, sign, write_fleet
 from distributed import LocalCluster
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from mlfactory.batch import batch_predict
 from mlfactory.cli import app
+from mlfactory.dashboard import create_dashboard_app
 from mlfactory.db import get_engine
 from mlfactory.fleet._registry import promote_fleet
 from mlfactory.monitoring import read_drift_reports
@@ -97,6 +99,11 @@ def test_monitor_model_publishes_the_fleet_report_with_a_row_per_segment(
     assert stored["drifted"] and stored["n_drifted"] == 1 and stored["n_features"] == len(rows)
     assert stored["share_drifted"] == pytest.approx(0.5)  # 1 of the 2 judged segments
     assert f"report {stored['id']}:" in flat
+
+    with TestClient(create_dashboard_app(home)) as dashboard:
+        shown = dashboard.get(f"/monitoring/reports/{stored['id']}")
+    assert shown.status_code == 200  # the dashboard's drift page shows a row per segment
+    assert "drift in 1 of 2 segment(s) judged: s01" in shown.text and "tiny0" in shown.text
 
 
 def test_explain_segments_gives_each_its_partial_dependence_and_shap(
