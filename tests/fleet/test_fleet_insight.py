@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from _fleet_data import fleet_frame, sign, write_fleet
 from distributed import LocalCluster
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from mlfactory.batch import batch_predict
@@ -27,6 +26,10 @@ from mlfactory.serving import BackgroundServer
 from mlfactory.serving._app import create_app
 from mlfactory.settings import Settings, get_settings, load_settings
 from mlfactory.training import train
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # starlette prefers httpx2; httpx still works
+    from fastapi.testclient import TestClient
 
 runner = CliRunner()
 FEATURES = ["region", "x1", "x2", "x3"]
