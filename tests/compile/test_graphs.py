@@ -178,14 +178,14 @@ def test_a_step_without_converter_falls_back_with_its_name() -> None:
 
 @pytest.mark.parametrize("weights", ["uniform", "distance"])
 @pytest.mark.parametrize("target", ["target", "multi", "value"])
-def test_nearest_neighbours_are_one_matmul_and_topk(weights, target) -> None:
+def test_nearest_neighbours_are_one_gemm_and_topk(weights, target) -> None:
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
     model = (KNeighborsRegressor if target == "value" else KNeighborsClassifier)(weights=weights)
     pipeline = Pipeline([("prep", build_recipe("basic", ROLES, TRAIN)), ("model", model)])
     pipeline.fit(TRAIN[FEATURES], TRAIN[target])
     graph = _check(pipeline, INPUTS, HELD_OUT[FEATURES])
-    assert {"MatMul", "TopK"} <= _ops(graph) and "Scan" not in _ops(graph)
+    assert {"Gemm", "TopK"} <= _ops(graph) and "Scan" not in _ops(graph)
 
 
 def test_two_class_svc_probabilities_are_libsvm_s_in_double() -> None:

@@ -1,8 +1,10 @@
 """``KNeighborsClassifier``/``Regressor`` as a double ONNX graph that scales with the training set.
 
 skl2onnx's converter computes distances in a ``Scan`` loop, row by row: 37 ms for one request
-against 8,000 training rows, slower than scikit-learn. Here the squared distances are one
-``MatMul`` (``|x|^2 - 2 x.y + |y|^2``), the k nearest come from ``TopK``, and the answer is
+against 8,000 training rows, slower than scikit-learn. Here the training rows are ranked by one
+``Gemm`` (``|y|^2 - 2 x.y``, the squared distance less the row's own ``|x|^2``, as scikit-learn's
+brute search ranks them), the k nearest come from ``TopK`` (``|x|^2`` added to those k only, for
+distance weights), and the answer is
 scikit-learn's: the neighbours' class shares (uniform or inverse-distance weights, a zero
 distance taking all the weight) or their (weighted) mean. Distance ties at the k-th neighbour may
 pick other neighbours than scikit-learn's search: verification at promotion catches a model where
@@ -42,16 +44,16 @@ def _graph(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str, st
     x = graph.double_input(operator)
     fit = np.asarray(model._fit_X, dtype=np.float64)
     k = int(model.n_neighbors)
-    xx = node("ReduceSum", [node("Mul", [x, x]), const("axis", np.array([1]))], keepdims=1)
-    cross = node("MatMul", [x, const("fit_t", fit.T.copy())])
-    squared = node("Add", [node("Sub", [xx, node("Add", [cross, cross])]),
-                           const("yy", (fit**2).sum(axis=1).reshape(1, -1))])  # fmt: skip
-    squared = node("Max", [squared, const("zero", np.array([0.0]))])
+    # |x - y|^2 = |x|^2 + (|y|^2 - 2 x.y): the bracket, one Gemm over the training rows (the
+    # -2 is exact), ranks them as |x - y|^2 does (|x|^2 is the same for a row); scikit-learn's
+    # brute search ranks the same surrogate. |x|^2 is added to the k nearest only.
+    surrogate = node("Gemm", [x, const("fit_t_m2", -2.0 * fit.T),
+                              const("yy", (fit**2).sum(axis=1).reshape(1, -1))])  # fmt: skip
     nearest = scope.get_unique_variable_name("nearest")
     index = scope.get_unique_variable_name("nearest_index")
     container.add_node(
         "TopK",
-        [squared, const("k", np.array([k], dtype=np.int64))],
+        [surrogate, const("k", np.array([k], dtype=np.int64))],
         [nearest, index],
         axis=1,
         largest=0,
@@ -61,7 +63,9 @@ def _graph(scope: Any, operator: Any, container: Any) -> tuple[Any, Any, str, st
         weights = node("Add", [node("Mul", [nearest, const("z", np.array([0.0]))]),
                                const("one", np.array([1.0]))])  # fmt: skip
     else:
-        distance = node("Sqrt", [nearest])
+        xx = node("ReduceSum", [node("Mul", [x, x]), const("axis", np.array([1]))], keepdims=1)
+        squared = node("Max", [node("Add", [nearest, xx]), const("zero", np.array([0.0]))])
+        distance = node("Sqrt", [squared])
         weights = node("Reciprocal", [distance])
         exact = node("Cast", [node("IsInf", [weights])], to=TensorProto.DOUBLE)
         any_exact = node("ReduceMax", [exact, const("ax", np.array([1]))], keepdims=1)
