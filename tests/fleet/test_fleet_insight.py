@@ -4,6 +4,7 @@ dependence and SHAP, and batch scoring on a Dask cluster, identical to the local
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from mlfactory.monitoring import read_drift_reports
 from mlfactory.serving import BackgroundServer
 from mlfactory.serving._app import create_app
 from mlfactory.settings import Settings, get_settings, load_settings
+from mlfactory.tracking import open_tracking
 from mlfactory.training import train
 
 with warnings.catch_warnings():
@@ -135,6 +137,9 @@ def test_explain_segments_gives_each_its_partial_dependence_and_shap(
     assert page.count("<h2>Segment s0") == 2 and "data:image/png;base64" in page
     assert "Partial dependence (one-way)" in page and "Mean |SHAP|" in page
     assert "top |SHAP|" in result.output
+    run_id = re.search(r"logged on run (\w+) under explain/", result.output).group(1)
+    logged = {a.path for a in open_tracking(home).list_artifacts(run_id, "explain")}
+    assert {"explain/report.html", "explain/segment_importance.csv", "explain/segments"} <= logged
 
 
 def test_explain_of_an_unknown_segment_is_one_line_naming_it(home: Settings) -> None:

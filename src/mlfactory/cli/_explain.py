@@ -115,7 +115,16 @@ def explain_command(
         from mlfactory.fleet._cli import explain_fleet_command
 
         if explain_fleet_command(
-            settings, model, max_rows, n_repeats, top_k, seed, out, console, segment or ()
+            settings,
+            model,
+            max_rows,
+            n_repeats,
+            top_k,
+            seed,
+            out,
+            console,
+            segment or (),
+            log_to_run,
         ):
             return
     if segment:

@@ -154,7 +154,7 @@ def print_fleet_drift(result: Any, console: Console, shown: int = 20) -> None:
 
 def explain_fleet_command(
     settings: Any, model: str, max_rows: int, n_repeats: int, top_k: int, seed: int,
-    out: str | None, console: Console, segments: Sequence[str] = (),
+    out: str | None, console: Console, segments: Sequence[str] = (), log_to_run: bool = False,
 ) -> bool:  # fmt: skip
     """``explain FLEET [--segment KEY]``: per-segment importance, or the chosen segments fully;
     ``False`` when ``model`` is not a fleet."""
@@ -164,7 +164,7 @@ def explain_fleet_command(
     try:
         result = explain_fleet(
             settings, model, segments=segments, max_rows=max_rows, n_repeats=n_repeats,
-            top_k=top_k, seed=seed, out=out,
+            top_k=top_k, seed=seed, out=out, log_to_run=log_to_run,
         )  # fmt: skip
     except ModelNotFound:
         return False  # not a registered model here: the single-model path says what is missing
@@ -201,4 +201,6 @@ def explain_fleet_command(
         )
     console.print(f"report: {result.html}")
     console.print(f"  table: {result.file('segment_importance.csv')}")
+    if log_to_run:
+        console.print(f"  logged on run {result.run_id} under explain/")
     return True

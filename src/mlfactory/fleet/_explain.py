@@ -42,6 +42,7 @@ class FleetExplanation:
     table: pd.DataFrame  # segment, rows, status, rank, feature, mean, std
     folder: Path | str  # a local folder, or where on the object store the files went
     explanations: dict[str, Any] = field(default_factory=dict)  # key -> explain.Explanation
+    run_id: str = ""  # the version's training run
 
     @property
     def html(self) -> Path | str:
@@ -109,11 +110,13 @@ def explain_fleet(
     top_k: int = 5,
     seed: int = 0,
     out: str | Path | None = None,
+    log_to_run: bool = False,
 ) -> FleetExplanation | None:
     """Per-segment explanation of fleet ``reference``; ``None`` when it is a single model.
 
     ``segments``: explain only these segments' models, fully (importance, partial dependence,
-    SHAP); otherwise rank every segment model's features by permutation importance.
+    SHAP); otherwise rank every segment model's features by permutation importance. With
+    ``log_to_run`` the files are also logged on the version's training run, under ``explain/``.
     """
     from mlfactory.fleet._version import open_fleet
 
@@ -170,8 +173,14 @@ def explain_fleet(
 
     with report_folder(settings, out, "explain", default) as target:
         _write(target.local, result, info, scoring, explanations, top_k)
+        if log_to_run:  # one call: the whole folder, as the training logged the bundle
+            from mlfactory.tracking import open_tracking
+
+            open_tracking(settings).log_artifacts(info.run_id, str(target.local), "explain")
     folder = target.local if not target.remote else target.destination
-    return FleetExplanation(info.name, info.version, scoring, result, folder, explanations)
+    return FleetExplanation(
+        info.name, info.version, scoring, result, folder, explanations, info.run_id
+    )
 
 
 def _explain_segment(

@@ -663,7 +663,7 @@ def _explain_fleet(ctx: _Context, say: Say) -> tuple[dict[str, Any], str]:
     folder = str(line_reports(ctx.settings, ctx.line.name, "explain"))
     common = {"max_rows": explain.max_rows, "n_repeats": explain.n_repeats, "top_k": explain.top_k}
     reference = f"{spec.model}@{spec.alias}"
-    result = explain_fleet(ctx.settings, reference, out=folder, **common)
+    result = explain_fleet(ctx.settings, reference, out=folder, log_to_run=True, **common)
     if result is None:
         raise SpecError(f"{reference} is not a fleet, though the line's experiment trains one")
     explained = result.table[result.table["status"] == "explained"]
