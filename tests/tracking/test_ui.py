@@ -3,6 +3,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,3 +48,18 @@ def test_ui_serves_the_store_on_loopback(tmp_path):
         process.terminate()
         output, _ = process.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}" in output
+    # nothing the MLflow server started outlives the UI (MLflow 3.5+ starts job consumers)
+    assert _processes_with(env["MLFACTORY_HOME"]) == []
+
+
+def _processes_with(home: str) -> list[str]:
+    """Command lines of live processes whose environment names this mlfactory home."""
+    needle = f"MLFACTORY_HOME={home}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -249,13 +251,17 @@ def ui_command(
     open_tracking(settings)  # the MLflow UI writes: the store is created/initialised first
     environment = dict(os.environ)
     environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
+    # MLflow >= 3.5 starts a job runner and several huey consumers (GenAI jobs) that outlive the
+    # server when it is stopped; the UI needs none of them.
+    environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port), "--workers", "1",
         "--default-artifact-root", settings.artifact_uri,
     ]  # fmt: skip
     console.print(f"MLflow UI on http://{host}:{port} (store: {settings.masked_database_url})")
-    server = subprocess.Popen(command, env=environment)
+    # its own process group, so that stopping the UI stops every process the server started
+    server = subprocess.Popen(command, env=environment, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.wait()
@@ -263,12 +269,31 @@ def ui_command(
         console.print("stopping the MLflow UI")
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        _stop_process_group(server)
+
+
+def _stop_process_group(process: subprocess.Popen, grace_seconds: float = 20) -> None:
+    """SIGTERM the process's group; SIGKILL whatever is left of it after the grace period."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None and not _group_alive(process.pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
