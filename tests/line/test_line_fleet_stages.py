@@ -111,3 +111,18 @@ def test_a_fleet_line_explains_scores_and_monitors_by_segment(tmp_path: Path) ->
     again = runner.invoke(app, ["run", str(line)], env={"COLUMNS": "300"})
     assert again.exit_code == 0, again.output
     assert set(_statuses(again.output).values()) == {"up to date"}, again.output
+
+
+def test_explain_segments_on_a_single_model_line_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    fleet_frame(segments=2, rows=100).to_csv(tmp_path / "regions.csv", index=False)
+    single = LINE.replace("[train.experiment.segments]", "[unused]").split("[unused]")[0]
+    rest = LINE.split("[gate]", 1)[1]
+    line = tmp_path / "line.toml"
+    line.write_text(f"{single}\n[gate]{rest}")
+    result = CliRunner().invoke(app, ["run", str(line)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert "field 'explain.segments': the experiment trains one model, not a fleet" in flat
+    assert "ran" not in _statuses(result.output).values()

@@ -104,7 +104,9 @@ def _worst(report: DriftReport) -> FeatureDrift | None:
     return max(pool, key=lambda f: f.effect or 0.0) if pool else None
 
 
-def _segment_row(key: str, report: DriftReport | None, n_ref: int, n_cur: int, min_rows: int):
+def _segment_row(
+    key: str, report: DriftReport | None, n_ref: int, n_cur: int, min_rows: int
+) -> FeatureDrift:
     """The segment's summary as a ``FeatureDrift`` row of the fleet report."""
     if report is None:
         return FeatureDrift(

@@ -817,6 +817,20 @@ def _line_run(ctx: _Context, dry_run: bool) -> str | None:
     return run.info.run_id
 
 
+def _check_explain_segments(ctx: _Context) -> None:
+    """``[explain] segments`` names segments of a fleet: refused, before anything runs, when
+    the line's experiment trains one model (a TOML read, only when the field is set)."""
+    explain = ctx.line.explain
+    if explain is None or not explain.segments:
+        return
+    raw, _ = _experiment_raw(ctx)
+    if not raw.get("segments"):
+        raise SpecError(
+            f"{ctx.line.source}: field 'explain.segments': the experiment trains one model, not "
+            "a fleet ([segments]); remove it"
+        )
+
+
 _RETRAIN_STAGES = ("data", "dataset", "train", "gate", "promote")
 
 
@@ -863,6 +877,7 @@ def run_line(
         # by its key: again only when the gate moved the champion
         force = (*force, *(s for s in line.stages() if s in _RETRAIN_STAGES))
     ctx = _Context(line, settings, engine, force_promote, reason)
+    _check_explain_segments(ctx)
     if dry_run:
         from mlfactory.db import ensure_schema
 
