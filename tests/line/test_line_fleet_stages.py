@@ -1,6 +1,7 @@
 """A fleet line's explain, batch and monitor stages: run with the fleet functions (importance of
 every segment, partial dependence and SHAP of the named ones; batch scoring by segment; a drift
-baseline per segment published as a report), then up to date by their keys."""
+baseline per segment published as a report), then up to date by their keys; ``--if-drift``
+judges the fleet's traffic segment by segment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
@@ -15,6 +17,8 @@ from typer.testing import CliRunner
 from mlfactory.cli import app
 from mlfactory.db import get_engine
 from mlfactory.monitoring import read_drift_reports
+from mlfactory.serving import BackgroundServer
+from mlfactory.serving._app import create_app
 from mlfactory.settings import get_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
@@ -111,6 +115,24 @@ def test_a_fleet_line_explains_scores_and_monitors_by_segment(tmp_path: Path) ->
     again = runner.invoke(app, ["run", str(line)], env={"COLUMNS": "300"})
     assert again.exit_code == 0, again.output
     assert set(_statuses(again.output).values()) == {"up to date"}, again.output
+
+    # --if-drift on a fleet: segment s01's traffic moved, so the line runs again
+    traffic = fleet_frame(segments=3, rows=60, tiny=2, seed=21)
+    traffic = traffic[traffic["region"].isin(["s00", "s01"])].copy()
+    traffic.loc[traffic["region"] == "s01", "x2"] += 3.0
+    body = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in traffic[["region", "x1", "x2", "x3"]].to_dict("records")
+    ]
+    application = create_app(get_settings(), "regions", log_flush_interval_s=0.05)
+    with BackgroundServer(application) as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/predict", json=body, timeout=60).status_code == 200
+    drift = runner.invoke(
+        app, ["run", str(line), "--if-drift", "--cooldown", "0m"], env={"COLUMNS": "300"}
+    )
+    assert drift.exit_code == 0, drift.output
+    assert "(segments s01; drift report" in " ".join(drift.output.split()), drift.output
+    assert _statuses(drift.output)["train"] == "ran"
 
 
 def test_explain_segments_on_a_single_model_line_is_refused_before_anything_runs(

@@ -67,6 +67,9 @@ def drift_trigger(
         )
     reference = f"{line.promote.model}@{line.promote.alias}"
     try:
+        fleet = _fleet_trigger(line, settings, reference, since)
+        if fleet is not None:  # a fleet: drift found segment by segment
+            return fleet
         report = monitor_model(settings, reference, since=since)
     except ModelNotFound:
         return DriftTrigger(True, f"no champion {reference} yet: the line runs to make one")
@@ -85,6 +88,33 @@ def drift_trigger(
     return DriftTrigger(
         True,
         f"drift in the champion's last {since} (features {drifted}; drift report "
+        f"#{published.report_id}): the line runs from its first stage; the gate decides",
+        published.report_id,
+    )
+
+
+def _fleet_trigger(
+    line: LineSpec, settings: Settings, reference: str, since: str
+) -> DriftTrigger | None:
+    """The trigger of a fleet champion (``None`` for one model): each segment's traffic against
+    its training rows, the fleet report published; any drifted segment runs the line."""
+    from mlfactory.fleet._monitor import monitor_fleet, publish_fleet_drift
+
+    result = monitor_fleet(settings, reference, since=since)
+    if result is None:
+        return None
+    published = publish_fleet_drift(settings, result, line_reports(settings, line.name, "drift"))
+    drifted = result.drifted_segments
+    if not drifted:
+        return DriftTrigger(
+            False,
+            f"no drift in any segment of the champion's last {since} (drift report "
+            f"#{published.report_id}): the line does not run",
+            published.report_id,
+        )
+    return DriftTrigger(
+        True,
+        f"drift in the champion's last {since} (segments {', '.join(drifted[:10])}; drift report "
         f"#{published.report_id}): the line runs from its first stage; the gate decides",
         published.report_id,
     )
