@@ -284,15 +284,14 @@ def _reuse_candidates(
     ``segment_results``, not a read of every earlier run)."""
     import sqlalchemy as sa
 
-    from mlfactory.db import get_engine
+    from mlfactory.db import ensure_schema, get_engine
     from mlfactory.db._tables import SEGMENT_RESULTS as T
 
     engine = get_engine(settings.database_url)
+    ensure_schema(engine)  # the training writes its rows anyway: an old schema stops it now
     wanted = sorted(set(shas.values()))
     found: dict[str, tuple[int, str]] = {}
     with engine.connect() as connection:
-        if not sa.inspect(connection).has_table(T.name):
-            return {}
         for start in range(0, len(wanted), _QUERY_CHUNK):
             rows = connection.execute(
                 sa.select(T.c.id, T.c.segment, T.c.data_sha256, T.c.run_id).where(
