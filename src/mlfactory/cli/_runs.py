@@ -50,16 +50,17 @@ def list_command(
 ) -> None:
     """Newest runs first, with their held-out test metrics (ids shortened to 8 characters)."""
     from mlfactory.tracking import TrackingStoreEmpty
-    from mlfactory.tracking._queries import list_runs
 
     try:
         client = _client(current_settings(ctx))
-    except TrackingStoreEmpty as exc:
+    except TrackingStoreEmpty as exc:  # found without importing MLflow nor pandas
         if as_json:
             print_json([])
             return
         console.print(f"no runs yet ({exc}): try `mlfactory train examples/credit.toml`")
         return
+    from mlfactory.tracking._queries import list_runs
+
     frame = list_runs(client, experiment, limit, include_children=all_)
     if as_json:
         print_json([{k: finite(v) for k, v in row.items()} for row in frame.to_dict("records")])

@@ -1,28 +1,59 @@
-"""Experiment tracking: MLflow on the settings' database, plus plain SQL results tables."""
+"""Experiment tracking: MLflow on the settings' database, plus plain SQL results tables.
 
-from mlfactory.tracking._owner import (
-    StaleRun,
-    find_stale_runs,
-    owner_tags,
-    reap_stale_runs,
-    run_heartbeat,
-)
-from mlfactory.tracking._provenance import dataset_fingerprint, environment_info, git_info
-from mlfactory.tracking._readonly import (
-    TrackingState,
-    TrackingStoreEmpty,
-    TrackingStoreNotReady,
-    tracking_state,
-)
-from mlfactory.tracking._results import (
-    CV_FOLD_RESULTS,
-    TUNING_RESULTS,
-    append_rows,
-    create_results_tables,
-    read_table,
-)
-from mlfactory.tracking._runs import RunTerminated, tracked_run
-from mlfactory.tracking._store import experiment_for, open_tracking, retry_on_locked, tracking_uri
+The names below load their module when first used: a reader that only checks the store's state
+(``mlfactory info``) imports neither MLflow nor pandas (issue #21).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlfactory.tracking._owner import (
+        StaleRun,
+        find_stale_runs,
+        owner_tags,
+        reap_stale_runs,
+        run_heartbeat,
+    )
+    from mlfactory.tracking._provenance import dataset_fingerprint, environment_info, git_info
+    from mlfactory.tracking._readonly import (
+        TrackingState,
+        TrackingStoreEmpty,
+        TrackingStoreNotReady,
+        tracking_state,
+    )
+    from mlfactory.tracking._results import (
+        CV_FOLD_RESULTS,
+        TUNING_RESULTS,
+        append_rows,
+        create_results_tables,
+        read_table,
+    )
+    from mlfactory.tracking._runs import RunTerminated, tracked_run
+    from mlfactory.tracking._store import (
+        experiment_for,
+        open_tracking,
+        retry_on_locked,
+        tracking_uri,
+    )
+
+_WHERE = {
+    "_owner": ("StaleRun", "find_stale_runs", "owner_tags", "reap_stale_runs", "run_heartbeat"),
+    "_provenance": ("dataset_fingerprint", "environment_info", "git_info"),
+    "_readonly": ("TrackingState", "TrackingStoreEmpty", "TrackingStoreNotReady", "tracking_state"),
+    "_results": (
+        "CV_FOLD_RESULTS",
+        "TUNING_RESULTS",
+        "append_rows",
+        "create_results_tables",
+        "read_table",
+    ),
+    "_runs": ("RunTerminated", "tracked_run"),
+    "_store": ("experiment_for", "open_tracking", "retry_on_locked", "tracking_uri"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "CV_FOLD_RESULTS",
@@ -49,3 +80,16 @@ __all__ = [
     "tracking_state",
     "tracking_uri",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlfactory.tracking' has no attribute {name!r}")
+    found = getattr(import_module(f"mlfactory.tracking.{module}"), name)
+    globals()[name] = found
+    return found
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])

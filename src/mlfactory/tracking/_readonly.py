@@ -65,9 +65,21 @@ class TrackingState:
             raise TrackingStoreNotReady(self.message)
 
 
+Expectations = tuple[frozenset[str], str, frozenset[str]]
+# what this MLflow expects of a store, kept so that readers need not import MLflow (~2 s)
+MLFLOW_SCHEMA_SNAPSHOT = Path(__file__).resolve().parents[1] / "resources" / "mlflow_schema.json"
+
+
 @lru_cache(maxsize=1)
-def _mlflow_expectations() -> tuple[frozenset[str], str, frozenset[str]]:
-    """MLflow's table names, its head schema revision and every revision it knows."""
+def _mlflow_expectations() -> Expectations:
+    """MLflow's table names, its head schema revision and every revision it knows: from the
+    snapshot when it describes the installed MLflow, else from MLflow itself."""
+    found = _snapshot_expectations(MLFLOW_SCHEMA_SNAPSHOT)
+    return found if found is not None else mlflow_expectations()
+
+
+def mlflow_expectations() -> Expectations:
+    """The expectations read from MLflow itself (imports it: ~2 s)."""
     from mlflow.store.db import utils
 
     config = utils._get_alembic_config(db_url="")
@@ -76,6 +88,56 @@ def _mlflow_expectations() -> tuple[frozenset[str], str, frozenset[str]]:
     script = ScriptDirectory.from_config(config)
     known = frozenset(revision.revision for revision in script.walk_revisions())
     return frozenset(utils.Base.metadata.tables), utils._get_latest_schema_revision(), known
+
+
+def mlflow_fingerprint() -> dict[str, object] | None:
+    """The installed MLflow's version and its migration files' names, read without importing
+    it (None when MLflow is not found)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("mlflow")  # a top-level package: found, not imported
+        release = version("mlflow")
+    except (ImportError, PackageNotFoundError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "store/db_migrations/versions"
+    try:
+        files = sorted(p.name for p in folder.iterdir() if p.suffix == ".py")
+    except OSError:
+        return None
+    return {"mlflow": release, "migrations": [f for f in files if f != "__init__.py"]}
+
+
+def _snapshot_expectations(path: Path) -> Expectations | None:
+    """The snapshot's expectations if it was taken of the installed MLflow (same version, same
+    migration files), else None."""
+    import json
+
+    try:
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    installed = mlflow_fingerprint()
+    if installed is None or {k: snapshot.get(k) for k in installed} != installed:
+        return None
+    return frozenset(snapshot["tables"]), snapshot["head"], frozenset(snapshot["known"])
+
+
+def write_mlflow_snapshot(path: Path = MLFLOW_SCHEMA_SNAPSHOT) -> None:
+    """Record the installed MLflow's expectations at ``path`` (after upgrading MLflow:
+    ``python -m mlfactory.tracking._readonly``); written atomically."""
+    import json
+    import os
+
+    tables, head, known = mlflow_expectations()
+    snapshot = {**(mlflow_fingerprint() or {}), "head": head}
+    snapshot |= {"tables": sorted(tables), "known": sorted(known)}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(snapshot, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, path)
 
 
 def tracking_state(settings: Settings) -> TrackingState:
@@ -129,3 +191,8 @@ def readonly_tracking_uri(settings: Settings) -> str:
     options = url.query.get("options")
     options = f"{options} {READ_ONLY_OPTION}" if isinstance(options, str) else READ_ONLY_OPTION
     return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+if __name__ == "__main__":
+    write_mlflow_snapshot()
+    print(f"wrote {MLFLOW_SCHEMA_SNAPSHOT}")

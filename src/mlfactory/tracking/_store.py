@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import mlflow
 import sqlalchemy as sa
-from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
 from mlfactory.db import SQLITE_BUSY_TIMEOUT_MS, get_engine
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, apply_telemetry_policy
+
+if TYPE_CHECKING:  # MLflow (~2 s) loads when a client is opened: not to find the store empty
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "experiment_for",
@@ -82,9 +83,14 @@ def open_tracking(settings: Settings, *, read_only: bool = False) -> MlflowClien
         from mlfactory.tracking._readonly import readonly_tracking_uri, tracking_state
 
         tracking_state(settings).raise_unless_ready()
+        from mlflow.tracking import MlflowClient
+
         uri = readonly_tracking_uri(settings)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     settings.ensure_dirs()
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     uri = tracking_uri(settings)
     if uri not in _initialised:
         with _init_lock(settings):
