@@ -97,4 +97,3 @@ def test_a_fleet_line_trains_gates_per_segment_and_is_then_up_to_date(tmp_path: 
     by_segment = {r["metric"]: r for r in newest["rules"] if r["rule"] == "segment"}
     assert not by_segment["s01"]["passed"] and "rejected: roc_auc" in by_segment["s01"]["reason"]
     assert "kept by reference" in by_segment["s00"]["reason"]  # unchanged: not re-judged
-
