@@ -130,7 +130,7 @@ def explain_command(
     if segment:
         from mlfactory.exceptions import ConfigError
 
-        raise ConfigError(f"--segment is for fleets; {model} is a single model")
+        raise ConfigError(f"--segment is for fleets; {model} is not a registered fleet")
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
