@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/batch.py                  # 10,000,000 rows
     .venv/bin/python benchmarks/batch.py --rows 2000000   # when the machine is busy
     .venv/bin/python benchmarks/batch.py --repeat 3       # best of 3 interleaved rounds
+    .venv/bin/python benchmarks/batch.py --modes limit,threads-sklearn,threads  # compiled vs not
 
 One registered model: the credit pipeline (``power`` recipe + LogisticRegression, 13 features)
 trained on 20,000 synthetic credit rows, registered as ``credit-batch`` v1 in a SQLite store under
@@ -16,7 +17,9 @@ Each measurement runs in its own Python process, so its peak RSS (``ru_maxrss``)
    ``iter_batches``) and call the pipeline's ``predict_proba`` (+ ``predict``) on each chunk;
    the scores are not written anywhere;
 2. ``threads`` — ``batch_predict`` with the local threaded scheduler, 100,000-row partitions,
-   into a parquet folder (key, prediction, 2 probabilities, version, timestamp);
+   into a parquet folder (key, prediction, 2 probabilities, version, timestamp), scored with the
+   version's verified ONNX graph (the default); ``threads-sklearn`` — the same with
+   ``onnx=False``, scored by the scikit-learn pipeline (what ``predict`` did before);
 3. ``cluster-1`` / ``cluster-2`` — the same on a ``LocalCluster`` of 1 or 2 single-threaded
    worker processes (the model scattered once); the cluster's start-up, including the workers'
    first imports of pandas/pyarrow/scikit-learn (a long-lived cluster has done them), is timed
@@ -136,8 +139,9 @@ def child(mode: str, folder: Path) -> dict:
             "partition_rows": CHUNK,
             "loaded": loaded,
         }
-        if mode == "threads":
-            rows = batch_predict(current, f"{MODEL}/1", **kwargs).rows
+        if mode.startswith("threads"):
+            report = batch_predict(current, f"{MODEL}/1", onnx=mode == "threads", **kwargs)
+            rows, inference = report.rows, report.inference
         else:
             from distributed import Client, LocalCluster
 
@@ -167,13 +171,21 @@ def child(mode: str, folder: Path) -> dict:
             }
         shutil.rmtree(out, ignore_errors=True)
     seconds = time.perf_counter() - started
-    return {"mode": mode, "rows": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    out = {"mode": mode, "rows": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    if mode.startswith("threads"):
+        out["inference"] = inference[:60]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the best of each is kept")
+    parser.add_argument(
+        "--modes",
+        default="limit,threads-sklearn,threads,cluster-1,cluster-2",
+        help="comma-separated paths to measure (the first is the limit the others compare to)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -186,7 +198,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     best: dict[str, dict] = {}
     for round_ in range(1, args.repeat + 1):  # round-robin; the best of each mode is reported
-        for mode in ("limit", "threads", "cluster-1", "cluster-2"):
+        for mode in args.modes.split(","):
             done = subprocess.run(
                 [sys.executable, __file__, "--rows", str(args.rows), "--child", mode],
                 check=True,

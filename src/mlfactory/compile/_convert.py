@@ -211,14 +211,17 @@ def _register_power() -> None:
         pos_value = node(
             "Div", [node("Sub", [node("Exp", [node("Mul", [log_pos, lam])]), one]), lam]
         )
-        pos_value = node("Where", [const("lambda_zero", zero_l), log_pos, pos_value])
+        if zero_l.any():  # a Where only where some column needs it (it is the slowest step)
+            pos_value = node("Where", [const("lambda_zero", zero_l), log_pos, pos_value])
         # x < 0: -log1p(-x) where lambda == 2, else -expm1((2 - lambda) * log1p(-x)) / (2 - lambda)
         log_neg = node("Log", [node("Sub", [one, x])])
         lam2 = const("two_minus_lambda", np.where(two_l, 1.0, 2.0 - lambdas))
         neg_value = node(
             "Div", [node("Sub", [node("Exp", [node("Mul", [log_neg, lam2])]), one]), lam2]
         )
-        neg_value = node("Neg", [node("Where", [const("lambda_two", two_l), log_neg, neg_value])])
+        if two_l.any():
+            neg_value = node("Where", [const("lambda_two", two_l), log_neg, neg_value])
+        neg_value = node("Neg", [neg_value])
         zero = const("zero", np.array([0.0]))
         value = node("Where", [node("GreaterOrEqual", [x, zero]), pos_value, neg_value])
         out = operator.outputs[0].full_name
