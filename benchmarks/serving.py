@@ -358,9 +358,10 @@ kind = "none"
 """
 
 
-def family_model(model: str) -> tuple[str, str]:
+def family_model(model: str, recompile: bool = False) -> tuple[str, str]:
     """Train and promote ``model`` once (credit, or fires for the regression-only families);
-    the registered name and the dataset."""
+    the registered reference (``NAME/VERSION``) and the dataset. ``recompile`` promotes the
+    same run again, so the registry compiles it with today's converters (a new version)."""
     from mlfactory.datasets import write_synthetic
     from mlfactory.exceptions import ModelNotFound
     from mlfactory.registry import parse_model_ref, promote, resolve_version
@@ -371,8 +372,11 @@ def family_model(model: str) -> tuple[str, str]:
     dataset = "fires" if model in REGRESSORS else "credit"
     name = f"bench-b-{model.lower()}"
     try:
-        resolve_version(open_tracking(current), parse_model_ref(f"{name}/1"))
-        return name, dataset
+        info = resolve_version(open_tracking(current), parse_model_ref(f"{name}@champion"))
+        if recompile:
+            print(f"promoting {name} version {info.version}'s run again ...", flush=True)
+            info = promote(current, name, run_id=info.run_id)
+        return f"{name}/{info.version}", dataset
     except ModelNotFound:
         pass
     WORK.mkdir(parents=True, exist_ok=True)
@@ -387,8 +391,8 @@ def family_model(model: str) -> tuple[str, str]:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # HistGradientBoosting's threads cost 6x on 2 shared cores
-        promote(current, name, run_id=train(spec, current).run_id)
-    return name, dataset
+        info = promote(current, name, run_id=train(spec, current).run_id)
+    return f"{name}/{info.version}", dataset
 
 
 def compiled_limit(loaded, X) -> dict:
@@ -487,10 +491,12 @@ def families(args: argparse.Namespace) -> None:
     for family in wanted:
         if family in results["families"]:
             continue
-        name, dataset = family_model(family)
-        loaded = load_model(current, f"{name}/1", cache_dir=WORK / "model-cache" / name)
+        ref, dataset = family_model(family, args.recompile)
+        name = ref.split("/")[0]
+        loaded = load_model(current, ref, cache_dir=WORK / "model-cache" / ref.replace("/", "-"))
         X = load_dataset(dataset, settings=current).X.sample(2_000, random_state=0)
-        row = {"dataset": dataset, "onnx_status": loaded.info.tags.get("onnx_status", "")}
+        status = loaded.info.tags.get("onnx_status", "")
+        row = {"dataset": dataset, "model": ref, "onnx_status": status}
         row["compiled_limit"] = compiled_limit(loaded, X)
         row["sklearn_limit"] = sklearn_limit(loaded.model, X)
 
@@ -501,7 +507,7 @@ def families(args: argparse.Namespace) -> None:
         port = free_port()
         row["mlflow"] = measure(
             "mlflow models serve",
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/1",
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{ref}",
              "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
             f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
             WORK / f"{name}-mlflow.log",
@@ -509,7 +515,7 @@ def families(args: argparse.Namespace) -> None:
         port = free_port()
         row["mlfactory"] = measure(
             "mlfactory serve",
-            [sys.executable, "-c", launcher, f"{name}/1", str(port), "onnx", "auto"],
+            [sys.executable, "-c", launcher, ref, str(port), "onnx", "auto"],
             f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
             WORK / f"{name}-mlfactory.log",
         )  # fmt: skip
@@ -518,7 +524,7 @@ def families(args: argparse.Namespace) -> None:
                 port = free_port()
                 row[f"fallback_batch_{batch}"] = measure(
                     f"mlfactory --no-onnx, batch {batch}",
-                    [sys.executable, "-c", launcher, f"{name}/1", str(port), "sklearn", batch],
+                    [sys.executable, "-c", launcher, ref, str(port), "sklearn", batch],
                     f"http://127.0.0.1:{port}", "/invocations", bodies_for, args.seconds, env,
                     WORK / f"{name}-fallback-{batch}.log", cells=[(1, 16)],
                 )  # fmt: skip
@@ -580,6 +586,11 @@ def main() -> None:
         help="also measure each family on the scikit-learn path, micro-batching off and on",
     )
     parser.add_argument("--resume", action="store_true", help="keep families already measured")
+    parser.add_argument(
+        "--recompile",
+        action="store_true",
+        help="promote each family's model again first, so today's converters compile it",
+    )
     parser.add_argument(
         "--detail",
         action="store_true",

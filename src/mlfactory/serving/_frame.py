@@ -160,9 +160,42 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _plain_floats(values: Sequence[Any]) -> list[float | None] | None:
+    """A few JSON numbers and nulls, all finite, without numpy (a request's column is usually
+    one value: numpy's array, check and ``tolist`` cost more than the loop); ``None`` when any
+    value is something else (a string, a boolean, an infinity, an int too large for a float)."""
+    out: list[float | None] = []
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN is null; an infinity goes the way that names it
+                if value != value:
+                    out.append(None)
+                    continue
+                return None
+            out.append(value)
+        elif kind is int:
+            if not -_INT_FLOAT_LIMIT < value < _INT_FLOAT_LIMIT:
+                return None
+            out.append(float(value))
+        elif value is None:
+            out.append(None)
+        else:
+            return None
+    return out
+
+
+_INT_FLOAT_LIMIT = 2**1023  # ints below this convert to a finite float, as numpy converts them
+_PLAIN_MAX = 16  # columns up to this many values try the loop first
+
+
 def _floats_at_once(values: Sequence[Any]) -> list[float | None] | None:
     """Numbers, numeric strings and nulls, all finite, converted in one numpy call (CSV cells,
     JSON numbers); ``None`` when any value needs the cell-by-cell path and its error message."""
+    if len(values) <= _PLAIN_MAX:
+        plain = _plain_floats(values)
+        if plain is not None:
+            return plain
     try:
         array = np.array(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
