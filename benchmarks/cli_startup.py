@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/cli_startup.py            # 7 runs of each help command
     .venv/bin/python benchmarks/cli_startup.py --runs 15 --importtime
     .venv/bin/python benchmarks/cli_startup.py --commands --runs 5   # commands doing tiny work
+    .venv/bin/python benchmarks/cli_startup.py --commands --compare /tmp/old/src   # before, after
+    .venv/bin/python benchmarks/cli_startup.py --commands --line benchmarks/_work/line-5000
 
 ``--commands`` runs commands that do their real work on tiny inputs (two 400-row parquet samples,
 a one-ticker synthetic ingest that is already up to date, an SQLite database at the schema's head,
@@ -15,6 +17,11 @@ empty ``MLFACTORY_HOME``; the table gives the best and median wall time and the 
 (user + system of the child, from ``wait4``). CPU time is the steady figure on a shared machine:
 wall time also measures the other jobs. ``--importtime`` adds the ten slowest imports of
 ``mlfactory --help`` (``python -X importtime``, cumulative microseconds).
+
+``--compare OLD_SRC`` runs every command alternately with an older tree's ``src`` folder first on
+``PYTHONPATH`` ("before") and with this one ("after"), so that both meet the same load; the table
+gives both medians. ``--line DIR`` adds ``mlfactory run`` with nothing to do (issue #18's no-op
+rerun) on a copy of the folder ``benchmarks/line.py`` left (``credit_line.toml`` and its home).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,14 +72,32 @@ WORK_COMMANDS = (
 )  # fmt: skip
 
 
-def _env(folder: Path) -> dict[str, str]:
+# the last run benchmarks/line.py made: nothing is left to do
+LINE_SETS = ["--set", "data.rows=5000", "--set", "train.experiment.seed=7"]
+LINE_RUN = ["run", "line/credit_line.toml", *LINE_SETS]
+
+
+def _env(folder: Path, src: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFACTORY_")}
     env["MLFACTORY_HOME"] = str(folder / "home")
+    if src is not None:  # an older tree: its mlfactory is found first
+        env["PYTHONPATH"] = src
+    if env.get("PYTHONPATH") is None:
+        env.pop("PYTHONPATH", None)
     return env
 
 
-def _run(args: list[str], folder: Path, ok: tuple[int, ...] = (0, 2)) -> tuple[float, float]:
-    env = _env(folder)
+def _home(args: list[str], folder: Path) -> Path:
+    """The command's working folder: the line's copy for ``mlfactory run``."""
+    return folder / "line" if args[:1] == ["run"] else folder
+
+
+def _run(
+    args: list[str], folder: Path, ok: tuple[int, ...] = (0, 2), src: str | None = None
+) -> tuple[float, float]:
+    env = _env(folder, src)
+    if args[:1] == ["run"]:
+        env["MLFACTORY_HOME"] = str(folder / "line" / ".mlfactory")
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "mlfactory", *args],
@@ -106,8 +132,9 @@ def _importtime(folder: Path, top: int = 10) -> list[tuple[int, str]]:
     return sorted(rows, reverse=True)[:top]
 
 
-def _prepare(folder: Path) -> None:
-    """Two small samples, a one-ticker synthetic store, a database at the schema's head."""
+def _prepare(folder: Path, line: Path | None = None) -> None:
+    """Two small samples, a one-ticker synthetic store, a database at the schema's head (and a
+    copy of a line's folder, run once so that its schema is at this tree's head)."""
     import numpy as np
     import pandas as pd
 
@@ -127,17 +154,23 @@ def _prepare(folder: Path) -> None:
             check=True,
             capture_output=True,
         )
+    if line is not None:
+        shutil.copytree(line, folder / "line", symlinks=True)
+        _run(LINE_RUN, folder, ok=(0,))
 
 
 def _imports(args: list[str], folder: Path) -> tuple[float, list[str]]:
     """Seconds ``-X importtime`` counts (top-level imports) and the heavy libraries loaded."""
+    env = _env(folder)
+    if args[:1] == ["run"]:
+        env["MLFACTORY_HOME"] = str(folder / "line" / ".mlfactory")
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mlfactory", *args],
         cwd=folder,
         capture_output=True,
         text=True,
         check=False,
-        env=_env(folder),
+        env=env,
     )
     total, loaded = 0, set()
     for line in done.stderr.splitlines():
@@ -150,14 +183,54 @@ def _imports(args: list[str], folder: Path) -> tuple[float, list[str]]:
     return total / 1e6, sorted(loaded)
 
 
-def _commands(folder: Path, runs: int) -> None:
-    _prepare(folder)
+def _line_share(folder: Path, no_op_walls: dict[str, float]) -> None:
+    """The whole line rerun through the CLI (``--from data``: every stage), once, and the share
+    of it that each no-op rerun took (issue #18: <= 3%)."""
+    full, _ = _run([*LINE_RUN, "--from", "data"], folder, ok=(0,))
+    print(f"\n`mlfactory {' '.join(LINE_RUN)} --from data` (every stage): {full:.2f} s wall")
+    for label, wall in no_op_walls.items():
+        print(f"- no-op rerun, {label}: {wall:.3f} s = {100 * wall / full:.1f}% of it")
+
+
+def _compare(folder: Path, runs: int, old_src: str, line: Path | None) -> None:
+    """Each command alternately on the older tree and on this one: medians of both."""
+    _prepare(folder, line)
+    helps = [["--help"], ["data", "--help"], ["run", "--help"]]
+    commands = [*helps, *WORK_COMMANDS, *([LINE_RUN] if line is not None else [])]
+    print(
+        "| command | before: median wall s | before: median CPU s | after: median wall s | "
+        "after: median CPU s | after: heavy libraries loaded |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
+    for args in commands:
+        timed: dict[str | None, list[tuple[float, float]]] = {old_src: [], None: []}
+        for _ in range(runs):
+            for src in timed:
+                timed[src].append(_run(args, folder, ok=(0, 1), src=src))
+        (old_wall, old_cpu), (new_wall, new_cpu) = (
+            (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for t in timed.values()
+        )
+        _, loaded = _imports(args, folder)
+        shown = " ".join(a if len(a) < 40 else Path(a).name for a in args)
+        print(
+            f"| `mlfactory {shown}` | {old_wall:.3f} | {old_cpu:.3f} | {new_wall:.3f} | "
+            f"**{new_cpu:.3f}** | {', '.join(loaded) or '–'} |"
+        )
+        if args is LINE_RUN:
+            no_op = {"before": old_wall, "after": new_wall}
+    if line is not None:
+        _line_share(folder, no_op)
+
+
+def _commands(folder: Path, runs: int, line: Path | None = None) -> None:
+    _prepare(folder, line)
     print(
         "| command | best wall s | median wall s | median CPU s | imports s | heavy libraries "
         "loaded |"
     )
     print("|---|---:|---:|---:|---:|---|")
-    for args in WORK_COMMANDS:
+    for args in [*WORK_COMMANDS, *([LINE_RUN] if line is not None else [])]:
         walls, cpus = zip(
             *(_run(args, folder, ok=(0, 1)) for _ in range(runs)), strict=True
         )  # 1: drift found
@@ -167,6 +240,10 @@ def _commands(folder: Path, runs: int) -> None:
             f"| `mlfactory {shown}` | {min(walls):.3f} | {statistics.median(walls):.3f} | "
             f"{statistics.median(cpus):.3f} | {seconds:.2f} | {', '.join(loaded) or '–'} |"
         )
+        if args is LINE_RUN:
+            no_op = {"median": statistics.median(walls)}
+    if line is not None:
+        _line_share(folder, no_op)
 
 
 def main() -> None:
@@ -175,6 +252,16 @@ def main() -> None:
     parser.add_argument("--importtime", action="store_true", help="also list the slowest imports")
     parser.add_argument(
         "--commands", action="store_true", help="time commands doing tiny work, not help"
+    )
+    parser.add_argument(
+        "--compare", metavar="OLD_SRC", help="--commands: alternate with an older tree's src/"
+    )
+    parser.add_argument(
+        "--line",
+        type=Path,
+        metavar="DIR",
+        help="--commands: also `mlfactory run` with nothing to do, on a copy of DIR "
+        "(a folder benchmarks/line.py left, e.g. benchmarks/_work/line-5000)",
     )
     options = parser.parse_args()
     load = os.getloadavg()
@@ -186,7 +273,12 @@ def main() -> None:
     print()
     if options.commands:
         with tempfile.TemporaryDirectory() as tmp:
-            _commands(Path(tmp), options.runs)
+            if options.compare:
+                _compare(
+                    Path(tmp), options.runs, str(Path(options.compare).resolve()), options.line
+                )
+            else:
+                _commands(Path(tmp), options.runs, options.line)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
         return
     print("| command | best wall s | median wall s | median CPU s | under 0.5 s (best wall) |")
