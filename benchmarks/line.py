@@ -14,6 +14,8 @@ Python start-up and imports. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -83,17 +85,21 @@ def prices(spec: str) -> None:
     started = time.perf_counter()
     rows = _ingest(settings, tickers, date(end.year - years + 1, 1, 1), end)
     print(f"bronze: {rows:,} rows ingested in {time.perf_counter() - started:.0f} s", flush=True)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     full = featurize(settings, force=True)
-    featurize_s = time.perf_counter() - started
-    print(f"full featurize: {featurize_s:.2f} s ({len(full.written)} tickers)", flush=True)
+    featurize_s, featurize_cpu = time.perf_counter() - started, _cpu() - cpu
+    print(
+        f"full featurize: {featurize_s:.2f} s, {featurize_cpu:.2f} CPU s "
+        f"({len(full.written)} tickers; load average {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
     run_line(line, settings)  # records every stage once
     table = []
 
     def timed(label: str, action) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         detail = action()
-        table.append((label, time.perf_counter() - started, detail))
+        table.append((label, time.perf_counter() - started, _cpu() - cpu, detail))
 
     def line_says(dry: bool):
         def go() -> str:
@@ -119,11 +125,22 @@ def prices(spec: str) -> None:
     timed("line --dry-run after the new day", line_says(True))
     print(
         f"\n| price store: {tickers} tickers x {years} years, {rows:,} rows | seconds "
-        f"| share of a full featurize ({featurize_s:.2f} s) | what happened |"
+        f"| share of a full featurize ({featurize_s:.2f} s) | CPU s | share by CPU "
+        f"({featurize_cpu:.2f} CPU s) | what happened |"
     )
-    print("|---|---:|---:|---|")
-    for label, seconds, detail in table:
-        print(f"| {label} | {seconds:.2f} | {100 * seconds / featurize_s:.1f}% | {detail} |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, seconds, cpu, detail in table:
+        print(
+            f"| {label} | {seconds:.2f} | {100 * seconds / featurize_s:.1f}% | {cpu:.2f} "
+            f"| {100 * cpu / featurize_cpu:.1f}% | {detail} |"
+        )
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -300,8 +300,10 @@ def _read_bronze_file(path: str, options: dict) -> pa.Table:
             data = read_bytes(location_from(path, options))
             file = pq.ParquetFile(pa.BufferReader(data))
         else:
+            # A memory map: no filesystem to resolve, no copy (a third of the time of opening
+            # the path). Bronze files are replaced by rename, never rewritten in place.
             # Single-threaded per file: files are small, the parallelism is across tickers.
-            file = pq.ParquetFile(path, pre_buffer=False)
+            file = pq.ParquetFile(pa.memory_map(path))
         table = file.read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read bronze file {path}: {exc}") from exc
@@ -323,7 +325,10 @@ def _read_bronze_file(path: str, options: dict) -> pa.Table:
 
 def _days(table: pa.Table) -> np.ndarray:
     """The ``date`` column as days since 1970-01-01 (int32 arithmetic: no pandas involved)."""
-    return table.column("date").cast(pa.int32()).to_numpy()
+    column = table.column("date")
+    if column.num_chunks == 1 and column.null_count == 0:  # date32 is int32: a view, no cast
+        return column.chunk(0).view(pa.int32()).to_numpy()
+    return column.cast(pa.int32()).to_numpy()
 
 
 def _sorted_by_date(table: pa.Table, ticker_dir: object) -> pa.Table:
@@ -865,8 +870,20 @@ def _record(
     info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
     info.update(last_featurize=now_text(), windows=list(windows), horizon=horizon)
     write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
-    for name in dropped:  # the manifest no longer lists them
-        delete(silver.child(name))
+    _delete_all([silver.child(name) for name in dropped])  # the manifest no longer lists them
+
+
+def _delete_all(locations: list[Location]) -> None:
+    """Delete files in a few threads: an unlink waits on the filesystem's journal (and a
+    DELETE on the network), not on the interpreter (a new day deletes one block per ticker)."""
+    if len(locations) <= 1:
+        for location in locations:
+            delete(location)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(locations))) as pool:
+        list(pool.map(delete, locations))
 
 
 def featurize(
