@@ -8,6 +8,7 @@ service's bounded LRU cache of verified files).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,18 +181,20 @@ class LRUModels:
 # Batch scoring on a Dask cluster: the tasks a worker runs (light: no MLflow, no registry) -----
 
 
-class SegmentModels:
-    """The segment models one worker holds, as one estimator: ``predict``/``predict_proba``
-    route each row to its segment's model, rows of a segment without one to the fallback."""
+class RoutingEstimator(ABC):
+    """``predict``/``predict_proba`` that route each row to its segment's model (``get``)."""
 
-    def __init__(
-        self, by: list[str], features: list[str], classes: list[Any], models: dict[str, Any]
-    ) -> None:
-        self.by, self.features, self.classes_, self.models = by, features, classes, models
+    by: list[str]
+    features: list[str]
+    classes_: list[Any]
+
+    @abstractmethod
+    def get(self, key: str) -> Any | None:
+        """The model of segment ``key`` (``FALLBACK_KEY``: the fallback), or None."""
 
     def route(self, frame: pd.DataFrame, proba: bool = True) -> Routed:
         return route_scores(
-            frame, self.by, self.models.get, classes=self.classes_, feature_names=self.features,
+            frame, self.by, self.get, classes=self.classes_, feature_names=self.features,
             proba=proba,
         )  # fmt: skip
 
@@ -200,6 +203,19 @@ class SegmentModels:
 
     def predict_proba(self, frame: pd.DataFrame) -> Any:
         return self.route(frame).probabilities
+
+
+class SegmentModels(RoutingEstimator):
+    """The segment models one worker holds, as one estimator: ``predict``/``predict_proba``
+    route each row to its segment's model, rows of a segment without one to the fallback."""
+
+    def __init__(
+        self, by: list[str], features: list[str], classes: list[Any], models: dict[str, Any]
+    ) -> None:
+        self.by, self.features, self.classes_, self.models = by, features, classes, models
+
+    def get(self, key: str) -> Any | None:
+        return self.models.get(key)
 
 
 def read_keyed(part: Any, by: list[str]) -> tuple[pd.DataFrame, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mlfactory.fleet._plan import FALLBACK_KEY
-from mlfactory.fleet._route import LRUModels, route_scores
+from mlfactory.fleet._route import LRUModels, RoutingEstimator
 from mlfactory.serving._predictor import ScoreResult
 from mlfactory.settings import Settings
 
@@ -46,7 +46,7 @@ def route_label(route: str) -> str:
     return FALLBACK_LABEL if route == FALLBACK_KEY else route
 
 
-class FleetModel:
+class FleetModel(RoutingEstimator):
     """The fleet as one estimator: ``predict``/``predict_proba`` route by the segment columns.
 
     Holds the manifest, a bounded LRU of verified segment models and the fallback model.
@@ -75,18 +75,6 @@ class FleetModel:
 
     def get(self, key: str) -> Any | None:
         return self.fallback if key == FALLBACK_KEY else self.cache.get(key)
-
-    def route(self, frame: pd.DataFrame, proba: bool = True):
-        return route_scores(
-            frame, self.by, self.get, classes=self.classes_, feature_names=self.features,
-            proba=proba,
-        )  # fmt: skip
-
-    def predict(self, frame: pd.DataFrame) -> Any:
-        return self.route(frame, proba=False).predictions
-
-    def predict_proba(self, frame: pd.DataFrame) -> Any:
-        return self.route(frame).probabilities
 
 
 class FleetPredictor:
