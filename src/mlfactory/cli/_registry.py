@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,6 +13,10 @@ from rich.table import Table
 from mlfactory.cli._common import console, current_settings, require_database
 from mlfactory.cli._ids import JsonOption, finite, print_json, resolve_run_id, short_id
 from mlfactory.cli._runs import fixed_width_column
+from mlfactory.exceptions import ModelNotFound
+
+if TYPE_CHECKING:
+    from mlfactory.settings import Settings
 
 models_app = typer.Typer(help="Registered models: list them, show versions, aliases and metrics.")
 
@@ -81,9 +85,7 @@ def promote_command(
 @models_app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every registered model: number of versions, latest, aliases."""
-    from mlfactory.registry import list_models
-
-    rows = list_models(current_settings(ctx))
+    rows = _model_rows(current_settings(ctx))
     if as_json:
         print_json(rows)
         return
@@ -112,9 +114,7 @@ def show_command(
     A fleet adds the summary of its champion (else newest) version: segments, fallback share,
     worst segments; with --json an object {name, fleet (with one row per segment), versions}.
     """
-    from mlfactory.registry import describe_model
-
-    versions = describe_model(current_settings(ctx), name)
+    versions = _model_versions(current_settings(ctx), name)
     fleet = next(
         (v for v in versions if "champion" in v.aliases), versions[0] if versions else None
     )
@@ -169,6 +169,38 @@ def show_command(
         from mlfactory.fleet._cli import print_fleet_summary
 
         print_fleet_summary(current_settings(ctx), f"{name}/{fleet.version}", console)
+
+
+def _model_rows(settings: Settings) -> list[dict[str, Any]]:
+    """``registry.list_models``: read with SQL when the store allows it (no MLflow imported)."""
+    from mlfactory.tracking import TrackingStoreEmpty
+    from mlfactory.tracking._sqlread import list_models_sql, sql_reader
+
+    try:
+        engine = sql_reader(settings)
+    except TrackingStoreEmpty:
+        return []
+    if engine is not None:
+        return list_models_sql(engine)
+    from mlfactory.registry import list_models
+
+    return list_models(settings)
+
+
+def _model_versions(settings: Settings, name: str) -> list[Any]:
+    """``registry.describe_model``: read with SQL when the store allows it (no MLflow)."""
+    from mlfactory.tracking import TrackingStoreEmpty
+    from mlfactory.tracking._sqlread import describe_model_sql, sql_reader
+
+    try:
+        engine = sql_reader(settings)
+    except TrackingStoreEmpty as exc:
+        raise ModelNotFound(f"registered model {name!r} not found: {exc}") from None
+    if engine is not None:
+        return describe_model_sql(engine, name)
+    from mlfactory.registry import describe_model
+
+    return describe_model(settings, name)
 
 
 def _finite_tree(value: Any) -> Any:

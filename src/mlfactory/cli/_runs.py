@@ -50,41 +50,46 @@ def list_command(
 ) -> None:
     """Newest runs first, with their held-out test metrics (ids shortened to 8 characters)."""
     from mlfactory.tracking import TrackingStoreEmpty
+    from mlfactory.tracking._sqlread import list_runs_sql, sql_reader
 
+    settings = current_settings(ctx)
     try:
-        client = _client(current_settings(ctx))
-    except TrackingStoreEmpty as exc:  # found without importing MLflow nor pandas
+        engine = sql_reader(settings)  # MLflow's tables read with SQL: no MLflow, no pandas
+    except TrackingStoreEmpty as exc:
         if as_json:
             print_json([])
             return
         console.print(f"no runs yet ({exc}): try `mlfactory train examples/credit.toml`")
         return
-    from mlfactory.tracking._queries import list_runs
+    if engine is not None:
+        found = list_runs_sql(engine, experiment, limit, include_children=all_)
+    else:  # a store this MLflow's snapshot does not describe: MLflow's client reads it
+        from mlfactory.tracking._queries import list_run_rows
 
-    frame = list_runs(client, experiment, limit, include_children=all_)
+        found = list_run_rows(_client(settings), experiment, limit, include_children=all_) or []
+    columns = list(dict.fromkeys(key for row in found for key in row))
+    rows = [{c: finite(row.get(c)) for c in columns} for row in found]
     if as_json:
-        print_json([{k: finite(v) for k, v in row.items()} for row in frame.to_dict("records")])
+        print_json(rows)
         return
-    if frame.empty:
+    if not rows:
         console.print("no runs yet: try `mlfactory train examples/credit.toml`")
         return
-    metrics = [c for c in frame.columns if c.startswith("test_")][:3]
-    frame = frame[["run_id", "experiment", "name", "status", "started", *metrics]]
-    stale = int(frame["status"].str.endswith("(stale)").sum())
+    metrics = [c for c in columns if c.startswith("test_")][:3]
+    stale = sum(str(row["status"]).endswith("(stale)") for row in rows)
     table = Table(title="runs (newest first)" + (" · held-out test metrics" if metrics else ""))
     fixed = fixed_width_column
-    fixed(table, "run", [short_id(r) for r in frame["run_id"]])
+    fixed(table, "run", [short_id(row["run_id"]) for row in rows])
     for column in ("experiment", "name"):  # the columns that give way, with an ellipsis
         table.add_column(column, overflow="ellipsis", min_width=8)
-    fixed(table, "status", [_cell(v) for v in frame["status"]], limit=18)
-    fixed(table, "started", [_started(v) for v in frame["started"]])
+    fixed(table, "status", [_cell(row["status"]) for row in rows], limit=18)
+    fixed(table, "started", [_started(row["started"]) for row in rows])
     for metric in metrics:
-        fixed(table, metric.removeprefix("test_"), [_cell(v) for v in frame[metric]], "right")
-    for row in frame.itertuples(index=False):
-        run_id, exp, name, status, started, *values = row
+        fixed(table, metric.removeprefix("test_"), [_cell(row[metric]) for row in rows], "right")
+    for row in rows:
         table.add_row(
-            short_id(run_id), _cell(exp), _cell(name), _cell(status), _started(started),
-            *[_cell(v) for v in values],
+            short_id(row["run_id"]), _cell(row["experiment"]), _cell(row["name"]),
+            _cell(row["status"]), _started(row["started"]), *[_cell(row[m]) for m in metrics],
         )  # fmt: skip
     console.print(table)
     if stale:
@@ -161,10 +166,8 @@ def show_command(
 
     Long values are cut to the terminal's width with an ellipsis: --json prints them whole.
     """
-    from mlfactory.tracking._queries import get_run
-
     settings = current_settings(ctx)
-    record = get_run(_client(settings), resolve_run_id(settings, run_id))
+    record = _run_record(settings, resolve_run_id(settings, run_id))
     if as_json:
         record["metrics"] = {k: finite(v) for k, v in record["metrics"].items()}
         print_json(record)
@@ -198,30 +201,53 @@ def compare_command(
     as_json: JsonOption = False,
 ) -> None:
     """Params and metrics of several runs side by side."""
-    from mlfactory.tracking._queries import compare_runs
+    from mlfactory.tracking._sqlread import compare_records
 
     settings = current_settings(ctx)
     full = [resolve_run_id(settings, run_id) for run_id in run_ids]
-    frame = compare_runs(_client(settings), full)
+    readers: dict[str, object] = {}
+    rows = compare_records({run_id: _run_record(settings, run_id, readers) for run_id in full})
     if only_diff:
-        frame = frame[frame["differs"]]
-    columns = [c for c in frame.columns if c != "differs"]
+        rows = [row for row in rows if row["differs"]]
     if as_json:
-        rows = []
-        for (kind, key), row in frame.iterrows():
-            values = {run_id: finite(row[c]) for run_id, c in zip(full, columns, strict=True)}
-            rows.append({"kind": kind, "key": key, "differs": bool(row["differs"]), **values})
-        print_json(rows)
+        print_json([
+            {"kind": row["kind"], "key": row["key"], "differs": row["differs"],
+             **{run_id: finite(v) for run_id, v in zip(full, row["values"], strict=True)}}
+            for row in rows
+        ])  # fmt: skip
         return
     table = Table(title="comparison")
     table.add_column("kind", no_wrap=True)
     table.add_column("key", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     for run_id in full:
         table.add_column(short_id(run_id), no_wrap=True, overflow="ellipsis", max_width=24)
-    for (kind, key), row in frame.iterrows():
+    for row in rows:
         style = "bold yellow" if row["differs"] else None
-        table.add_row(kind, escape(key), *[escape(_cell(row[c])) for c in columns], style=style)
+        cells = [escape(_cell(v)) for v in row["values"]]
+        table.add_row(row["kind"], escape(row["key"]), *cells, style=style)
     console.print(table)
+
+
+def _run_record(
+    settings: Settings, run_id: str, readers: dict[str, object] | None = None
+) -> dict[str, object]:
+    """One run's record (``tracking._queries.get_run``): read with SQL when the store allows
+    it, else by MLflow's client. ``readers`` keeps the engine/client across several runs."""
+    from mlfactory.tracking._sqlread import get_run_sql, sql_reader
+
+    readers = {} if readers is None else readers
+    if "engine" not in readers:
+        readers["engine"] = sql_reader(settings)
+    engine = readers["engine"]
+    if engine is not None:
+        record = get_run_sql(engine, run_id)  # type: ignore[arg-type]
+        if record is not None:
+            return record
+    from mlfactory.tracking._queries import get_run
+
+    if "client" not in readers:
+        readers["client"] = _client(settings)
+    return get_run(readers["client"], run_id)
 
 
 def ui_command(

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-
-from mlflow.entities import RunStatus, ViewType
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING
 
 from mlfactory.logs import get_logger
+
+if TYPE_CHECKING:  # MLflow (~2 s) is imported by the functions that use a client
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
@@ -52,8 +53,8 @@ OWNER_PID = "mlfactory.owner.pid"
 OWNER_START = "mlfactory.owner.start_ticks"
 HEARTBEAT_TAG = "mlfactory.heartbeat"
 STALE_REASON_TAG = "mlfactory.stale_reason"
-RUNNING = RunStatus.to_string(RunStatus.RUNNING)
-FAILED = RunStatus.to_string(RunStatus.FAILED)
+RUNNING = "RUNNING"  # RunStatus.to_string(RunStatus.RUNNING), without importing MLflow (~2 s)
+FAILED = "FAILED"
 
 
 def _read(path: str) -> str:
@@ -159,6 +160,8 @@ class StaleRun:
 
 def find_stale_runs(client: MlflowClient, timeout: float) -> list[StaleRun]:
     """RUNNING runs whose owner is gone, in every experiment (reads only)."""
+    from mlflow.entities import ViewType
+
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     found: list[StaleRun] = []
     for start in range(0, len(experiments), 100):

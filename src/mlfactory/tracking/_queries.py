@@ -13,7 +13,7 @@ from mlfactory.exceptions import ModelNotFound
 from mlfactory.settings import get_settings, mask_secrets
 from mlfactory.tracking._owner import staleness
 
-__all__ = ["compare_runs", "get_run", "list_runs"]
+__all__ = ["compare_runs", "get_run", "list_run_rows", "list_runs"]
 
 
 def _time(ms: int | None) -> str:
@@ -38,6 +38,21 @@ def list_runs(
     A RUNNING run whose owner is gone shows as ``RUNNING (stale)``, with the reason in the
     ``stale`` column (read from its tags: nothing is written; see ``_owner``).
     """
+    rows = list_run_rows(client, experiment, max_results, include_children, stale_timeout)
+    if rows is None:
+        return pd.DataFrame(columns=["run_id", "experiment", "name", "status", "stale", "started"])
+    return pd.DataFrame(rows)
+
+
+def list_run_rows(
+    client: MlflowClient,
+    experiment: str | None = None,
+    max_results: int = 50,
+    include_children: bool = False,
+    stale_timeout: float | None = None,
+) -> list[dict[str, Any]] | None:
+    """The rows of :func:`list_runs`, one dict per run (None: no experiment at all); test
+    metrics by name, so that every reader gives the same columns in the same order."""
     timeout = _timeout(stale_timeout)
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
@@ -51,7 +66,7 @@ def list_runs(
         experiments = client.search_experiments()
     names = {e.experiment_id: e.name for e in experiments}
     if not names:
-        return pd.DataFrame(columns=["run_id", "experiment", "name", "status", "stale", "started"])
+        return None
     runs = client.search_runs(
         list(names), order_by=["attributes.start_time DESC"], max_results=max_results * 20
     )
@@ -59,7 +74,7 @@ def list_runs(
         runs = [r for r in runs if r.data.tags.get("mlfactory.role") != "candidate"]
     rows = []
     for run in runs[:max_results]:
-        metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
+        metrics = {k: v for k, v in sorted(run.data.metrics.items()) if k.startswith("test_")}
         duration = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
         stale = staleness(run.info.status, run.data.tags, timeout)
         rows.append(
@@ -75,7 +90,7 @@ def list_runs(
                 **metrics,
             }
         )
-    return pd.DataFrame(rows)
+    return rows
 
 
 def get_run(
