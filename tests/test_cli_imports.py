@@ -84,6 +84,72 @@ def workdir(tmp_path_factory) -> Path:
     return folder
 
 
+_POPULATE = """
+import sys
+from mlfactory.settings import get_settings
+from mlfactory.tracking import experiment_for, open_tracking
+settings = get_settings()
+client = open_tracking(settings)
+experiment = experiment_for(client, "credit", settings)
+ids = []
+for index in range(2):
+    run = client.create_run(experiment, run_name=f"run-{index}").info.run_id
+    client.log_param(run, "C", str(index))
+    client.log_metric(run, "test_roc_auc", 0.5 + index / 10)
+    client.set_terminated(run)
+    ids.append(run)
+client.create_registered_model("credit-model")
+client.create_model_version("credit-model", f"runs:/{ids[0]}/model", ids[0], tags={"spec": "x"})
+client.set_registered_model_alias("credit-model", "champion", "1")
+print(" ".join(ids))
+"""
+
+# on a store with runs and a registered model: MLflow's tables read with SQL, no MLflow (#21)
+READERS = [
+    ["runs", "list"],
+    ["runs", "list", "--all", "--json"],
+    ["runs", "show", "{run0}"],
+    ["runs", "compare", "{run0}", "{run1}"],
+    ["models", "list"],
+    ["models", "show", "credit-model"],
+    ["models", "decisions", "credit-model"],
+]
+
+
+@pytest.fixture(scope="module")
+def store_with_runs(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A tracking store with two runs and a registered model with an alias (written by MLflow)."""
+    folder = tmp_path_factory.mktemp("cli-imports-runs")
+    done = subprocess.run(
+        [sys.executable, "-c", _POPULATE],
+        cwd=folder,
+        env=_env(folder / "home"),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    run0, run1 = done.stdout.split()[-2:]
+    return folder, {"run0": run0, "run1": run1}
+
+
+@pytest.mark.parametrize("args", READERS, ids=[" ".join(a[:3]) for a in READERS])
+def test_a_reader_on_a_store_with_runs_imports_no_mlflow(args, store_with_runs) -> None:
+    folder, ids = store_with_runs
+    args = [a.format(**ids) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(sorted(HEAVY))],
+        cwd=folder,
+        env=_env(folder / "home"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ids["run0"][:8] in done.stdout or "credit" in done.stdout, done.stdout  # real answers
+    loaded = set(json.loads(done.stderr.split("LOADED ", 1)[1]))
+    assert loaded <= DATABASE, f"`mlfactory {' '.join(args)}` imported {sorted(loaded - DATABASE)}"
+
+
 @pytest.mark.parametrize(("args", "allowed"), COMMANDS, ids=[" ".join(a[:2]) for a, _ in COMMANDS])
 def test_a_command_imports_only_what_its_work_needs(args, allowed, workdir) -> None:
     done = subprocess.run(

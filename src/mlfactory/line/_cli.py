@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.db import readonly_engine
-from mlfactory.line._gate import read_decisions
+from mlfactory.db._tables import PROMOTION_DECISIONS
 from mlfactory.settings import Settings
 
 __all__ = ["print_decisions"]
@@ -23,7 +23,7 @@ def print_decisions(
     rows = []
     if engine is not None:
         try:
-            rows = read_decisions(engine, model)
+            rows = _read_decisions(engine, model)
         except sa.exc.OperationalError:  # no table yet (an older schema): no decisions
             rows = []
         except sa.exc.ProgrammingError:
@@ -56,3 +56,12 @@ def print_decisions(
             escape(row["reason"]),
         )
     console.print(table)
+
+
+def _read_decisions(engine: sa.Engine, model: str) -> list[dict]:
+    """``line._gate.read_decisions`` without importing the gate (numpy, pandas, scikit-learn:
+    ~2.5 s of a command that reads a few rows; issue #21)."""
+    table = PROMOTION_DECISIONS
+    query = sa.select(table).where(table.c.model == model).order_by(table.c.id.desc())
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
