@@ -343,9 +343,13 @@ def test_a_stage_whose_output_was_edited_or_removed_runs_again(tmp_path: Path):
 
 def test_a_run_with_nothing_to_do_imports_no_modelling_stack(credit_line, isolated_home):
     """The no-op check is the line's everyday path (cron): it must not pay for MLflow,
-    scikit-learn or pandas, which take seconds to import."""
+    scikit-learn or pandas, which take seconds to import, nor for SQLAlchemy (its records are
+    read with sqlite3: the same records, the same champion, and the lock still respected)."""
     import subprocess
     import sys
+
+    from mlfactory.line._records import SqlRecords
+    from mlfactory.line._sqlite import open_records
 
     assert invoke("run", str(credit_line)).exit_code == 0
     code = (
@@ -353,10 +357,23 @@ def test_a_run_with_nothing_to_do_imports_no_modelling_stack(credit_line, isolat
         "from mlfactory.cli import main\n"
         f"sys.argv = ['mlfactory', 'run', {str(credit_line)!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "print('HEAVY', sorted(m for m in ('mlflow', 'sklearn', 'pandas') if m in sys.modules))\n"
+        "heavy = ('mlflow', 'sklearn', 'pandas', 'sqlalchemy')\n"
+        "print('HEAVY', sorted(m for m in heavy if m in sys.modules))\n"
     )
     env = {**os.environ, "MLFACTORY_HOME": str(isolated_home), "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "0 stage(s) ran" in done.stdout, done.stdout
     assert "HEAVY []" in done.stdout, done.stdout
+
+    url = get_settings().database_url
+    light, full = open_records(url, "credit-test"), SqlRecords(get_engine(url))
+    assert light is not None
+    for stage in ("dataset", "train", "gate", "promote", "explain"):
+        assert light.latest("credit-test", stage) == full.latest("credit-test", stage)
+    assert light.champion("credit", "champion") == full.champion("credit", "champion")
+    assert light.champion("credit", "champion") is not None
+    light.close()
+    with line_lock(get_engine(url), "credit-test"):  # held: the read-only path steps aside
+        busy = invoke("run", str(credit_line))
+    assert busy.exit_code == 75 and "is being run by" in busy.output, busy.output

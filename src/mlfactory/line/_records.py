@@ -18,17 +18,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
-from mlfactory.db import ensure_schema
-from mlfactory.db._tables import LINE_LOCKS, LINE_STAGE_RECORDS
 from mlfactory.exceptions import MlfactoryError
 
+if TYPE_CHECKING:  # SQLAlchemy loads with the first query: a no-op rerun reads through sqlite3
+    from sqlalchemy.engine import Engine
+
 __all__ = [
+    "ChampionUnknown",
     "LineBusy",
+    "SqlRecords",
     "StageRecord",
     "fail_record",
     "finish_record",
@@ -64,12 +64,74 @@ class StageRecord:
     finished_at: datetime | None
 
 
+class ChampionUnknown(Exception):
+    """The registry's tables cannot say who the champion is: ask the MLflow client."""
+
+
 def _record(row: Any) -> StageRecord:
     return StageRecord(**{c: getattr(row, c) for c in StageRecord.__dataclass_fields__})
 
 
+class SqlRecords:
+    """What a line reads while it walks its stages, through SQLAlchemy (SQLite or PostgreSQL).
+
+    :class:`mlfactory.line._sqlite.SqliteRecords` answers the same three questions with the
+    standard library's ``sqlite3`` on a local SQLite file, for a rerun with nothing to do.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest(self, line: str, stage: str) -> StageRecord | None:
+        """The newest finished record of ``stage`` (:func:`latest_record`)."""
+        return latest_record(self.engine, line, stage)
+
+    def ever_failed(self, line: str, stage: str) -> bool:
+        """Whether some run of ``stage`` failed (its last run, when none finished)."""
+        import sqlalchemy as sa
+
+        from mlfactory.db._tables import LINE_STAGE_RECORDS as T
+
+        failed = (T.c.line == line, T.c.stage == stage, T.c.status == "failed")
+        query = sa.select(T.c.id).where(*failed)
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
+    def champion(self, model: str, alias: str) -> dict[str, Any] | None:
+        """``{version, model_sha256}`` of ``model@alias`` read from MLflow's registry tables in
+        the same database; None when there is none; :class:`ChampionUnknown` when the tables
+        cannot say (an older MLflow schema, a database error)."""
+        import sqlalchemy as sa
+
+        query = sa.text(CHAMPION_SQL)
+        try:
+            with self.engine.connect() as connection:
+                names = set(sa.inspect(connection).get_table_names())
+                if "registered_model_aliases" not in names:
+                    if "experiments" not in names:
+                        return None  # no MLflow store yet: no champion
+                    raise ChampionUnknown(model)
+                row = connection.execute(query, {"name": model, "alias": alias}).first()
+        except sa.exc.SQLAlchemyError:
+            raise ChampionUnknown(model) from None
+        return None if row is None else {"version": str(row[0]), "model_sha256": row[1]}
+
+
+# the champion's version and model SHA-256 (a tag) from MLflow's registry tables (named
+# parameters: SQLAlchemy's text() and sqlite3 both read them)
+CHAMPION_SQL = (
+    "SELECT a.version, t.value FROM registered_model_aliases a LEFT JOIN model_version_tags t"
+    " ON t.name = a.name AND t.version = a.version AND t.key = 'model_sha256'"
+    " WHERE a.name = :name AND a.alias = :alias"
+)
+
+
 def latest_record(engine: Engine, line: str, stage: str) -> StageRecord | None:
     """The newest finished record of ``stage``: the one a cache key is compared with."""
+    import sqlalchemy as sa
+
+    from mlfactory.db._tables import LINE_STAGE_RECORDS
+
     table = LINE_STAGE_RECORDS
     query = (
         sa.select(table)
@@ -84,6 +146,10 @@ def latest_record(engine: Engine, line: str, stage: str) -> StageRecord | None:
 
 def stage_history(engine: Engine, line: str) -> list[StageRecord]:
     """Every record of a line, oldest first."""
+    import sqlalchemy as sa
+
+    from mlfactory.db._tables import LINE_STAGE_RECORDS
+
     table = LINE_STAGE_RECORDS
     query = sa.select(table).where(table.c.line == line).order_by(table.c.id)
     with engine.connect() as connection:
@@ -98,6 +164,9 @@ def start_record(
     parts: dict[str, Any],
     line_run_id: str | None,
 ) -> int:
+    from mlfactory.db import ensure_schema
+    from mlfactory.db._tables import LINE_STAGE_RECORDS
+
     ensure_schema(engine)
     with engine.begin() as connection:
         result = connection.execute(
@@ -115,6 +184,8 @@ def start_record(
 
 
 def _end(engine: Engine, record_id: int, **values: Any) -> None:
+    from mlfactory.db._tables import LINE_STAGE_RECORDS
+
     table = LINE_STAGE_RECORDS
     with engine.begin() as connection:
         connection.execute(
@@ -159,6 +230,10 @@ def _expired(renewed: datetime) -> bool:
 
 def _renew(engine: Engine, line: str, owner: str, stop: threading.Event) -> None:
     """Renew the lock's time every ``LOCK_RENEW_S`` while the run holds it."""
+    import sqlalchemy as sa
+
+    from mlfactory.db._tables import LINE_LOCKS
+
     while not stop.wait(LOCK_RENEW_S):
         try:
             with engine.begin() as connection:
@@ -173,6 +248,10 @@ def _renew(engine: Engine, line: str, owner: str, stop: threading.Event) -> None
 
 def _try_take(engine: Engine, line: str, owner: str) -> str | None:
     """Insert the lock row; ``None`` when taken, else the holder's text."""
+    import sqlalchemy as sa
+
+    from mlfactory.db._tables import LINE_LOCKS
+
     table = LINE_LOCKS
     try:
         with engine.begin() as connection:
@@ -197,6 +276,9 @@ def _try_take(engine: Engine, line: str, owner: str) -> str | None:
 @contextlib.contextmanager
 def line_lock(engine: Engine, line: str, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the line's lock row for the block; wait up to ``wait_s`` seconds for it, then exit."""
+    from mlfactory.db import ensure_schema
+    from mlfactory.db._tables import LINE_LOCKS
+
     ensure_schema(engine)
     owner = _owner()
     deadline = time.monotonic() + wait_s

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlfactory.db import get_engine
 from mlfactory.exceptions import MlfactoryError, SpecError
 from mlfactory.line._keys import (
     cache_key,
@@ -24,14 +23,16 @@ from mlfactory.line._keys import (
     library_versions,
 )
 from mlfactory.line._records import (
+    ChampionUnknown,
+    SqlRecords,
     StageRecord,
     fail_record,
     finish_record,
-    latest_record,
     line_lock,
     start_record,
 )
 from mlfactory.line._spec import LineSpec, line_reports, load_line
+from mlfactory.line._sqlite import NotQuick, SqliteRecords, open_records
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
 
@@ -70,14 +71,25 @@ class LineReport:
 class _Context:
     line: LineSpec
     settings: Settings
-    engine: Engine
+    engine: Engine | None  # None: read-only, through sqlite3 (``store``), nothing may run
     force_promote: bool
     force_reason: str | None
+    store: SqlRecords | SqliteRecords | None = None  # where the records are read
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, StageRecord | None] = field(default_factory=dict)
     stat: dict[str, Any] = field(default_factory=dict)  # kept beside the key (file stats)
     forced: set[str] = field(default_factory=set)  # forced stages hash their files again
     client: Any = None
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            assert self.engine is not None
+            self.store = SqlRecords(self.engine)
+
+    @property
+    def records_store(self) -> SqlRecords | SqliteRecords:
+        assert self.store is not None
+        return self.store
 
     def tracking(self) -> Any:
         if self.client is None:
@@ -217,25 +229,13 @@ def _champion(ctx: _Context) -> dict[str, Any] | None:
     fast: no MLflow client is opened for it); the MLflow client answers when they cannot be read.
     The gate itself loads the champion through the registry, verified.
     """
-    import sqlalchemy as sa
-
     promote = ctx.line.promote
-    query = sa.text(
-        "SELECT a.version, t.value FROM registered_model_aliases a LEFT JOIN model_version_tags t"
-        " ON t.name = a.name AND t.version = a.version AND t.key = 'model_sha256'"
-        " WHERE a.name = :name AND a.alias = :alias"
-    )
     try:
-        with ctx.engine.connect() as connection:
-            names = set(sa.inspect(connection).get_table_names())
-            if "registered_model_aliases" not in names:
-                return None if "experiments" not in names else _champion_by_client(ctx)
-            row = connection.execute(query, {"name": promote.model, "alias": promote.alias}).first()
-    except sa.exc.SQLAlchemyError:
+        return ctx.records_store.champion(promote.model, promote.alias)
+    except ChampionUnknown:
+        if ctx.engine is None:  # read-only: the client is for the full walk
+            raise NotQuick("the champion needs the MLflow client") from None
         return _champion_by_client(ctx)
-    if row is None:
-        return None
-    return {"version": str(row[0]), "model_sha256": row[1]}
 
 
 def _champion_by_client(ctx: _Context) -> dict[str, Any] | None:
@@ -863,6 +863,12 @@ def run_line(
     _check_stage(from_stage, "--from", line)
     if force_promote and not (reason or "").strip():
         raise SpecError('--force-promote needs --reason "why" (it is recorded)')
+    if not (if_drift or force or from_stage is not None or force_promote):
+        quick = _quick_walk(line, settings, dry_run=dry_run, say=say)
+        if quick is not None:
+            return LineReport(line.name, quick, time.perf_counter() - started)
+    from mlfactory.db import get_engine
+
     engine = get_engine(settings.database_url)
     note = ""
     if if_drift:
@@ -896,6 +902,33 @@ def run_line(
     return LineReport(line.name, outcomes, seconds, holder["run_id"], note)
 
 
+def _quick_walk(
+    line: LineSpec, settings: Settings, *, dry_run: bool, say: Say
+) -> list[StageOutcome] | None:
+    """The outcomes of a line with nothing to do (or of a dry run), read through ``sqlite3``
+    without SQLAlchemy; None when the line must be walked through SQLAlchemy: a stage must run,
+    the database is not a local SQLite file at the schema's head, the lock is held, or the
+    champion can only be read with the MLflow client. Takes no lock: it writes nothing."""
+    store = open_records(settings.database_url, line.name)
+    if store is None:
+        return None
+    ctx = _Context(line, settings, None, False, None, store=store)
+    try:
+        _check_explain_segments(ctx)
+        outcomes = _walk(ctx, set(), None, dry_run=True, say=say, run_id=None)
+    except NotQuick:
+        return None
+    except MlfactoryError:
+        if dry_run:
+            raise
+        return None  # a stage fails: the full walk records it
+    finally:
+        store.close()
+    if not dry_run and any(o.status != "up to date" for o in outcomes):
+        return None
+    return outcomes
+
+
 def _end_line_run(ctx: _Context, run_id: str | None, status: str) -> None:
     if run_id is not None:  # a line where nothing ran opened no run (and imports no MLflow)
         from mlfactory.tracking._owner import HEARTBEAT
@@ -924,7 +957,7 @@ def _walk(
     outcomes: list[StageOutcome] = []
     blocked: str | None = None  # dry run: the first stage that would run
     for stage in stages:
-        ctx.records[stage] = latest_record(ctx.engine, line.name, stage)
+        ctx.records[stage] = ctx.records_store.latest(line.name, stage)
         if blocked is not None:
             outcomes.append(StageOutcome(stage, "would run", [f"after {blocked}, which would run"]))
             continue
@@ -1015,15 +1048,7 @@ def _outputs_gone(stage: str, outputs: dict[str, Any]) -> list[str]:
 
 
 def _ever_failed(ctx: _Context, stage: str) -> bool:
-    import sqlalchemy as sa
-
-    from mlfactory.db._tables import LINE_STAGE_RECORDS as T
-
-    query = sa.select(T.c.id).where(
-        T.c.line == ctx.line.name, T.c.stage == stage, T.c.status == "failed"
-    )
-    with ctx.engine.connect() as connection:
-        return connection.execute(query.limit(1)).first() is not None
+    return ctx.records_store.ever_failed(ctx.line.name, stage)
 
 
 def _tag(ctx: _Context, run_id: str | None, stage: str, key: str, status: str, text: str) -> None:
