@@ -42,9 +42,13 @@ COMMANDS = [
     (["spec", "validate", str(ROOT / "examples" / "credit_matrix.toml")],
      FRAMES | {"sklearn", "scipy"}),
     (["data", "status"], FRAMES),
+    # the zoo and its grid files: Task without mlfactory.datasets' loaders, scikit-learn only
+    # when a model is built
+    (["spec", "models"], SETTINGS),
     # MLflow's expected schema comes from a snapshot of the installed MLflow (resources/)
     (["info"], DATABASE),
     (["runs", "list"], DATABASE),  # an empty store: found so without MLflow
+    (["models", "list"], DATABASE),  # an empty registry: mlfactory.registry loads lazily
 ]  # fmt: skip
 
 _PROBE = """
@@ -163,3 +167,28 @@ def test_a_command_imports_only_what_its_work_needs(args, allowed, workdir) -> N
     assert done.returncode in (0, 1), done.stderr  # 1: drift found (monitor)
     loaded = set(json.loads(done.stderr.split("LOADED ", 1)[1]))
     assert loaded <= allowed, f"`mlfactory {' '.join(args)}` imported {sorted(loaded - allowed)}"
+
+
+_LIBRARY_PROBE = """
+import json, sys
+from mlfactory.registry import list_models
+from mlfactory.settings import get_settings
+assert list_models(get_settings()) == []
+heavy = set(json.loads(sys.argv[1]))
+print("LOADED " + json.dumps(sorted({m.split(".")[0] for m in sys.modules} & heavy)))
+"""
+
+
+def test_the_registry_lists_an_empty_store_without_mlflow(workdir) -> None:
+    """``mlfactory.registry`` loads its modules on first use and MLflow with the first client:
+    an empty store's listing reads the database's state only (no MLflow, scikit-learn, pandas)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LIBRARY_PROBE, json.dumps(sorted(HEAVY))],
+        cwd=workdir,
+        env=_env(workdir / "home"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.split("LOADED ", 1)[1]))
+    assert loaded <= DATABASE, sorted(loaded - DATABASE)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import pandas as pd
 
+from mlfactory.datasets._task import Task
+
 __all__ = ["ColumnRoles", "Dataset", "Task"]
-
-
-class Task(StrEnum):
-    CLASSIFICATION = "classification"
-    REGRESSION = "regression"
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,58 @@
-"""The model zoo: estimators by name and task, shipped parameter grids and search spaces."""
+"""The model zoo: estimators by name and task, shipped parameter grids and search spaces.
 
-from mlfactory.models._distributions import (
-    CategoricalParam,
-    FloatParam,
-    IntParam,
-    SearchSpace,
-    parse_distributions,
-    to_optuna_distributions,
-    to_scipy_distributions,
-)
-from mlfactory.models._grids import (
-    ParamGrid,
-    default_distributions_path,
-    default_grid_path,
-    find_grid_file,
-    grids_dir,
-    load_grid,
-    load_json_file,
-)
-from mlfactory.models._zoo import MODELS, ModelEntry, build_model, get_model_entry, list_models
+The names below load their module when first used: listing the zoo and its grid files
+(``mlfactory spec models``) imports neither scikit-learn (loaded when a model is built) nor the
+search-space stack (numpy, scipy, Optuna) of :mod:`mlfactory.models._distributions` (issue #21).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlfactory.models._distributions import (
+        CategoricalParam,
+        FloatParam,
+        IntParam,
+        SearchSpace,
+        parse_distributions,
+        to_optuna_distributions,
+        to_scipy_distributions,
+    )
+    from mlfactory.models._grids import (
+        ParamGrid,
+        default_distributions_path,
+        default_grid_path,
+        find_grid_file,
+        grids_dir,
+        load_grid,
+        load_json_file,
+    )
+    from mlfactory.models._zoo import MODELS, ModelEntry, build_model, get_model_entry, list_models
+
+_WHERE = {
+    "_distributions": (
+        "CategoricalParam",
+        "FloatParam",
+        "IntParam",
+        "SearchSpace",
+        "parse_distributions",
+        "to_optuna_distributions",
+        "to_scipy_distributions",
+    ),
+    "_grids": (
+        "ParamGrid",
+        "default_distributions_path",
+        "default_grid_path",
+        "find_grid_file",
+        "grids_dir",
+        "load_grid",
+        "load_json_file",
+    ),
+    "_zoo": ("MODELS", "ModelEntry", "build_model", "get_model_entry", "list_models"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "MODELS",
@@ -41,3 +75,16 @@ __all__ = [
     "to_optuna_distributions",
     "to_scipy_distributions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlfactory.models' has no attribute {name!r}")
+    found = getattr(import_module(f"mlfactory.models.{module}"), name)
+    globals()[name] = found
+    return found
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])

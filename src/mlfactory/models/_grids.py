@@ -14,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from mlfactory.datasets._base import Task
+from mlfactory.datasets._task import Task
 from mlfactory.exceptions import SpecError
 from mlfactory.models._zoo import MODELS
 

@@ -13,26 +13,31 @@ import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import Lasso, LogisticRegression, Ridge
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.svm import SVC, SVR
-
-from mlfactory.datasets._base import Task
+from mlfactory.datasets._task import Task
 from mlfactory.exceptions import SpecError
+
+if TYPE_CHECKING:  # scikit-learn loads when a model is built, not when the zoo is listed
+    from sklearn.base import BaseEstimator
 
 __all__ = ["MODELS", "ModelEntry", "build_model", "get_model_entry", "list_models", "snake_name"]
 
-Factory = Callable[[int], BaseEstimator]
+Factory = Callable[[int], "BaseEstimator"]
+
+
+def _sklearn(path: str, *, seeded: bool = True, **params: Any) -> Factory:
+    """A factory of ``sklearn.<path>`` (``"linear_model.Ridge"``) with ``params`` (and
+    ``random_state=seed`` when ``seeded``), importing scikit-learn only when it builds."""
+    module, _, name = path.rpartition(".")
+
+    def build(seed: int) -> BaseEstimator:
+        estimator = getattr(import_module(f"sklearn.{module}"), name)
+        return estimator(**params, **({"random_state": seed} if seeded else {}))
+
+    build.__qualname__ = build.__name__ = f"build_{name}"
+    return build
 
 
 def snake_name(name: str) -> str:
@@ -91,50 +96,55 @@ def _xgboost_regressor(seed: int) -> BaseEstimator:
 C, R = Task.CLASSIFICATION, Task.REGRESSION
 
 _ENTRIES = [
-    ModelEntry("NaiveBayes", {C: lambda seed: GaussianNB()}, "Gaussian naive Bayes"),
+    ModelEntry(
+        "NaiveBayes", {C: _sklearn("naive_bayes.GaussianNB", seeded=False)}, "Gaussian naive Bayes"
+    ),
     ModelEntry(
         "LogisticRegression",
-        {C: lambda seed: LogisticRegression(max_iter=5000, random_state=seed)},
+        {C: _sklearn("linear_model.LogisticRegression", max_iter=5000)},
         "L2-penalised logistic regression (lbfgs, max_iter=5000)",
     ),
     ModelEntry(
         "KNN",
-        {C: lambda seed: KNeighborsClassifier(), R: lambda seed: KNeighborsRegressor()},
+        {
+            C: _sklearn("neighbors.KNeighborsClassifier", seeded=False),
+            R: _sklearn("neighbors.KNeighborsRegressor", seeded=False),
+        },
         "k nearest neighbours",
     ),
     ModelEntry(
         "RandomForest",
         {
-            C: lambda seed: RandomForestClassifier(random_state=seed),
-            R: lambda seed: RandomForestRegressor(random_state=seed),
+            C: _sklearn("ensemble.RandomForestClassifier"),
+            R: _sklearn("ensemble.RandomForestRegressor"),
         },
         "random forest (100 trees)",
     ),
     ModelEntry(
         "HistGradientBoosting",
         {
-            C: lambda seed: HistGradientBoostingClassifier(random_state=seed),
-            R: lambda seed: HistGradientBoostingRegressor(random_state=seed),
+            C: _sklearn("ensemble.HistGradientBoostingClassifier"),
+            R: _sklearn("ensemble.HistGradientBoostingRegressor"),
         },
         "histogram gradient boosting",
     ),
     ModelEntry(
         "SVM",
-        {C: lambda seed: SVC(probability=True, random_state=seed), R: lambda seed: SVR()},
+        {C: _sklearn("svm.SVC", probability=True), R: _sklearn("svm.SVR", seeded=False)},
         "support vector machine (SVC with probabilities / SVR)",
     ),
     ModelEntry(
         "NeuralNet",
         {
-            C: lambda seed: MLPClassifier(max_iter=1000, early_stopping=True, random_state=seed),
-            R: lambda seed: MLPRegressor(max_iter=1000, early_stopping=True, random_state=seed),
+            C: _sklearn("neural_network.MLPClassifier", max_iter=1000, early_stopping=True),
+            R: _sklearn("neural_network.MLPRegressor", max_iter=1000, early_stopping=True),
         },
         "multi-layer perceptron with early stopping",
     ),
     ModelEntry(
-        "Lasso", {R: lambda seed: Lasso(max_iter=10000, random_state=seed)}, "L1 linear regression"
+        "Lasso", {R: _sklearn("linear_model.Lasso", max_iter=10000)}, "L1 linear regression"
     ),
-    ModelEntry("Ridge", {R: lambda seed: Ridge(random_state=seed)}, "L2 linear regression"),
+    ModelEntry("Ridge", {R: _sklearn("linear_model.Ridge")}, "L2 linear regression"),
     ModelEntry(
         "LightGBM",
         {C: _lightgbm_classifier, R: _lightgbm_regressor},

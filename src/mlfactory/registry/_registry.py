@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from mlfactory.exceptions import ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
 from mlfactory.tracking import TrackingStoreEmpty, open_tracking, reap_stale_runs
+
+if TYPE_CHECKING:  # MLflow loads with the first client: an empty store answers without it
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -102,6 +102,8 @@ def _version_info(client: MlflowClient, version: Any) -> VersionInfo:
 
 def _model_run(client: MlflowClient, run_id: str) -> Any:
     """The run holding the model: the run itself, or a matrix parent's best cell."""
+    from mlflow.exceptions import MlflowException
+
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -156,6 +158,8 @@ def promote(
     reference sample; the verdict is recorded as version tags (``onnx_status`` = ``ok`` or
     ``fallback: reason``, ``onnx_max_abs_diff``). A pipeline that does not convert still promotes.
     """
+    from mlflow.exceptions import MlflowException
+
     if (run_id is None) == (best_of is None):
         raise ModelNotFound("give either a run id or --best EXPERIMENT, not both or neither")
     client = open_tracking(settings)
@@ -212,6 +216,8 @@ def promote(
 
 def registered_kind(client: MlflowClient, name: str) -> tuple[str, str] | None:
     """``("fleet" | "single", version)`` by the newest version of ``name``; None without one."""
+    from mlflow.exceptions import MlflowException
+
     try:
         newest = client.search_model_versions(
             f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
@@ -225,6 +231,8 @@ def registered_kind(client: MlflowClient, name: str) -> tuple[str, str] | None:
 
 
 def _is_fleet_run(client: MlflowClient, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_run(run_id).data.tags.get("mlfactory.fleet") == "true"
     except MlflowException:
@@ -253,6 +261,8 @@ def _trial_load(settings: Settings, run: Any) -> None:
 
 def _discard_version(client: MlflowClient, name: str, version: str) -> None:
     """Remove a version whose promotion did not finish, so no half-promoted version stays."""
+    from mlflow.exceptions import MlflowException
+
     try:
         client.delete_model_version(name, version)
     except MlflowException as exc:  # pragma: no cover - the store went away mid-promotion
@@ -260,6 +270,8 @@ def _discard_version(client: MlflowClient, name: str, version: str) -> None:
 
 
 def _registered_model(client: MlflowClient, name: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_registered_model(name)
     except MlflowException:
@@ -271,6 +283,8 @@ def _registered_model(client: MlflowClient, name: str) -> Any:
 
 def resolve_version(client: MlflowClient, ref: ModelRef) -> VersionInfo:
     """The version a reference points at; a clear error when model, alias or version is absent."""
+    from mlflow.exceptions import MlflowException
+
     _registered_model(client, ref.name)
     try:
         if ref.version:
