@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/cli_startup.py --commands --runs 5   # commands doing tiny work
     .venv/bin/python benchmarks/cli_startup.py --commands --compare /tmp/old/src   # before, after
     .venv/bin/python benchmarks/cli_startup.py --commands --line benchmarks/_work/line-5000
+    .venv/bin/python benchmarks/cli_startup.py --readers --runs 5 [--compare /tmp/old/src]
 
 ``--commands`` runs commands that do their real work on tiny inputs (two 400-row parquet samples,
 a one-ticker synthetic ingest that is already up to date, an SQLite database at the schema's head,
@@ -22,6 +23,11 @@ wall time also measures the other jobs. ``--importtime`` adds the ten slowest im
 ``PYTHONPATH`` ("before") and with this one ("after"), so that both meet the same load; the table
 gives both medians. ``--line DIR`` adds ``mlfactory run`` with nothing to do (issue #18's no-op
 rerun) on a copy of the folder ``benchmarks/line.py`` left (``credit_line.toml`` and its home).
+
+``--readers`` times the reading commands (``runs list/show/compare``, ``models list/show/
+decisions``) on a store *with* runs (12, two of them nested, one deleted) and a registered model
+(3 versions, aliases, tags), alternately "before" and "after": before is ``--compare OLD_SRC``'s
+tree when given, else this tree with ``MLFACTORY_SQL_READERS=0`` (MLflow's client answers).
 """
 
 from __future__ import annotations
@@ -77,8 +83,11 @@ LINE_SETS = ["--set", "data.rows=5000", "--set", "train.experiment.seed=7"]
 LINE_RUN = ["run", "line/credit_line.toml", *LINE_SETS]
 
 
-def _env(folder: Path, src: str | None = None) -> dict[str, str]:
+def _env(
+    folder: Path, src: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFACTORY_")}
+    env.update(extra or {})
     env["MLFACTORY_HOME"] = str(folder / "home")
     if src is not None:  # an older tree: its mlfactory is found first
         env["PYTHONPATH"] = src
@@ -93,9 +102,13 @@ def _home(args: list[str], folder: Path) -> Path:
 
 
 def _run(
-    args: list[str], folder: Path, ok: tuple[int, ...] = (0, 2), src: str | None = None
+    args: list[str],
+    folder: Path,
+    ok: tuple[int, ...] = (0, 2),
+    src: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[float, float]:
-    env = _env(folder, src)
+    env = _env(folder, src, extra)
     if args[:1] == ["run"]:
         env["MLFACTORY_HOME"] = str(folder / "line" / ".mlfactory")
     started = time.perf_counter()
@@ -159,9 +172,11 @@ def _prepare(folder: Path, line: Path | None = None) -> None:
         _run(LINE_RUN, folder, ok=(0,))
 
 
-def _imports(args: list[str], folder: Path) -> tuple[float, list[str]]:
+def _imports(
+    args: list[str], folder: Path, extra: dict[str, str] | None = None
+) -> tuple[float, list[str]]:
     """Seconds ``-X importtime`` counts (top-level imports) and the heavy libraries loaded."""
-    env = _env(folder)
+    env = _env(folder, extra=extra)
     if args[:1] == ["run"]:
         env["MLFACTORY_HOME"] = str(folder / "line" / ".mlfactory")
     done = subprocess.run(
@@ -246,6 +261,77 @@ def _commands(folder: Path, runs: int, line: Path | None = None) -> None:
         _line_share(folder, no_op)
 
 
+_POPULATE = """
+from mlfactory.settings import get_settings
+from mlfactory.tracking import experiment_for, open_tracking
+settings = get_settings()
+client = open_tracking(settings)
+experiment = experiment_for(client, "credit", settings)
+ids = []
+for index in range(12):
+    tags = {"mlfactory.role": "candidate", "mlflow.parentRunId": ids[0]} if index in (1, 2) else {}
+    run = client.create_run(experiment, run_name=f"run-{index}", tags=tags).info.run_id
+    client.log_param(run, "C", str(index))
+    for key in ("test_roc_auc", "test_accuracy", "test_f1", "train_loss"):
+        client.log_metric(run, key, 0.5 + index / 100)
+    client.log_text(run, "notes", "notes.txt")
+    client.set_terminated(run)
+    ids.append(run)
+client.delete_run(ids[-1])
+client.create_registered_model("credit-model")
+for run in ids[:3]:
+    client.create_model_version(
+        "credit-model", f"runs:/{run}/model", run, tags={"spec": "x", "metric.test_roc_auc": "0.6"}
+    )
+client.set_registered_model_alias("credit-model", "champion", "2")
+client.set_registered_model_alias("credit-model", "challenger", "3")
+print(" ".join(ids))
+"""
+
+
+def _readers(folder: Path, runs: int, old_src: str | None) -> None:
+    """The reading commands on a store with runs and a model, before and after alternately."""
+    home = _env(folder)
+    subprocess.run(
+        [sys.executable, "-m", "mlfactory", "db", "upgrade"], cwd=folder, env=home, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _POPULATE], cwd=folder, env=home, check=True, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    ids = done.stdout.split()
+    commands = [
+        ["runs", "list"], ["runs", "list", "--all", "--json"], ["runs", "show", ids[0]],
+        ["runs", "compare", ids[0], ids[1], ids[2]], ["models", "list"],
+        ["models", "show", "credit-model"], ["models", "decisions", "credit-model"],
+    ]  # fmt: skip
+    before_env = {} if old_src else {"MLFACTORY_SQL_READERS": "0"}
+    label = f"`{old_src}`" if old_src else "MLflow's client (MLFACTORY_SQL_READERS=0)"
+    print(f"before: {label}; after: this tree, MLflow's tables read with SQL\n")
+    print(
+        "| command | before: median wall s | before: median CPU s | after: median wall s | "
+        "after: median CPU s | after / before CPU | after: heavy libraries loaded |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for args in commands:
+        before: list[tuple[float, float]] = []
+        after: list[tuple[float, float]] = []
+        for _ in range(runs):
+            before.append(_run(args, folder, ok=(0,), src=old_src, extra=before_env))
+            after.append(_run(args, folder, ok=(0,)))
+        (old_wall, old_cpu), (new_wall, new_cpu) = (
+            (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for t in (before, after)
+        )
+        _, loaded = _imports(args, folder)
+        shown = " ".join(a[:8] if len(a) == 32 else a for a in args)
+        print(
+            f"| `mlfactory {shown}` | {old_wall:.3f} | {old_cpu:.3f} | {new_wall:.3f} | "
+            f"**{new_cpu:.3f}** | {new_cpu / old_cpu:.2f} | {', '.join(loaded) or '–'} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs of each command")
@@ -263,6 +349,11 @@ def main() -> None:
         help="--commands: also `mlfactory run` with nothing to do, on a copy of DIR "
         "(a folder benchmarks/line.py left, e.g. benchmarks/_work/line-5000)",
     )
+    parser.add_argument(
+        "--readers",
+        action="store_true",
+        help="time runs/models reading commands on a store with runs, before and after",
+    )
     options = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -271,6 +362,12 @@ def main() -> None:
         "at the start"
     )
     print()
+    if options.readers:
+        with tempfile.TemporaryDirectory() as tmp:
+            old_src = str(Path(options.compare).resolve()) if options.compare else None
+            _readers(Path(tmp), options.runs, old_src)
+        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+        return
     if options.commands:
         with tempfile.TemporaryDirectory() as tmp:
             if options.compare:
