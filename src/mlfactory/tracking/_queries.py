@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlfactory.exceptions import ModelNotFound
 from mlfactory.settings import get_settings, mask_secrets
 from mlfactory.tracking._owner import staleness
+from mlfactory.tracking._sqlread import metric_order
 
 __all__ = ["compare_runs", "get_run", "list_run_rows", "list_runs"]
 
@@ -74,7 +75,8 @@ def list_run_rows(
         runs = [r for r in runs if r.data.tags.get("mlfactory.role") != "candidate"]
     rows = []
     for run in runs[:max_results]:
-        metrics = {k: v for k, v in sorted(run.data.metrics.items()) if k.startswith("test_")}
+        found = run.data.metrics  # in the order readers show them (MLflow's is the store's rows)
+        metrics = {k: found[k] for k in sorted(found, key=metric_order) if k.startswith("test_")}
         duration = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
         stale = staleness(run.info.status, run.data.tags, timeout)
         rows.append(

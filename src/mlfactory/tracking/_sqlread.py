@@ -36,6 +36,7 @@ __all__ = [
     "get_run_sql",
     "list_models_sql",
     "list_runs_sql",
+    "metric_order",
     "sql_reader",
 ]
 
@@ -68,6 +69,16 @@ def sql_reader(settings: Settings) -> Engine | None:
     if _snapshot_expectations(MLFLOW_SCHEMA_SNAPSHOT) is None:  # another MLflow: it answers
         return None
     return readonly_engine(settings.database_url)
+
+
+_FIRST_METRICS = ("test_roc_auc", "test_accuracy", "test_f1", "test_r2", "test_rmse")
+
+
+def metric_order(name: str) -> tuple[int, str]:
+    """The order of a run's metrics in lists: the ones people look for first, then the others
+    alphabetically (MLflow's own order is the store's row order, unspecified on PostgreSQL)."""
+    first = _FIRST_METRICS
+    return (first.index(name) if name in first else len(first), name)
 
 
 def _time(ms: int | None) -> str:
@@ -188,7 +199,11 @@ def list_runs_sql(
                 "stale": stale or "",
                 "started": _time(start),
                 "seconds": (end - start) / 1000 if end else None,
-                **{k: v for k, v in sorted(metrics[run_id].items()) if k.startswith("test_")},
+                **{
+                    k: metrics[run_id][k]
+                    for k in sorted(metrics[run_id], key=metric_order)
+                    if k.startswith("test_")
+                },
             }
         )
     return rows
