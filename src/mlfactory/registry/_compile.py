@@ -87,17 +87,18 @@ def load_compiled(settings: Any, loaded: Any) -> tuple[bytes | None, str]:
         return None, "no ONNX graph recorded for this version (promoted without compile_onnx)"
     if status != "ok":
         return None, status
+    artifact = tags.get("onnx_artifact") or ONNX_ARTIFACT
+    target = Path(tempfile.mkdtemp(prefix="mlfactory-onnx-"))  # private; only the bytes are kept
     try:
-        client = open_tracking(settings)
-        target = loaded.path.parent / "onnx-download"
-        target.mkdir(parents=True, exist_ok=True)
-        artifact = tags.get("onnx_artifact") or ONNX_ARTIFACT
         if not ONNX_PATH.fullmatch(artifact):
             raise ValueError(f"unexpected ONNX artifact path {artifact!r}")
+        client = open_tracking(settings)
         path = Path(client.download_artifacts(loaded.info.run_id, artifact, str(target)))
         model_bytes = path.read_bytes()
     except Exception as exc:
         return None, f"fallback: cannot load the ONNX graph: {str(exc).strip()[:200]}"
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
     if hashlib.sha256(model_bytes).hexdigest() != tags.get("onnx_sha256"):
         return None, f"fallback: {artifact} does not match its recorded SHA-256"
     reason = f"verified ONNX graph ({tags.get('onnx_max_abs_diff', '?')} max abs difference "
