@@ -16,6 +16,13 @@ from _tools import require_tool
 
 from mlfactory.settings import get_settings
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set, which Rich fixes as the console's
+# size when the CLI's console is created; a test run in one process has neither. Workers behave
+# as that one process does: each test's width is its own COLUMNS, else Rich's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
