@@ -7,8 +7,9 @@ neither (issue #21).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlfactory._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlfactory.datasets._adult import ADULT_TRUE_COEFFICIENTS, load_adult, synth_adult
@@ -104,14 +105,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlfactory.datasets' has no attribute {name!r}")
-    found = getattr(import_module(f"mlfactory.datasets.{module}"), name)
-    globals()[name] = found
-    return found
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)

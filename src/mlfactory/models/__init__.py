@@ -7,8 +7,9 @@ search-space stack (numpy, scipy, Optuna) of :mod:`mlfactory.models._distributio
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlfactory._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlfactory.models._distributions import (
@@ -77,14 +78,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlfactory.models' has no attribute {name!r}")
-    found = getattr(import_module(f"mlfactory.models.{module}"), name)
-    globals()[name] = found
-    return found
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)

@@ -6,8 +6,9 @@ The names below load their module when first used: a reader that only checks the
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlfactory._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlfactory.tracking._owner import (
@@ -82,14 +83,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlfactory.tracking' has no attribute {name!r}")
-    found = getattr(import_module(f"mlfactory.tracking.{module}"), name)
-    globals()[name] = found
-    return found
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)
