@@ -192,3 +192,28 @@ def test_the_registry_lists_an_empty_store_without_mlflow(workdir) -> None:
     )
     loaded = set(json.loads(done.stdout.split("LOADED ", 1)[1]))
     assert loaded <= DATABASE, sorted(loaded - DATABASE)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_spec_recipes_lists_every_recipe_without_scikit_learn_or_pandas(as_json, workdir) -> None:
+    """The recipes' names and descriptions come from their builders' docstrings: the builders
+    import scikit-learn and pandas when they build a recipe, not when they are listed."""
+    from mlfactory.preprocessing import list_recipes
+
+    args = ["spec", "recipes", *(["--json"] if as_json else [])]
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(sorted(HEAVY))],
+        cwd=workdir,
+        env={**_env(workdir / "home"), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stderr.split("LOADED ", 1)[1]))
+    assert loaded <= SETTINGS, f"`mlfactory {' '.join(args)}` imported {sorted(loaded - SETTINGS)}"
+    if as_json:
+        assert json.loads(done.stdout) == list_recipes()
+    else:
+        for name, description in list_recipes().items():
+            assert f" {name} " in done.stdout and description in done.stdout, done.stdout

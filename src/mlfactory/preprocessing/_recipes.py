@@ -9,26 +9,26 @@ GaussianNB included, accepts it.
 
 Every step is a scikit-learn class (no function or class of mlfactory): a logged model loads in
 an environment built from its ``requirements.txt`` alone, where mlfactory is not installed.
+
+pandas and scikit-learn load when a recipe is built, not with this module: listing the recipes
+(``mlfactory spec recipes``) imports neither (issue #21).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import KNNImputer, SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import (
-    OneHotEncoder,
-    PowerTransformer,
-    RobustScaler,
-    StandardScaler,
-)
-
-from mlfactory.datasets._base import ColumnRoles
 from mlfactory.exceptions import SpecError
 from mlfactory.logs import get_logger
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, PowerTransformer, StandardScaler
+
+    from mlfactory.datasets._base import ColumnRoles
 
 __all__ = [
     "RECIPES",
@@ -45,7 +45,7 @@ logger = get_logger(__name__)
 SKEW_THRESHOLD = 1.0
 """``power`` straightens numeric columns whose absolute sample skewness exceeds this."""
 
-RecipeBuilder = Callable[[ColumnRoles, pd.DataFrame | None], ColumnTransformer]
+RecipeBuilder = Callable[["ColumnRoles", "pd.DataFrame | None"], "ColumnTransformer"]
 
 
 def _to_float() -> StandardScaler:
@@ -55,6 +55,8 @@ def _to_float() -> StandardScaler:
     (missing values pass through as NaN) and keeps the feature names, with no custom code in the
     pipeline. ``mlfactory.serving._onnx`` converts it to an ONNX ``Cast``.
     """
+    from sklearn.preprocessing import StandardScaler
+
     return StandardScaler(with_mean=False, with_std=False)
 
 
@@ -65,6 +67,8 @@ def _numeric_columns(roles: ColumnRoles) -> list[str]:
 
 def detect_skewed(X: pd.DataFrame, columns: Sequence[str], threshold: float = SKEW_THRESHOLD):
     """Columns of ``X`` with absolute sample skewness (pandas ``skew``) above ``threshold``."""
+    import pandas as pd
+
     skewed = []
     for column in columns:
         value = pd.to_numeric(X[column], errors="coerce").skew()
@@ -74,6 +78,9 @@ def detect_skewed(X: pd.DataFrame, columns: Sequence[str], threshold: float = SK
 
 
 def _boolean_pipeline() -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
     return Pipeline(
         [
             ("to_float", _to_float()),
@@ -83,20 +90,60 @@ def _boolean_pipeline() -> Pipeline:
 
 
 def _onehot(drop: str | None = None) -> OneHotEncoder:
+    from sklearn.preprocessing import OneHotEncoder
+
     return OneHotEncoder(handle_unknown="ignore", drop=drop, sparse_output=False)
 
 
 def _categorical_pipeline(drop: str | None = None) -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
     return Pipeline(
         [("imputer", SimpleImputer(strategy="most_frequent")), ("onehot", _onehot(drop))]
     )
 
 
 def _standard_numeric() -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())])
 
 
+def _yeo_johnson() -> PowerTransformer:
+    """Yeo-Johnson power transform, standardised."""
+    from sklearn.preprocessing import PowerTransformer
+
+    return PowerTransformer(method="yeo-johnson", standardize=True)
+
+
+def _power_numeric() -> Pipeline:
+    """Median impute, then Yeo-Johnson on the raw imputed values."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("imputer", SimpleImputer(strategy="median")), ("power", _yeo_johnson())])
+
+
+def _knn_numeric() -> Pipeline:
+    """KNN impute (7 neighbours, distance-weighted), then robust scaling."""
+    from sklearn.impute import KNNImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import RobustScaler
+
+    return Pipeline(
+        [
+            ("imputer", KNNImputer(n_neighbors=7, weights="distance")),
+            ("scaler", RobustScaler()),
+        ]
+    )
+
+
 def _assemble(groups: list[tuple[str, object, list[str]]]) -> ColumnTransformer:
+    from sklearn.compose import ColumnTransformer
+
     transformers = [(name, step, cols) for name, step, cols in groups if cols]
     if not transformers:
         raise SpecError(
@@ -134,16 +181,10 @@ def power(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransforme
     else:
         skewed = []
     straight = [c for c in numeric if c not in skewed]
-    yeo_johnson = Pipeline(
-        [
-            ("imputer", SimpleImputer(strategy="median")),
-            ("power", PowerTransformer(method="yeo-johnson", standardize=True)),
-        ]
-    )
     return _assemble(
         [
             ("num", _standard_numeric(), straight),
-            ("skewed", yeo_johnson, skewed),
+            ("skewed", _power_numeric(), skewed),
             ("bool", _boolean_pipeline(), list(roles.boolean)),
             ("cat", _categorical_pipeline(), list(roles.categorical)),
         ]
@@ -152,15 +193,9 @@ def power(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransforme
 
 def robust_knn(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTransformer:
     """KNN impute (7 neighbours, distance-weighted) + robust scaling; one-hot drops binary twins."""
-    numeric = Pipeline(
-        [
-            ("imputer", KNNImputer(n_neighbors=7, weights="distance")),
-            ("scaler", RobustScaler()),
-        ]
-    )
     return _assemble(
         [
-            ("num", numeric, _numeric_columns(roles)),
+            ("num", _knn_numeric(), _numeric_columns(roles)),
             ("bool", _boolean_pipeline(), list(roles.boolean)),
             ("cat", _categorical_pipeline(drop="if_binary"), list(roles.categorical)),
         ]
@@ -180,6 +215,10 @@ def _skewed_columns(roles: ColumnRoles, X: pd.DataFrame | None, recipe: str) -> 
 
 def _course_numeric(*steps: tuple[str, object]) -> Pipeline:
     """The course's numeric steps: booleans as 0/1, median impute, standardise, then ``steps``."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline(
         [
             ("to_float", _to_float()),
@@ -213,11 +252,10 @@ def course_power(roles: ColumnRoles, X: pd.DataFrame | None = None) -> ColumnTra
     """
     skewed = _skewed_columns(roles, X, "course_power")
     straight = [c for c in _numeric_columns(roles) if c not in skewed]
-    yeo_johnson = ("power", PowerTransformer(method="yeo-johnson", standardize=True))
     return _assemble(
         [
             ("num", _course_numeric(), [*straight, *roles.boolean]),
-            ("skewed", _course_numeric(yeo_johnson), skewed),
+            ("skewed", _course_numeric(("power", _yeo_johnson())), skewed),
             ("cat", _categorical_pipeline(), list(roles.categorical)),
         ]
     )
