@@ -12,24 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _incremental import HORIZON, STARTS, WINDOWS
+from _incremental import ingest_until as _ingest
 
-from mlfactory.data import BronzeStore, SyntheticSource, compute_features, featurize, ingest
+from mlfactory.data import BronzeStore, SyntheticSource, compute_features, featurize
 from mlfactory.data import load_features as load
 from mlfactory.data._layout import parse_silver_name
-
-# A starts with 3 days of 2021 (fewer than the 20-day window looks back); B with 2 days of 2022
-# (fewer than the 5 days the target looks ahead), so context rows span several year files.
-TICKERS = pd.DataFrame({"ticker": ["A", "B"], "sector": ["E", "F"], "subsector": ["e", "f"]})
-STARTS = {"A": date(2021, 12, 29), "B": date(2022, 12, 29)}
-WINDOWS, HORIZON = (3, 20), 5
-
-
-def _ingest(bronze: Path, end: date) -> None:
-    store = BronzeStore(bronze, fsync=False)
-    for ticker, start in STARTS.items():
-        if end >= start:
-            row = TICKERS[TICKERS["ticker"] == ticker]
-            assert not ingest(store, row, SyntheticSource(seed=3), start, end).failures
 
 
 def _files(silver: Path) -> dict[tuple, tuple[str, int]]:
@@ -46,6 +34,8 @@ def _files(silver: Path) -> dict[tuple, tuple[str, int]]:
 def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
     bronze, silver, full = tmp_path / "bronze", tmp_path / "silver", tmp_path / "full"
     kw = {"bronze_dir": bronze, "windows": WINDOWS, "horizon": HORIZON, "scheduler": "synchronous"}
+    # compact: new days rewrite blocks, never the delta (test_featurize_delta.py covers that)
+    incremental = {**kw, "compact": True}
     steps = [
         # end, blocks written by the incremental run (ticker, first, last)
         (date(2022, 12, 28), {"A": [(2021, 2021), (2022, 2022)]}),
@@ -60,7 +50,7 @@ def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
     for end, expected in steps:
         _ingest(bronze, end)
         before = _files(silver)
-        report = featurize(silver_dir=silver, **kw)
+        report = featurize(silver_dir=silver, **incremental)
         assert report.ok
         written = {r.ticker: sorted(r.entries) for r in report.written}
         assert written == expected, end
@@ -72,7 +62,7 @@ def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
         assert featurize(silver_dir=full, force=True, **kw).ok
         got, want = load(silver_dir=silver), load(silver_dir=full)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
-        assert featurize(silver_dir=silver, **kw).blocks_written == 0  # nothing new
+        assert featurize(silver_dir=silver, **incremental).blocks_written == 0  # nothing new
     # and the rebuild is the features of the whole history, computed in one go
     prices = BronzeStore(bronze).read()
     for ticker in STARTS:
@@ -90,7 +80,7 @@ def test_new_days_rewrite_only_their_blocks_and_equal_a_full_rebuild(tmp_path):
     fixed = SyntheticSource(seed=3).fetch("A", date(2022, 12, 30), date(2022, 12, 30))
     fixed["Adj Close"] *= 1.5
     BronzeStore(bronze, fsync=False).write_ticker("A", fixed, "E", "e")
-    report = featurize(silver_dir=silver, **kw)
+    report = featurize(silver_dir=silver, **incremental)
     assert {r.ticker: sorted(r.entries) for r in report.written} == {
         "A": [(2022, 2022), (2023, 2023)]
     }
@@ -152,6 +142,7 @@ def test_a_new_day_reads_one_bronze_year_the_previous_block_s_tail_is_its_contex
 
     bronze, silver, full = tmp_path / "bronze", tmp_path / "silver", tmp_path / "full"
     kw = {"bronze_dir": bronze, "windows": WINDOWS, "horizon": HORIZON, "scheduler": "synchronous"}
+    kw_blocks = {**kw, "compact": True}  # the new day rewrites blocks (not the delta)
     _ingest(bronze, date(2023, 3, 30))
     assert featurize(silver_dir=silver, **kw).ok
     read: list[str] = []
@@ -162,7 +153,7 @@ def test_a_new_day_reads_one_bronze_year_the_previous_block_s_tail_is_its_contex
         lambda path, options: read.append(path) or real(path, options),
     )
     _ingest(bronze, date(2023, 3, 31))
-    assert featurize(silver_dir=silver, **kw).blocks_written == 2
+    assert featurize(silver_dir=silver, **kw_blocks).blocks_written == 2
     assert sorted(Path(p).parent.name for p in read) == ["year=2023", "year=2023"]
     monkeypatch.undo()
     assert featurize(silver_dir=full, force=True, **kw).ok
@@ -173,6 +164,6 @@ def test_a_new_day_reads_one_bronze_year_the_previous_block_s_tail_is_its_contex
         entry["fingerprint"].pop("tail")
     (silver / "_manifest.json").write_text(json.dumps(manifest))
     _ingest(bronze, date(2023, 4, 3))
-    assert featurize(silver_dir=silver, **kw).blocks_written == 2
+    assert featurize(silver_dir=silver, **kw_blocks).blocks_written == 2
     assert featurize(silver_dir=full, force=True, **kw).ok
     pd.testing.assert_frame_equal(load(silver_dir=silver), load(silver_dir=full), check_exact=True)

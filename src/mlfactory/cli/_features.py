@@ -67,13 +67,23 @@ def featurize_command(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild every ticker, even unchanged ones.")
     ] = False,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="Fold the recent days kept in the delta file into the tickers' year blocks "
+            "(done by itself once a ticker has 64 rows there).",
+        ),
+    ] = False,
 ) -> None:
     """Compute silver features from bronze prices, one Dask task per ticker.
 
     Writes HOME/data/silver/features/ticker=T/part-FIRST-LAST.parquet (blocks of years) with
     lagged closes, returns, the up-day flag, the high-low range, rolling mean returns and the
     target (next day up or not). No feature looks at later days. Only the year blocks whose
-    bronze days (or the days they look back or ahead to) changed are rewritten.
+    bronze days (or the days they look back or ahead to) changed are rewritten; new days that
+    only extend a ticker's last year go to one shared file, _delta/part-HASH.parquet, read
+    together with the blocks.
     Exit code 1 when a ticker failed (the others are still written).
     """
     from mlfactory.data._featurize import featurize
@@ -105,6 +115,7 @@ def featurize_command(
             horizon=horizon,
             scheduler=scheduler,
             force=force,
+            compact=compact,
             progress=advance,
         )
 
@@ -115,6 +126,7 @@ def featurize_command(
     summary.add_row("tickers unchanged (skipped)", str(len(report.skipped)))
     summary.add_row("tickers failed", str(len(report.failures)))
     summary.add_row("year blocks written", f"{report.blocks_written:,}")
+    summary.add_row("tickers appended to the delta", f"{len(report.appended):,}")
     summary.add_row("rows written", f"{report.rows_written:,}")
     summary.add_row("windows / horizon", f"{','.join(map(str, report.windows))} / {report.horizon}")
     summary.add_row("scheduler", escape(report.scheduler))

@@ -21,6 +21,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from mlfactory.data._delta import (
+    SilverDelta,
+    delta_from_listing,
+    delta_from_manifest,
+    merge_delta,
+)
 from mlfactory.data._layout import silver_features_dir, silver_files_by_ticker
 from mlfactory.data._manifest import read_manifest
 from mlfactory.data.sampling import random_sample, stratified_sample, validate_sample_args
@@ -59,11 +65,21 @@ def silver_files(silver_dir: Path | str | Location) -> dict[str, list[str]]:
     """Each ticker's silver files (relative names, year order): from the silver manifest (a
     store written before manifests listed partitions is listed instead). Year blocks
     (``ticker=T/part-FIRST-LAST.parquet``) and the older one file per ticker are both read."""
-    silver = open_location(silver_dir)
+    return _silver_index(open_location(silver_dir))[0]
+
+
+def _silver_index(silver: Location) -> tuple[dict[str, list[str]], SilverDelta | None]:
+    """Each ticker's silver files and the delta of recent days (see :func:`silver_files`)."""
     manifest = read_manifest(silver)
     listed = manifest.get("partitions") if manifest else None
     if isinstance(listed, dict):
-        return silver_files_by_ticker(listed)
+        files = silver_files_by_ticker(listed)
+        return files, delta_from_manifest(listed, files)
+    files = _listed_files(silver)
+    return files, delta_from_listing(silver, files) if files else None
+
+
+def _listed_files(silver: Location) -> dict[str, list[str]]:
     base = silver.path.rstrip("/")
     if silver.remote:
         with translated(silver, "listing"):
@@ -166,19 +182,41 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 def _read_ticker(
     paths: list[str],
     ticker: str,
+    delta: tuple[str, dt.date] | None,
     columns: list[str],
     start: dt.date | None,
     end: dt.date | None,
     options: dict | None = None,
 ) -> pd.DataFrame:
-    """One ticker's rows as pandas (a Dask partition; options: an endpoint, no credential)."""
+    """One ticker's rows as pandas (a Dask partition; options: an endpoint, no credential).
+    ``delta``: the delta file's URL and the first date its rows of this ticker supersede."""
     locations = [location_from(path, options or {}) for path in paths]
     filesystem = locations[0].fs if locations[0].remote else None
     table = ds.dataset(
         [location.path for location in locations], format="parquet", filesystem=filesystem
     ).to_table(columns=["date", *columns], filter=_date_filter(start, end))
     table = table.add_column(0, "ticker", pa.array([ticker] * table.num_rows, pa.string()))
+    if delta is not None:
+        recent = _read_delta(location_from(delta[0], options or {}), [ticker], columns, start, end)
+        table = merge_delta(table, recent, {ticker: delta[1]})
     return _to_pandas(table.sort_by("date"))
+
+
+def _read_delta(
+    location: Location,
+    tickers: list[str],
+    columns: list[str],
+    start: dt.date | None,
+    end: dt.date | None,
+) -> pa.Table:
+    """The delta's rows of ``tickers`` between ``start`` and ``end``."""
+    wanted = ds.field("ticker").isin(tickers)
+    dates = _date_filter(start, end)
+    filesystem = location.fs if location.remote else None
+    return ds.dataset(location.path, format="parquet", filesystem=filesystem).to_table(
+        columns=["ticker", "date", *columns],
+        filter=wanted if dates is None else wanted & dates,
+    )
 
 
 def load_features(
@@ -202,8 +240,9 @@ def load_features(
         silver_dir = silver_features_dir(settings)
     location = open_location(silver_dir, settings)
     silver = location.shown
-    by_ticker = silver_files(location)
+    by_ticker, delta = _silver_index(location)
     chosen = _choose_tickers(list(by_ticker), tickers, silver)
+    cuts = delta.cuts(chosen) if delta is not None else {}
     first, last = _as_date(start, "start"), _as_date(end, "end")
     if first is not None and last is not None and first > last:
         raise DataError(f"start {first} is after end {last}; expected start <= end")
@@ -219,10 +258,12 @@ def load_features(
 
         meta_table = schema.empty_table().select(["date", *wanted])
         meta_table = meta_table.add_column(0, "ticker", pa.array([], pa.string()))
+        delta_url = location.child(delta.name).url if delta is not None else None
         return dd.from_map(
             _read_ticker,
             [[f.url for f in files[t]] for t in chosen],
             chosen,
+            [(delta_url, cuts[t]) if t in cuts else None for t in chosen],
             columns=wanted,
             start=first,
             end=last,
@@ -244,6 +285,10 @@ def load_features(
         table = dataset.to_table(
             columns=["ticker", "date", *wanted], filter=_date_filter(first, last)
         )
+        if cuts:
+            assert delta is not None
+            recent = _read_delta(location.child(delta.name), list(cuts), wanted, first, last)
+            table = merge_delta(table, recent, cuts)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the feature store {silver}: {exc}") from exc
     except Exception as exc:

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlfactory.data._bronze import BronzeStore
+from mlfactory.data._delta import SilverDelta, delta_from_manifest, rows_digest
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
 from mlfactory.data._layout import (
     BRONZE_SCHEMA,
@@ -117,6 +118,8 @@ class TickerResult:
     entries: dict | None = field(default=None, repr=False, compare=False)
     # a layout built anew: the ticker's other silver files are dropped
     layout: tuple | None = field(default=None, repr=False, compare=False)
+    # new days appended to the delta instead (mlfactory.data._append.Appended)
+    appended: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def blocks_written(self) -> int:
@@ -152,8 +155,13 @@ class FeaturizeReport:
 
     @property
     def blocks_written(self) -> int:
-        """Silver files written (a new day: one per ticker, the block of its year)."""
+        """Year blocks written (new days usually go to the delta instead: none)."""
         return sum(r.blocks_written for r in self.written)
+
+    @property
+    def appended(self) -> list[TickerResult]:
+        """Tickers whose new days went to the delta file (their blocks are untouched)."""
+        return [r for r in self.written if r.appended is not None]
 
     @property
     def ok(self) -> bool:
@@ -532,6 +540,25 @@ class _Span:
         return False
 
 
+def decode_tail(
+    fingerprint: dict, lookback: int, at_start: bool
+) -> tuple[tuple[np.ndarray, np.ndarray], bool] | None:
+    """A block's recorded tail as the next block's prefix ``(adj_close, close)``, and whether
+    the prefix begins with the ticker's first row (``None``: not recorded, or too short)."""
+    text = fingerprint.get("tail")
+    if not isinstance(text, str):
+        return None
+    try:
+        values = np.frombuffer(base64.b64decode(text), dtype="<f8").astype(np.float64)
+    except ValueError:
+        return None
+    if len(values) < 2 or (len(values) - 1 < lookback and not at_start):
+        return None
+    adj, close = values[:-1], np.full(len(values) - 1, np.nan)
+    close[-1] = values[-1]
+    return (adj, close), at_start and len(values) - 1 < lookback
+
+
 def _build_blocks(
     files: list[_SourceFile],
     layout: list[Block],
@@ -583,19 +610,8 @@ def _build_blocks(
         previous = next((b for b in layout if b[1] == years[lo - 1]), None)
         if previous is None or previous in chosen:
             return None
-        text = known.get(previous, {}).get("tail")
-        if not isinstance(text, str):
-            return None
-        try:
-            values = np.frombuffer(base64.b64decode(text), dtype="<f8").astype(np.float64)
-        except ValueError:
-            return None
-        at_start = previous[0] == years[0]
-        if len(values) < 2 or (len(values) - 1 < lookback and not at_start):
-            return None
-        adj, close = values[:-1], np.full(len(values) - 1, np.nan)
-        close[-1] = values[-1]
-        return previous, (adj, close), at_start and len(values) - 1 < lookback
+        found = decode_tail(known.get(previous, {}), lookback, previous[0] == years[0])
+        return None if found is None else (previous, *found)
 
     chosen = set(stale)
     while True:  # widen until no neighbouring block sees other context rows
@@ -643,6 +659,9 @@ def _build_blocks(
             "after": span.after(end),
             "tail": span.tail(end),  # the next block's lookback, so it need not read this one
         }
+        if block[1] == years[-1]:  # the last block: a new day may append to the delta instead
+            bronze_rows = span.prices.slice(start - span.skip, end - start)
+            fingerprint.update(count=end - start, digest=rows_digest(bronze_rows, end - start))
         # ``features`` holds the loaded rows only, not the prefix
         part = features.slice(start - span.skip, end - start).replace_schema_metadata(
             {METADATA_KEY: json.dumps(fingerprint).encode()}
@@ -843,14 +862,21 @@ def _record(
     windows: tuple[int, ...],
     horizon: int,
     indexed: bool,
+    delta: SilverDelta | None = None,
 ) -> None:
-    """Write the silver manifest listing the blocks written, then delete the files a new
-    layout replaced (readers of the manifest never see them go)."""
+    """Write the silver manifest listing the blocks written and the delta, then delete the
+    files they replaced (readers of the manifest never see them go)."""
+    from mlfactory.data._append import record_delta
+
     changed: dict[str, dict] = {}
     dropped: list[str] = []
+    rewritten: set[str] = set()  # tickers whose delta block was rewritten
     for result in results:
         if not result.entries:
             continue
+        extended = (delta.tickers.get(result.ticker) or {}).get("block") if delta else None
+        if extended and (parse_silver_name(extended) or ())[1:] in result.entries:
+            rewritten.add(result.ticker)
         written: dict[tuple, str] = {}
         for block, entry in result.entries.items():
             entry = dict(entry)
@@ -862,11 +888,15 @@ def _record(
             replaced = (first, last) in written and written[(first, last)] != name
             if replaced or (result.layout is not None and name not in written.values()):
                 dropped.append(name)
-    if not changed and not dropped and indexed:
-        return
     partitions.update(changed)
     for name in dropped:
         partitions.pop(name, None)
+    appended = [r.appended for r in results if r.appended is not None]
+    old_delta = record_delta(silver, partitions, delta, appended, rewritten)
+    if old_delta is not None:
+        dropped.append(old_delta)
+    if not changed and not dropped and not appended and indexed:
+        return
     info = {k: v for k, v in (manifest or {}).items() if k not in ("partitions", "format")}
     info.update(last_featurize=now_text(), windows=list(windows), horizon=horizon)
     write_manifest(silver, {**info, "partitions": dict(sorted(partitions.items()))})
@@ -896,6 +926,7 @@ def featurize(
     horizon: int = 1,
     scheduler: str | None = None,
     force: bool = False,
+    compact: bool = False,
     progress: ProgressCallback | None = None,
 ) -> FeaturizeReport:
     """Compute silver features for every (or the given) bronze ticker with Dask.
@@ -904,10 +935,15 @@ def featurize(
     address; defaults to ``settings.dask_scheduler_address``. Only the year blocks whose bronze
     days, context rows or parameters changed are rewritten (a ticker with none is skipped);
     ``force`` rewrites every block. ``report.blocks_written`` counts the files written.
+    New days that only extend a ticker's last year go to the shared delta file instead (one
+    file for all tickers, see :mod:`mlfactory.data._delta`; ``report.appended``); ``compact``
+    rewrites the blocks of the tickers in the delta and empties it.
     A ticker that fails (e.g. a corrupt bronze file) is listed in ``report.failures`` with the
     file named; the other tickers are still written. ``progress(result, done, total)`` is called
     as each ticker finishes.
     """
+    from mlfactory.data._append import append_all, candidate
+
     if settings is None and (bronze_dir is None or silver_dir is None):
         settings = get_settings()
     bronze_root = bronze_dir if bronze_dir is not None else bronze_prices_dir(settings)
@@ -934,57 +970,88 @@ def featurize(
         )
     all_sources = _manifest_sources(store)
     options = silver.options  # an endpoint at most: workers bring their own credentials
+    delta = delta_from_manifest(partitions, by_ticker) if indexed else None
     skipped: list[TickerResult] = []
     tasks = []
+    appendable: dict[str, tuple] = {}  # ticker -> (append candidate, its task otherwise)
     for ticker in chosen:
         sources = None if all_sources is None else all_sources.get(ticker)
         recorded = _recorded_blocks(by_ticker.get(ticker, []), partitions)
-        plan = None
+        bronze_url = store.location.child(f"ticker={ticker}").url
+        plan = job = None
         if sources is not None:
             known = {(a, b): fp for a, b, fp in recorded} if recorded else None
             files = [_SourceFile(*s) for s in sources]
             plan = plan_ticker(files, known, clean_windows, horizon, force)
+            if compact and delta is not None and ticker in delta.tickers and plan[0]:
+                plan = (plan[0], plan[1] | {plan[0][-1]}, plan[2])  # fold the delta in
             if not plan[1]:
                 skipped.append(TickerResult(ticker, "skipped"))
                 continue
-        tasks.append(
+            if not (force or compact):
+                names = by_ticker.get(ticker, [])
+                job = candidate(ticker, files, plan, known, names, partitions, bronze_url)
+        task = (
             (
-                (
-                    ticker,
-                    store.location.child(f"ticker={ticker}").url,
-                    silver.child(f"ticker={ticker}").url,
-                    clean_windows,
-                    horizon,
-                    force,
-                ),
-                {"sources": sources, "options": options, "recorded": recorded, "plan": plan},
-            )
+                ticker,
+                bronze_url,
+                silver.child(f"ticker={ticker}").url,
+                clean_windows,
+                horizon,
+                force,
+            ),
+            {"sources": sources, "options": options, "recorded": recorded, "plan": plan},
         )
+        if job is not None:
+            appendable[ticker] = (job, task)
+        else:
+            tasks.append(task)
+    appended: list[TickerResult] = []
+    if appendable:
+        done, others, failed = append_all(
+            [job for job, _ in appendable.values()], clean_windows, horizon, options
+        )
+        appended = [TickerResult(a.ticker, "written", a.new_rows, appended=a) for a in done]
+        appended += [TickerResult(job.ticker, "failed", error=error) for job, error in failed]
+        tasks.extend(appendable[job.ticker][1] for job in others)
     logger.info(
         "featurizing %d ticker(s) from %s with scheduler %s (windows=%s, horizon=%d, "
-        "%d unchanged by the manifests)",
+        "%d unchanged by the manifests, %d appended to the delta)",
         len(tasks),
         store.location.shown,
         address,
         ",".join(map(str, clean_windows)),
         horizon,
         len(skipped),
+        len(appended),
     )
     started = time.perf_counter()
     results: list[TickerResult] = []
     total = len(chosen)
     if progress is not None:
-        for done, result in enumerate(skipped, start=1):
+        for done, result in enumerate([*skipped, *appended], start=1):
             progress(result, done, total)
+    before = len(skipped) + len(appended)
     try:
         if not tasks:
             pass
         elif "://" in address:
-            results = _run_distributed(tasks, address, progress, len(skipped), total)
+            results = _run_distributed(tasks, address, progress, before, total)
         else:
-            results = _run_local(tasks, address, progress, len(skipped), total)
+            results = _run_local(tasks, address, progress, before, total)
     finally:
-        _record(silver, manifest, partitions, by_ticker, results, clean_windows, horizon, indexed)
+        results = [*results, *appended]
+        _record(
+            silver,
+            manifest,
+            partitions,
+            by_ticker,
+            results,
+            clean_windows,
+            horizon,
+            indexed,
+            delta,
+        )
     report = FeaturizeReport(
         silver_dir=silver.local_path if not silver.remote else silver.url,
         windows=clean_windows,
