@@ -54,7 +54,8 @@ def test_predict_uses_the_verified_graph(registered, tmp_path: Path) -> None:
     assert report.inference == "onnx"
     _assert_sklearn(compiled, registered)
     plain, fallback = _scored(registered, source, tmp_path / "sklearn", onnx=False)
-    assert fallback.inference == "scikit-learn: ONNX disabled"
+    assert fallback.inference == "scikit-learn: ONNX disabled (--no-onnx)"
+    assert report.inference_reason.startswith("verified ONNX graph (")
     assert list(plain.columns) == list(compiled.columns)
     assert plain["prediction"].tolist() == compiled["prediction"].tolist()
     probabilities = [c for c in plain.columns if c.startswith("proba_")]

@@ -186,6 +186,8 @@ def test_predict_scores_a_file_by_segment_as_the_models_do(
              str(tmp_path / "out"), "--key-columns", "region", "--partition-rows", "100"],
         )  # fmt: skip
     assert result.exit_code == 0, result.output
+    summary = " ".join(result.output.replace("│", " ").split())  # wrapped cells read whole
+    assert "inference scikit-learn why a fleet's segment models are scored by" in summary
     scored = pd.read_parquet(tmp_path / "out")
     assert len(scored) == len(frame)
     features = ["x1", "x2", "x3", "region"]

@@ -54,6 +54,7 @@ class BatchReport:
     scored_at: datetime
     columns: list[str] = field(default_factory=list)
     inference: str = "scikit-learn"  # "onnx" (the verified graph) or "scikit-learn: why"
+    inference_reason: str = ""  # why that path scored: the graph's check, or the fallback reason
 
     @property
     def rows_per_s(self) -> float:
@@ -407,7 +408,7 @@ def batch_predict(
 
     A version with a verified ONNX graph (its SHA-256 checked, as ``serve`` does) is scored by
     onnxruntime unless ``onnx`` is false; otherwise, and for fleets, by scikit-learn, the reason
-    logged and reported in :attr:`BatchReport.inference`.
+    logged and reported in :attr:`BatchReport.inference` and :attr:`BatchReport.inference_reason`.
     """
     if (input_path is None) == (sql is None):
         raise ConfigError("give either --input FILE or --sql QUERY, not both or neither")
@@ -457,7 +458,7 @@ def batch_predict(
     else:
         stream = _sql_partitions(url, query or "", model.inputs, keys, partition_rows)
         parts, total = _peeked(stream), None  # validates the first chunk before any output exists
-    scorer, score_fn, inference = _inference(settings, model, fleet, onnx, classes)
+    scorer, score_fn, path, reason = _inference(settings, model, fleet, onnx, classes)
     score = functools.partial(
         score_fn,
         inputs=model.inputs,
@@ -498,11 +499,12 @@ def batch_predict(
             stream.close()  # the read-only connection is closed now, not when collected
     seconds = time.perf_counter() - started
     logger.info(
-        "scored %d rows in %d partitions with %s version %s into %s (%.0f rows/s)",
+        "scored %d rows in %d partitions with %s version %s (%s) into %s (%.0f rows/s)",
         sink.rows,
         done,
         model.ref,
         model.info.version,
+        "ONNX" if path == "onnx" else "scikit-learn",
         sink.describe(),
         sink.rows / seconds,
     )
@@ -515,20 +517,21 @@ def batch_predict(
         seconds,
         scored_at,
         columns,
-        inference,
+        path if path == "onnx" else f"{path}: {reason}",
+        reason,
     )
 
 
 def _inference(
     settings: Settings, model: LoadedModel, fleet: bool, onnx: bool, classes: list[Any]
-) -> tuple[Any, Callable[..., pd.DataFrame], str]:
-    """``(model, score function, inference)``: the verified ONNX graph when the version has
-    one (a single model only: a fleet's segments are scored by scikit-learn), else the pipeline;
-    the choice and its reason are logged."""
+) -> tuple[Any, Callable[..., pd.DataFrame], str, str]:
+    """``(model, score function, path, reason)``: the verified ONNX graph (path ``onnx``) when
+    the version has one (a single model only: a fleet's segments are scored by scikit-learn),
+    else the pipeline (path ``scikit-learn``); the choice and its reason are logged."""
     if fleet:
         reason = "a fleet's segment models are scored by scikit-learn"
     elif not onnx:
-        reason = "ONNX disabled"
+        reason = "ONNX disabled (--no-onnx)"
     else:
         from mlfactory._batch_compiled import CompiledModel, score_compiled
         from mlfactory.registry._compile import load_compiled
@@ -548,10 +551,10 @@ def _inference(
             else:
                 if not classes or outputs > 1:
                     logger.info("scoring %s with ONNX: %s", model.ref, reason)
-                    return compiled, score_compiled, "onnx"
+                    return compiled, score_compiled, "onnx", reason
                 reason = "fallback: the ONNX graph has no probabilities output"
     logger.info("scoring %s with scikit-learn: %s", model.ref, reason)
-    return model.model, score_checked, f"scikit-learn: {reason}"
+    return model.model, score_checked, "scikit-learn", reason
 
 
 def _protected(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -10,6 +10,9 @@ from rich.table import Table
 
 from mlfactory.cli._common import console, current_settings
 from mlfactory.exceptions import SpecError
+
+if TYPE_CHECKING:
+    from mlfactory.batch import BatchReport
 
 
 def _keys(text: str | None) -> list[str]:
@@ -19,6 +22,11 @@ def _keys(text: str | None) -> list[str]:
     if not keys:
         raise SpecError(f"empty --key-columns {text!r}: expected comma-separated column names")
     return keys
+
+
+def _inference_label(report: BatchReport) -> str:
+    """Which path scored, in the summary's words: compiled (ONNX) or scikit-learn."""
+    return "compiled (ONNX)" if report.inference == "onnx" else "scikit-learn"
 
 
 def predict_command(
@@ -125,6 +133,15 @@ def predict_command(
             "mlfactory promote); warns.",
         ),
     ] = False,
+    no_onnx: Annotated[
+        bool,
+        typer.Option(
+            "--no-onnx",
+            help="Score with the scikit-learn pipeline even when the version has a verified "
+            "ONNX graph (used by default): to compare the two paths, or when the graph is "
+            "suspected wrong.",
+        ),
+    ] = False,
 ) -> None:
     """Score a parquet/CSV file or a SQL query with a registered model, out of core.
 
@@ -132,7 +149,9 @@ def predict_command(
     key columns, prediction, proba_<class> for classifiers, model_version and scored_at.
 
     The input is read in Dask partitions and scored a few at a time, so files larger than memory
-    work; with --scheduler the model is sent to every worker once. A missing model column is
+    work; with --scheduler the model is sent to every worker once. A version with a verified
+    ONNX graph is scored by onnxruntime (within 1e-6 of scikit-learn), else by its scikit-learn
+    pipeline; the summary's "inference" row says which and why. A missing model column is
     reported before anything is written. The command never destroys data: --sql runs read-only
     and --overwrite replaces only a folder that mlfactory predict wrote.
     """
@@ -171,6 +190,7 @@ def predict_command(
             allow_pickle=allow_pickle,
             allow_unverified=allow_unverified,
             progress=advance,
+            onnx=not no_onnx,
         )
     summary = Table(title=f"scored with {escape(report.model)} (version {report.version})")
     summary.add_column("")
@@ -179,6 +199,8 @@ def predict_command(
     summary.add_row("partitions", str(report.partitions))
     summary.add_row("rows/s", f"{report.rows_per_s:,.0f}")
     summary.add_row("seconds", f"{report.seconds:.1f}")
+    summary.add_row("inference", _inference_label(report))
+    summary.add_row("why", escape(report.inference_reason))
     summary.add_row("columns", escape(", ".join(report.columns)))
     summary.add_row("output", escape(report.output))
     console.print(summary)
