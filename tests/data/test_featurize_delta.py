@@ -167,7 +167,7 @@ def test_readers_without_the_manifest_take_the_delta_and_skip_a_stale_one(stores
 
 
 def test_an_unreadable_bronze_year_fails_its_ticker_only(stores):
-    bronze, silver, full, kw = stores
+    bronze, silver, _full, kw = stores
     ingest_until(bronze, date(2023, 3, 31))
     broken = next((bronze / "ticker=A" / "year=2023").glob("*.parquet"))
     broken.write_bytes(b"not parquet")
@@ -176,3 +176,37 @@ def test_an_unreadable_bronze_year_fails_its_ticker_only(stores):
     assert str(broken) in report.failures[0].error
     assert [r.ticker for r in report.appended] == ["B"]
     assert sorted(_delta_entry(silver)["tickers"]) == ["B"]
+
+
+def test_cli_reports_appended_tickers_and_compacts():
+    import re
+
+    from typer.testing import CliRunner
+
+    from mlfactory.cli import app
+    from mlfactory.data._layout import bronze_prices_dir, silver_features_dir
+    from mlfactory.settings import get_settings
+
+    settings = get_settings()
+    bronze, silver = Path(bronze_prices_dir(settings)), Path(silver_features_dir(settings))
+    ingest_until(bronze, date(2023, 3, 30))
+    runner = CliRunner()
+
+    def featurize_cli(*extra: str) -> dict[str, str]:
+        result = runner.invoke(app, ["data", "featurize", "--horizon", "5", *extra])
+        assert result.exit_code == 0, result.output
+        rows = (
+            re.match(r"\W*([a-z][a-z /()]+?)\s*│\s*(\S+)", line)
+            for line in result.output.splitlines()
+        )
+        return {m.group(1): m.group(2) for m in rows if m}
+
+    assert featurize_cli()["year blocks written"] == "4"
+    ingest_until(bronze, date(2023, 3, 31))
+    shown = featurize_cli()
+    assert shown["tickers appended to the delta"] == "2" and shown["year blocks written"] == "0"
+    assert len(_deltas(silver)) == 1
+    shown = featurize_cli("--compact")
+    assert shown["tickers appended to the delta"] == "0" and shown["year blocks written"] == "2"
+    assert _deltas(silver) == []
+    assert "--compact" in runner.invoke(app, ["data", "featurize", "--help"]).output

@@ -85,7 +85,16 @@ def test_ingest_featurize_and_read_on_s3(bucket, tmp_path, monkeypatch):
         "BBB": "skipped",
         "CCC": "skipped",
     }
+    assert [r.ticker for r in third.appended] == ["AAA"] and third.blocks_written == 0
     assert store_fingerprint(url, settings)[0] != digest
+    # the new days went to the delta object: read back (eager and lazy) as a full rebuild
+    full = tmp_path / "full"
+    assert featurize(settings, silver_dir=full, windows=(5,), force=True).ok
+    want = load_features(silver_dir=full)
+    pd.testing.assert_frame_equal(load_features(settings=settings), want, check_exact=True)
+    lazy = load_features(settings=settings, lazy=True).compute()
+    lazy = lazy.sort_values(["ticker", "date"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(lazy, want, check_exact=True, check_dtype=False)
 
     out = f"s3://{bucket}/samples/s.parquet"
     result = sample_features(out, n=50, seed=1, settings=settings)

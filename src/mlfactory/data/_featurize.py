@@ -969,7 +969,9 @@ def featurize(
             len(legacy),
         )
     all_sources = _manifest_sources(store)
-    options = silver.options  # an endpoint at most: workers bring their own credentials
+    # an endpoint at most (workers bring their own credentials); the object store's when one
+    # of bronze and silver is local
+    options = silver.options or store.location.options
     delta = delta_from_manifest(partitions, by_ticker) if indexed else None
     skipped: list[TickerResult] = []
     tasks = []
