@@ -3,38 +3,52 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 import mlfactory
-from mlfactory.cli import _features, _ingest, _synth  # noqa: F401  (register data commands)
 from mlfactory.cli._choices import LOG_LEVELS
 from mlfactory.cli._common import HELP_ONLY, MlfactoryGroup, console, current_settings, fail
-from mlfactory.cli._dashboard import dashboard_command
-from mlfactory.cli._data import data_app
-from mlfactory.cli._db import db_app
-from mlfactory.cli._demo import demo
-from mlfactory.cli._explain import explain_command
 from mlfactory.cli._ids import JsonOption, print_json
-from mlfactory.cli._line import run_command
-from mlfactory.cli._monitor import monitor_app
-from mlfactory.cli._predict import predict_command
-from mlfactory.cli._registry import models_app, promote_command
-from mlfactory.cli._runs import runs_app, ui_command
-from mlfactory.cli._serve import serve_command
-from mlfactory.cli._spec import spec_app
-from mlfactory.cli._train import train_command
+from mlfactory.cli._lazy import Lazy, LazyGroup
 from mlfactory.exceptions import EXIT_UNAVAILABLE, ConfigError
 
 if TYPE_CHECKING:
     from mlfactory.settings import Settings
 
+
+class _Commands(LazyGroup, MlfactoryGroup):
+    """mlfactory's commands in ``--help``'s order, each imported and built when asked for."""
+
+    lazy: ClassVar[dict[str, Lazy]] = {
+        "info": Lazy("mlfactory.cli._main:info"),
+        "demo": Lazy("mlfactory.cli._demo:demo"),
+        "train": Lazy("mlfactory.cli._train:train_command"),
+        "run": Lazy("mlfactory.cli._line:run_command"),
+        "ui": Lazy("mlfactory.cli._runs:ui_command"),
+        "promote": Lazy("mlfactory.cli._registry:promote_command"),
+        "explain": Lazy("mlfactory.cli._explain:explain_command"),
+        "serve": Lazy("mlfactory.cli._serve:serve_command"),
+        "predict": Lazy("mlfactory.cli._predict:predict_command"),
+        "dashboard": Lazy("mlfactory.cli._dashboard:dashboard_command"),
+        "data": Lazy(
+            "mlfactory.cli._data:data_app",
+            registers=("mlfactory.cli._features", "mlfactory.cli._ingest", "mlfactory.cli._synth"),
+        ),
+        "spec": Lazy("mlfactory.cli._spec:spec_app"),
+        "runs": Lazy("mlfactory.cli._runs:runs_app"),
+        "models": Lazy("mlfactory.cli._registry:models_app"),
+        "monitor": Lazy("mlfactory.cli._monitor:monitor_app"),
+        "db": Lazy("mlfactory.cli._db:db_app"),
+    }
+
+
 app = typer.Typer(
     name="mlfactory",
-    cls=MlfactoryGroup,
+    cls=_Commands,
     help="A factory of machine-learning models for tabular data: ingest, featurize, train, "
     "track, serve, explain and monitor, on one machine or a cluster.",
     no_args_is_help=True,
@@ -97,7 +111,6 @@ def _asks_for_help(ctx: typer.Context) -> bool:
     return bool(ctx.meta.get(HELP_ONLY))
 
 
-@app.command()
 def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the resolved settings (secrets masked), paths and whether the database answers.
 
@@ -185,23 +198,6 @@ def _schema_line(url: str) -> str:
         return f"unknown ({str(exc).strip().splitlines()[0][:200]})"
     hint = "" if status.up_to_date or status.empty else " — run `mlfactory db upgrade`"
     return status.describe() + hint
-
-
-app.command()(demo)
-app.add_typer(data_app, name="data")
-app.add_typer(spec_app, name="spec")
-app.command("train")(train_command)
-app.command("run")(run_command)
-app.add_typer(runs_app, name="runs")
-app.command("ui")(ui_command)
-app.command("promote")(promote_command)
-app.add_typer(models_app, name="models")
-app.command("explain")(explain_command)
-app.command("serve")(serve_command)
-app.command("predict")(predict_command)
-app.command("dashboard")(dashboard_command)
-app.add_typer(monitor_app, name="monitor")
-app.add_typer(db_app, name="db")
 
 
 def main() -> None:
