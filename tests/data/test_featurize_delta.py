@@ -210,3 +210,30 @@ def test_cli_reports_appended_tickers_and_compacts():
     assert shown["tickers appended to the delta"] == "0" and shown["year blocks written"] == "2"
     assert _deltas(silver) == []
     assert "--compact" in runner.invoke(app, ["data", "featurize", "--help"]).output
+
+
+def test_rows_digest_sees_every_column_and_not_the_chunks():
+    import pyarrow as pa
+
+    from mlfactory.data._delta import rows_digest
+
+    table = pa.table(
+        {
+            "date": pa.array([1, 2, 3, 4], pa.int32()).cast(pa.date32()),
+            "close": [1.0, float("nan"), 3.0, 4.0],
+            "volume": pa.array([1, None, 3, 4], pa.int64()),
+            "sector": ["a", "bb", None, "ccc"],
+        }
+    )
+    chunked = pa.concat_tables([table.slice(0, 1), table.slice(1, 2), table.slice(3)])
+    assert rows_digest(chunked, 3, 4) == (rows_digest(table, 3), rows_digest(table, 4))
+    assert rows_digest(table, 3) != rows_digest(table, 4)
+    for column, values in {
+        "close": [1.0, float("nan"), 3.5, 4.0],
+        "volume": pa.array([1, 2, 3, 4], pa.int64()),  # a null filled in
+        "sector": ["a", "b", None, "ccc"],
+    }.items():
+        changed = table.set_column(table.schema.get_field_index(column), column, [values])
+        assert rows_digest(changed, 3) != rows_digest(table, 3), column
+        assert rows_digest(changed, 1) == rows_digest(table, 1), column  # row 0 is the same
+    assert rows_digest(table.slice(1), 2) == rows_digest(chunked.slice(1), 2)

@@ -154,12 +154,18 @@ def _column_parts(column: pa.ChunkedArray) -> Callable[[int], list]:
     array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
 
-    def masked(count: int) -> list:
-        return [] if nulls is None else [nulls[:count].tobytes()]
+    def masked(count: int) -> list:  # the same bytes whatever rows follow
+        return [] if nulls is None or not nulls[:count].any() else [nulls[:count].tobytes()]
 
+    if pa.types.is_primitive(array.type) and array.type.bit_width % 8 == 0:
+        # fixed width: the data buffer itself (a null slot's bytes are whatever the writer
+        # left there: at worst a ticker is rewritten instead of appended)
+        width = array.type.bit_width // 8
+        values = memoryview(array.buffers()[1])[array.offset * width :]
+        return lambda count: [values[: count * width], *masked(count)]
     if not pa.types.is_string(array.type):
-        values = array.to_numpy(zero_copy_only=False)
-        return lambda count: [values[:count].tobytes(), *masked(count)]
+        other = array.to_numpy(zero_copy_only=False)
+        return lambda count: [other[:count].tobytes(), *masked(count)]
     _, offsets_buffer, data = array.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[
         array.offset : array.offset + len(array) + 1
