@@ -1008,6 +1008,7 @@ def featurize(
             appendable[ticker] = (job, task)
         else:
             tasks.append(task)
+    started = time.perf_counter()
     appended: list[TickerResult] = []
     if appendable:
         done, others, failed = append_all(
@@ -1027,7 +1028,6 @@ def featurize(
         len(skipped),
         len(appended),
     )
-    started = time.perf_counter()
     results: list[TickerResult] = []
     total = len(chosen)
     if progress is not None:
