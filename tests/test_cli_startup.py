@@ -4,6 +4,7 @@ the commands that use them, never with help (they were ~2.4 s of every invocatio
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -157,4 +158,67 @@ assert type(shown) is rich.traceback.Traceback
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+# the cli modules that define commands: a command imports its own module(s) and no other
+COMMAND_MODULES = (
+    "_dashboard", "_db", "_demo", "_explain", "_features", "_ingest", "_line", "_monitor",
+    "_predict", "_registry", "_runs", "_serve", "_spec", "_synth", "_train",
+)  # fmt: skip
+DATA = {"_features", "_ingest", "_synth"}  # the data group's commands register from these
+
+
+@pytest.mark.parametrize(
+    ("args", "own"),
+    [
+        (["data", "ingest", "--help"], DATA),
+        (["data", "ingest", "--tickers", "missing.csv"], DATA),  # runs: fails on the file
+        (["train", "--help"], {"_train"}),
+        (["runs", "list", "--help"], {"_runs"}),
+        (["monitor", "drift", "--help"], {"_monitor"}),
+        (["info", "--help"], set()),
+        (["--version"], set()),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_command_imports_only_its_own_cli_modules(
+    args: list[str], own: set[str], tmp_path
+) -> None:
+    """The command tree is built lazily: `mlfactory data ingest` neither imports nor converts
+    the train, serve, registry... commands (~50 ms of Typer's conversions, issue #21)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "MLFACTORY_HOME": str(tmp_path / "home")},
+    )
+    output, _, listed = (done.stdout + done.stderr).partition("MODULES ")
+    modules = set(json.loads(listed))
+    assert "Traceback" not in output, output
+    loaded = {m.rsplit(".", 1)[1] for m in modules if m.startswith("mlfactory.cli._")}
+    assert loaded & set(COMMAND_MODULES) == own, f"`mlfactory {' '.join(args)}`: {loaded}"
+
+
+def test_the_settings_load_without_asyncio_nor_the_plugin_scan() -> None:
+    """A command's settings come without asyncio (pydantic-settings' async CLI commands) and
+    without pydantic's plugin scan; both still work when used, and the variable is restored."""
+    code = """
+import os, sys
+import pydantic.plugin._loader as plugins
+from mlfactory.cli._startup import import_settings
+import_settings()
+from mlfactory.settings import load_settings
+assert load_settings().log_level
+assert "asyncio" not in sys.modules, "asyncio loaded"
+assert plugins._plugins is None, "plugins scanned"
+assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ
+import pydantic_settings.main as main, asyncio
+assert main.asyncio.run is asyncio.run
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.stdout.strip() == "ok", done.stderr

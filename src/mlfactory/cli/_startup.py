@@ -1,0 +1,44 @@
+"""The settings module imported for a command without two costs the CLI never uses (issue #21).
+
+Importing ``mlfactory.settings`` builds pydantic models (pydantic-settings' and mlfactory's), and
+the first model pydantic builds in a process scans every installed distribution's entry points
+for pydantic plugins (~30 ms): the settings are built here without that scan, as Typer builds its
+option validators (a later model, a spec's, still scans). pydantic-settings also imports
+``asyncio`` (~25 ms) for its async CLI commands alone: it is stood in for until first used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import import_module
+
+from mlfactory._deferred import import_deferring
+
+__all__ = ["import_settings"]
+
+_NO_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
+
+
+@contextmanager
+def _without_pydantic_plugins() -> Iterator[None]:
+    """pydantic's plugins off for the models built inside (a value the user set is kept)."""
+    if _NO_PLUGINS in os.environ:
+        yield
+        return
+    os.environ[_NO_PLUGINS] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(_NO_PLUGINS, None)
+
+
+def import_settings() -> None:
+    """Import ``mlfactory.settings`` (once) without the plugin scan and ``asyncio``."""
+    if "mlfactory.settings" in sys.modules:
+        return
+    with _without_pydantic_plugins():
+        import_deferring("pydantic_settings", {}, modules=("asyncio",))
+        import_module("mlfactory.settings")

@@ -1,0 +1,98 @@
+"""The lazily built command tree (``cli/_lazy.py``) still has every command: listed by
+``mlfactory --help`` in the same order, each with a working ``--help``, offered by shell completion
+(issue #21)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from mlfactory.cli import app
+from mlfactory.cli._lazy import Lazy, LazyCommands
+
+ROOT = [
+    "info", "demo", "train", "run", "ui", "promote", "explain", "serve", "predict", "dashboard",
+    "data", "spec", "runs", "models", "monitor", "db",
+]  # fmt: skip
+GROUPS = {
+    "data": ["featurize", "sample", "ingest", "status", "synth"],
+    "spec": ["validate", "show", "models", "recipes"],
+    "runs": ["list", "reap", "gc", "show", "compare"],
+    "models": ["list", "show", "decisions"],
+    "monitor": ["drift", "model", "windows"],
+    "db": ["status", "upgrade"],
+}
+EVERY = [[name] for name in ROOT] + [
+    [group, name] for group, names in GROUPS.items() for name in names
+]
+
+runner = CliRunner()
+
+
+def test_the_tree_has_every_command_in_order() -> None:
+    root = typer.main.get_command(app)
+    assert list(root.commands) == ROOT
+    for group, names in GROUPS.items():
+        assert list(root.commands[group].commands) == names, group
+
+
+@pytest.mark.parametrize("path", EVERY, ids=" ".join)
+def test_every_command_has_its_help(path: list[str]) -> None:
+    done = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert f"Usage: mlfactory {' '.join(path)}" in done.output
+
+
+def test_the_root_help_lists_every_command_with_its_summary() -> None:
+    done = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    root = typer.main.get_command(app)
+    listed = [line.split()[1] for line in done.output.splitlines() if line.startswith("│ ")]
+    assert [name for name in listed if name in ROOT] == ROOT
+    for name in ROOT:
+        summary = root.commands[name].get_short_help_str(limit=45)
+        assert summary.split()[0] in done.output, name
+
+
+def test_a_mistyped_command_is_still_suggested() -> None:
+    done = runner.invoke(app, ["dat"])
+    assert done.exit_code == 2
+    assert "No such command 'dat'. Did you mean 'data'?" in done.output
+
+
+def test_shell_completion_offers_every_command(tmp_path) -> None:
+    env = {
+        **os.environ,
+        "_MLFACTORY_COMPLETE": "complete_bash",
+        "COMP_WORDS": "mlfactory ",
+        "COMP_CWORD": "1",
+        "MLFACTORY_HOME": str(tmp_path),
+    }
+    code = "import sys; sys.argv = ['mlfactory']; from mlfactory.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.split() == ROOT, done.stderr
+
+
+def test_lazy_commands_build_once_on_first_read() -> None:
+    built: list[str] = []
+
+    def make(name: str):
+        return lambda: built.append(name) or name
+
+    commands = LazyCommands({"a": "A"}, {"b": make("b"), "a": make("a"), "c": make("c")})
+    assert list(commands) == ["b", "a", "c"] and "c" in commands and len(commands) == 3
+    assert built == []
+    assert commands["a"] == "A" and commands["c"] == "c" and commands["c"] == "c"
+    assert built == ["c"]
+    commands["d"] = "D"
+    del commands["b"]
+    assert list(commands) == ["a", "c", "d"] and commands.get("b") is None
+
+
+def test_a_lazy_entry_names_its_module() -> None:
+    assert Lazy("mlfactory.cli._db:db_app").load() is sys.modules["mlfactory.cli._db"].db_app
