@@ -4,9 +4,7 @@ Typer's help module and Rich's logging handler import ``rich.markdown`` and ``ri
 at their top (~60 ms, with markdown-it, Pygments and attrs) for features mlfactory does not use:
 markdown help text and pretty tracebacks. :func:`import_deferring` imports such a module with a
 stand-in class in place of each named one; a stand-in loads the real class when it is first
-called or read, so nothing is lost if the feature is ever used (issue #21). A whole module can be
-stood in for the same way (``modules``): pydantic-settings imports ``asyncio`` (~25 ms) for its
-async CLI commands alone.
+called or read, so nothing is lost if the feature is ever used (issue #21).
 """
 
 from __future__ import annotations
@@ -37,21 +35,9 @@ class _Deferred(type):
         return cls._module in sys.modules and isinstance(instance, cls._real())
 
 
-class _DeferredModule(ModuleType):
-    """A stand-in module: reading an attribute it lacks imports the real module and reads it."""
-
-    def __getattr__(self, name: str) -> Any:
-        if sys.modules.get(self.__name__) is self:  # read while ``target`` is being imported
-            del sys.modules[self.__name__]
-        return getattr(import_module(self.__name__), name)
-
-
-def import_deferring(
-    target: str, deferred: dict[str, str], modules: tuple[str, ...] = ()
-) -> ModuleType:
-    """Import ``target`` with each ``module -> class name`` of ``deferred`` and each module of
-    ``modules`` stood in for (a module already loaded is used as it is; so is ``target`` when it
-    is loaded already)."""
+def import_deferring(target: str, deferred: dict[str, str]) -> ModuleType:
+    """Import ``target`` with each ``module -> class name`` of ``deferred`` stood in for (a
+    module already loaded is used as it is; so is ``target`` when it is loaded already)."""
     if target in sys.modules:
         return sys.modules[target]
     placed: dict[str, ModuleType] = {}
@@ -61,9 +47,6 @@ def import_deferring(
         stand_in = ModuleType(module)
         setattr(stand_in, name, _Deferred(name, (), {"_module": module}))
         placed[module] = stand_in
-    for module in modules:
-        if module not in sys.modules:
-            placed[module] = _DeferredModule(module)
     sys.modules.update(placed)
     try:
         return import_module(target)

@@ -86,7 +86,7 @@ def _root(
         return  # help needs no settings (nor pydantic): `mlfactory GROUP --help` stays quick
     from mlfactory.cli._startup import import_settings
 
-    import_settings()  # without pydantic's plugin scan nor asyncio: ~50 ms
+    import_settings()  # without pydantic's plugin scan: ~30 ms
     from mlfactory.logs import configure_logging
     from mlfactory.settings import apply_telemetry_policy, load_settings
 

@@ -1,10 +1,9 @@
-"""The settings module imported for a command without two costs the CLI never uses (issue #21).
+"""The settings module imported for a command without pydantic's plugin scan (issue #21).
 
 Importing ``mlfactory.settings`` builds pydantic models (pydantic-settings' and mlfactory's), and
 the first model pydantic builds in a process scans every installed distribution's entry points
-for pydantic plugins (~30 ms): the settings are built here without that scan, as Typer builds its
-option validators (a later model, a spec's, still scans). pydantic-settings also imports
-``asyncio`` (~25 ms) for its async CLI commands alone: it is stood in for until first used.
+for pydantic plugins (~30 ms). The CLI builds the settings without that scan, as Typer builds its
+option validators; a later model (a spec's, the line's) still scans, once.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
-
-from mlfactory._deferred import import_deferring
 
 __all__ = ["import_settings"]
 
@@ -36,9 +33,7 @@ def _without_pydantic_plugins() -> Iterator[None]:
 
 
 def import_settings() -> None:
-    """Import ``mlfactory.settings`` (once) without the plugin scan and ``asyncio``."""
-    if "mlfactory.settings" in sys.modules:
-        return
-    with _without_pydantic_plugins():
-        import_deferring("pydantic_settings", {}, modules=("asyncio",))
-        import_module("mlfactory.settings")
+    """Import ``mlfactory.settings`` (once) without pydantic's plugin scan."""
+    if "mlfactory.settings" not in sys.modules:
+        with _without_pydantic_plugins():
+            import_module("mlfactory.settings")
