@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/cli_startup.py --commands --compare /tmp/old/src   # before, after
     .venv/bin/python benchmarks/cli_startup.py --commands --line benchmarks/_work/line-5000
     .venv/bin/python benchmarks/cli_startup.py --readers --runs 5 [--compare /tmp/old/src]
+    .venv/bin/python benchmarks/cli_startup.py --ingest --runs 3 [--compare /tmp/old/src]
 
 ``--commands`` runs commands that do their real work on tiny inputs (two 400-row parquet samples,
 a one-ticker synthetic ingest that is already up to date, an SQLite database at the schema's head,
@@ -28,6 +29,12 @@ rerun) on a copy of the folder ``benchmarks/line.py`` left (``credit_line.toml``
 decisions``) on a store *with* runs (12, two of them nested, one deleted) and a registered model
 (3 versions, aliases, tags), alternately "before" and "after": before is ``--compare OLD_SRC``'s
 tree when given, else this tree with ``MLFACTORY_SQL_READERS=0`` (MLflow's client answers).
+
+``--ingest`` gives the no-op ``mlfactory data ingest``'s share of a full one (issue #21: <= 5%):
+the shipped 54 tickers, 2000-01-03..2025-12-31, from the synthetic source and from a folder of
+``<TICKER>.csv`` files with the default end (today); each run ingests into an empty store, then
+reruns with nothing new, alternately (with ``--compare OLD_SRC``, the rerun on the older tree
+too, on the same store, in turn).
 """
 
 from __future__ import annotations
@@ -87,8 +94,8 @@ def _env(
     folder: Path, src: str | None = None, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFACTORY_")}
-    env.update(extra or {})
     env["MLFACTORY_HOME"] = str(folder / "home")
+    env.update(extra or {})
     if src is not None:  # an older tree: its mlfactory is found first
         env["PYTHONPATH"] = src
     if env.get("PYTHONPATH") is None:
@@ -261,6 +268,59 @@ def _commands(folder: Path, runs: int, line: Path | None = None) -> None:
         _line_share(folder, no_op)
 
 
+def _write_csv_folder(folder: Path) -> None:
+    """One ``<TICKER>.csv`` per shipped ticker: the synthetic prices up to 2025-12-31."""
+    from datetime import date
+
+    from mlfactory.data._sources import SyntheticSource
+    from mlfactory.data._tickers import read_tickers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = SyntheticSource()
+    for row in read_tickers():
+        frame = source.fetch(row.ticker, date(2000, 1, 3), date(2025, 12, 31))
+        frame.to_csv(folder / f"{row.ticker}.csv", index=False, date_format="%Y-%m-%d")
+
+
+def _ingest_share(folder: Path, runs: int, old_src: str | None) -> None:
+    """Full ingests into an empty store and no-op reruns, in turn, for both sources."""
+    csv_dir = folder / "csv"
+    _write_csv_folder(csv_dir)
+    sources = {
+        "synthetic": ["data", "ingest"],
+        "csv, default end today": ["data", "ingest", "--source", "csv", "--csv-dir", str(csv_dir)],
+    }
+    labels = ["full", "no-op", *(["no-op before"] if old_src else [])]
+    before = " no-op before: median wall s | before: median CPU s | before share |"
+    print(
+        "| source | full: median wall s | full: median CPU s | no-op: median wall s | "
+        "no-op: median CPU s | no-op share (wall) |" + (before if old_src else "")
+    )
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if old_src else ""))
+    for name, args in sources.items():
+        timed: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
+        for index in range(runs):
+            home = folder / f"home-{index}"
+            shutil.rmtree(home, ignore_errors=True)
+            extra = {"MLFACTORY_HOME": str(home)}
+            timed["full"].append(_run(args, folder, ok=(0,), extra=extra))
+            timed["no-op"].append(_run(args, folder, ok=(0,), extra=extra))
+            if old_src:
+                timed["no-op before"].append(_run(args, folder, ok=(0,), src=old_src, extra=extra))
+            shutil.rmtree(home, ignore_errors=True)
+        medians = {
+            label: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for label, t in timed.items()
+        }
+        full = medians["full"][0]
+        cells = [f"{wall:.3f} | {cpu:.3f}" for wall, cpu in medians.values()]
+        row = f"| {name} | {cells[0]} | {cells[1]} | **{100 * medians['no-op'][0] / full:.1f}%** |"
+        if old_src:
+            row += f" {cells[2]} | {100 * medians['no-op before'][0] / full:.1f}% |"
+        print(row)
+        print(f"  (load average {os.getloadavg()[0]:.1f} after {name})")
+
+
 _POPULATE = """
 from mlfactory.settings import get_settings
 from mlfactory.tracking import experiment_for, open_tracking
@@ -354,6 +414,11 @@ def main() -> None:
         action="store_true",
         help="time runs/models reading commands on a store with runs, before and after",
     )
+    parser.add_argument(
+        "--ingest",
+        action="store_true",
+        help="the no-op data ingest's share of a full one (synthetic and csv sources)",
+    )
     options = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -362,6 +427,12 @@ def main() -> None:
         "at the start"
     )
     print()
+    if options.ingest:
+        with tempfile.TemporaryDirectory() as tmp:
+            old_src = str(Path(options.compare).resolve()) if options.compare else None
+            _ingest_share(Path(tmp), options.runs, old_src)
+        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+        return
     if options.readers:
         with tempfile.TemporaryDirectory() as tmp:
             old_src = str(Path(options.compare).resolve()) if options.compare else None
