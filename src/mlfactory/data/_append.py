@@ -12,6 +12,7 @@ rewrites blocks as before.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -19,6 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,19 +32,19 @@ from mlfactory.data._delta import (
     delta_name,
     rows_digest,
 )
+from mlfactory.data._features import feature_arrays
 from mlfactory.data._featurize import (
     COMPRESSION,
     STATISTICS_COLUMNS,
     Block,
     _block_years,
     _check_years,
-    _features_table,
+    _context_digest,
     _location,
     _read_bronze_file,
     _sorted_by_date,
     _SourceFile,
     _sources_digest,
-    _Span,
     decode_tail,
 )
 from mlfactory.data._layout import parse_silver_name
@@ -50,7 +52,9 @@ from mlfactory.data._manifest import now_text, partition_entry
 from mlfactory.exceptions import MlfactoryError
 from mlfactory.storage import Location, is_remote, read_bytes, write_bytes
 
-__all__ = ["Appended", "Candidate", "append_all", "candidate", "record_delta"]
+__all__ = ["AppendOutcome", "Appended", "Candidate", "append_all", "candidate", "record_delta"]
+
+_EMPTY = np.empty(0)
 
 
 @dataclass(frozen=True)
@@ -68,17 +72,24 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Appended:
-    """A ticker's new days: its last block's new fingerprint and its rows for the delta."""
+    """A ticker's new days: its last block's new fingerprint and its rows in the delta."""
 
     ticker: str
     block: str
     fingerprint: dict
-    rows: pa.Table  # ``ticker`` first, then the block's columns
+    new_rows: int  # its rows in the delta (the block's last ``horizon`` ones and the new days)
     start: dt.date  # the first date these rows supersede
 
-    @property
-    def new_rows(self) -> int:
-        return self.rows.num_rows
+
+@dataclass(frozen=True)
+class _Checked:
+    """A ticker whose new days are a plain append, ready for the features."""
+
+    job: Candidate
+    table: pa.Table  # its bronze year, sorted by date
+    prefix: tuple[np.ndarray, np.ndarray] | None  # the previous block's tail
+    cut: int  # first row of the year that goes to the delta
+    fingerprint: dict  # the block's new fingerprint but ``tail``
 
 
 def candidate(
@@ -106,85 +117,157 @@ def candidate(
     return Candidate(ticker, files, layout, known, name, rows, bronze)
 
 
-def append_ticker(
-    job: Candidate, windows: tuple[int, ...], horizon: int, options: dict
-) -> Appended | None:
-    """The ticker's new days for the delta, or ``None`` when they are not a plain append of
-    what its last block recorded (the block is then rewritten)."""
+def _bronze_year(job: Candidate) -> _SourceFile:
+    """The bronze partition of the ticker's last year (its last block's only year)."""
+    return _block_years(job.layout[-1], job.files)[0]
+
+
+def check_ticker(
+    job: Candidate, windows: tuple[int, ...], horizon: int, table: pa.Table, bronze: Location
+) -> _Checked | None:
+    """``None`` when the ticker's new days are not a plain append of what its last block
+    recorded (the block is then rewritten). ``table``: its bronze year as read."""
     last = job.layout[-1]
     recorded = job.known[last]
     count, digest = recorded.get("count"), recorded.get("digest")
     if not isinstance(count, int) or count < horizon or not isinstance(digest, str):
         return None
     lookback = max(windows)
-    years = sorted({f.year for f in job.files})
     prefix, at_start = None, len(job.layout) == 1
     if not at_start:
         found = decode_tail(job.known.get(job.layout[-2], {}), lookback, len(job.layout) == 2)
         if found is None:
             return None
         prefix, at_start = found
-    own = _block_years(last, job.files)[0]
-    bronze = _location(job.bronze, options)
-    table = _sorted_by_date(_read_bronze_file(own.path, options), bronze)
+    table = _sorted_by_date(table, bronze)
     rows = table.num_rows
-    if rows < count:
+    if rows < count or rows == 0:
         return None
     stored, now = rows_digest(table, count, rows)
     if stored != digest:
         return None
-    _check_years(table, [years[-1]], [rows], bronze)
+    _check_years(table, [last[1]], [rows], bronze)
     skip = 0 if prefix is None else len(prefix[0])
-    year = last[0]
-    span = _Span(
-        table, {year: skip}, {year: skip + rows}, at_start, True, lookback, horizon, prefix
-    )
-    if span.before(skip) != recorded.get("before"):
+    if skip < lookback and not at_start:
+        return None
+    # what the year's first row looks back to (as _Span.before): the prefix's last values
+    pre_adj, pre_close = prefix if prefix is not None else (_EMPTY, _EMPTY)
+    before = _context_digest(pre_adj[max(0, skip - lookback) :], pre_close[max(0, skip - 1) :])
+    if before != recorded.get("before"):
         return None  # the rows it looks back to changed: rewrite
     cut = max(0, job.file_rows - horizon)
     if rows - cut > DELTA_MAX_ROWS:
         return None  # enough days in the delta: the block is rewritten with them
-    features = _features_table(table, windows, horizon, prefix).slice(cut)
     fingerprint = {
         **recorded,
-        "sources": _sources_digest([own]),
-        "after": span.after(skip + rows),
-        "tail": span.tail(skip + rows),
+        "sources": _sources_digest([_bronze_year(job)]),
+        "after": _context_digest(_EMPTY),  # nothing after the ticker's last day
         "count": rows,
         "digest": now,
     }
-    features = features.add_column(
-        0, "ticker", pa.array([job.ticker] * features.num_rows, pa.string())
+    return _Checked(job, table, prefix, cut, fingerprint)
+
+
+def delta_rows(
+    checked: list[_Checked], windows: tuple[int, ...], horizon: int
+) -> tuple[list[Appended], pa.Table]:
+    """Every checked ticker's delta rows in one table, computed in one pass: the tickers'
+    rows (each after its prefix) laid end to end with NaN rows between them, more than any
+    window or horizon reaches, so :func:`feature_arrays` sees each ticker as alone."""
+    lookback = max(windows)
+    gap = np.full(max(lookback, horizon) + 1, np.nan)
+    high, low, close, adj, spans = [], [], [], [], []
+    at = 0
+    for one in checked:
+        (pre_adj, pre_close) = one.prefix if one.prefix is not None else (_EMPTY, _EMPTY)
+        blank = np.full(len(pre_adj), np.nan)
+        year = [
+            one.table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            for name in ("high", "low", "close", "adj_close")
+        ]
+        for out, pre, values in zip(
+            (high, low, close, adj), (blank, blank, pre_close, pre_adj), year, strict=True
+        ):
+            out.extend((gap, pre, values))
+        first = at + len(gap)  # the prefix's first row
+        end = first + len(pre_adj) + one.table.num_rows
+        spans.append((first, first + len(pre_adj) + one.cut, end))
+        at = end
+    adj_all = np.concatenate(adj)
+    arrays = feature_arrays(
+        np.concatenate(high), np.concatenate(low), np.concatenate(close), adj_all, windows, horizon
     )
-    start = features.column("date")[0].as_py() if features.num_rows else None
-    if start is None:
-        return None
-    return Appended(job.ticker, job.block, fingerprint, features, start)
+    close_all = np.concatenate(close)
+    taken = np.concatenate([np.arange(start, end) for _, start, end in spans])
+    rows = pa.concat_tables([one.table.slice(one.cut) for one in checked])
+    columns, names = list(rows.columns), list(rows.column_names)
+    for name, (values, null_mask) in arrays.items():
+        if null_mask is None:
+            columns.append(pa.array(values[taken], type=pa.float64(), from_pandas=True))
+        else:
+            columns.append(pa.array(values[taken], type=pa.int8(), mask=null_mask[taken]))
+        names.append(name)
+    counts = [one.table.num_rows - one.cut for one in checked]
+    tickers = pa.array(np.repeat([one.job.ticker for one in checked], counts), pa.string())
+    table = pa.Table.from_arrays([tickers, *columns], names=["ticker", *names])
+    appended, offset = [], 0
+    dates = table.column("date")
+    for one, (first, _, end), count in zip(checked, spans, counts, strict=True):
+        tail = np.concatenate([adj_all[max(first, end - lookback) : end], close_all[end - 1 : end]])
+        fingerprint = {
+            **one.fingerprint,
+            "tail": base64.b64encode(tail.astype("<f8").tobytes()).decode("ascii"),
+        }
+        start = dates[offset].as_py()
+        appended.append(Appended(one.job.ticker, one.job.block, fingerprint, count, start))
+        offset += count
+    return appended, table
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """What :func:`append_all` did: the tickers appended and their rows (one table), those
+    whose blocks must be rewritten instead, and those that failed (with the error)."""
+
+    appended: list[Appended]
+    rows: pa.Table | None
+    others: list[Candidate]
+    failed: list[tuple[Candidate, str]]
 
 
 def append_all(
     jobs: list[Candidate], windows: tuple[int, ...], horizon: int, options: dict
-) -> tuple[list[Appended], list[Candidate], list[tuple[Candidate, str]]]:
-    """``(appended, not appendable, failed with the error)``."""
+) -> AppendOutcome:
+    """Append the tickers' new days where they are plain appends. The bronze years are read ahead
+    in threads (a read releases the interpreter lock; on an object store it waits on the
+    network) while this thread computes the features of those already read."""
 
-    def one(job: Candidate) -> Appended | Candidate | tuple[Candidate, str]:
+    def failure(job: Candidate, exc: Exception) -> tuple[Candidate, str]:
+        return job, str(exc) if isinstance(exc, MlfactoryError) else f"{job.bronze}: {exc}"
+
+    def read(job: Candidate) -> pa.Table | Exception:
         try:
-            return append_ticker(job, windows, horizon, options) or job
+            return _read_bronze_file(_bronze_year(job).path, options)
         except (MlfactoryError, OSError) as exc:
-            message = str(exc) if isinstance(exc, MlfactoryError) else f"{job.bronze}: {exc}"
-            return job, message
+            return exc
 
-    # Local files: one thread (a memory-mapped read takes ~0.4 ms, the rest holds the
-    # interpreter lock; threads only contend). Object stores: threads overlap the requests.
-    if len(jobs) > 1 and is_remote(jobs[0].bronze):
-        with ThreadPoolExecutor(max_workers=min(len(jobs), 4 * (os.cpu_count() or 1))) as pool:
-            outcomes = list(pool.map(one, jobs))
-    else:
-        outcomes = [one(job) for job in jobs]
-    appended = [o for o in outcomes if isinstance(o, Appended)]
+    def one(job: Candidate, table: pa.Table | Exception) -> object:
+        if isinstance(table, Exception):
+            return failure(job, table)
+        try:
+            return check_ticker(job, windows, horizon, table, _location(job.bronze, options)) or job
+        except (MlfactoryError, OSError) as exc:
+            return failure(job, exc)
+
+    cores = os.cpu_count() or 1
+    threads = 4 * cores if jobs and is_remote(jobs[0].bronze) else cores
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), threads))) as pool:
+        outcomes = [one(job, table) for job, table in zip(jobs, pool.map(read, jobs), strict=True)]
+    checked = [o for o in outcomes if isinstance(o, _Checked)]
     others = [o for o in outcomes if isinstance(o, Candidate)]
     failed = [o for o in outcomes if isinstance(o, tuple)]
-    return appended, others, failed
+    appended, rows = delta_rows(checked, windows, horizon) if checked else ([], None)
+    return AppendOutcome(appended, rows, others, failed)
 
 
 def _delta_bytes(table: pa.Table, tickers: dict[str, dict]) -> bytes:
@@ -206,6 +289,7 @@ def record_delta(
     partitions: dict,
     delta: SilverDelta | None,
     appended: list[Appended],
+    rows: pa.Table | None,
     rewritten: set[str],
 ) -> str | None:
     """Write the new delta (the old one's rows of tickers still extending a listed block and
@@ -229,7 +313,8 @@ def record_delta(
         old = pq.read_table(pa.BufferReader(read_bytes(silver.child(delta.name))))
         keep = pc.is_in(old.column("ticker"), value_set=pa.array(list(kept)))
         pieces.append(old.filter(keep).replace_schema_metadata(None))
-    pieces.extend(one.rows for one in appended)
+    if rows is not None:
+        pieces.append(rows)
     tickers = dict(kept)
     for one in appended:
         tickers[one.ticker] = {
@@ -242,7 +327,7 @@ def record_delta(
         partitions.pop(old_name, None)
     if not tickers:
         return old_name
-    schema = pieces[-1].schema
+    schema = pieces[-1].schema  # the new rows' when there are some
     table = pa.concat_tables(
         [p if p.schema.equals(schema) else p.select(schema.names).cast(schema) for p in pieces]
     )

@@ -863,6 +863,7 @@ def _record(
     horizon: int,
     indexed: bool,
     delta: SilverDelta | None = None,
+    new_rows: pa.Table | None = None,
 ) -> None:
     """Write the silver manifest listing the blocks written and the delta, then delete the
     files they replaced (readers of the manifest never see them go)."""
@@ -892,7 +893,7 @@ def _record(
     for name in dropped:
         partitions.pop(name, None)
     appended = [r.appended for r in results if r.appended is not None]
-    old_delta = record_delta(silver, partitions, delta, appended, rewritten)
+    old_delta = record_delta(silver, partitions, delta, appended, new_rows, rewritten)
     if old_delta is not None:
         dropped.append(old_delta)
     if not changed and not dropped and not appended and indexed:
@@ -1010,13 +1011,19 @@ def featurize(
             tasks.append(task)
     started = time.perf_counter()
     appended: list[TickerResult] = []
+    new_rows = None
     if appendable:
-        done, others, failed = append_all(
+        outcome = append_all(
             [job for job, _ in appendable.values()], clean_windows, horizon, options
         )
-        appended = [TickerResult(a.ticker, "written", a.new_rows, appended=a) for a in done]
-        appended += [TickerResult(job.ticker, "failed", error=error) for job, error in failed]
-        tasks.extend(appendable[job.ticker][1] for job in others)
+        appended = [
+            TickerResult(a.ticker, "written", a.new_rows, appended=a) for a in outcome.appended
+        ]
+        appended += [
+            TickerResult(job.ticker, "failed", error=error) for job, error in outcome.failed
+        ]
+        tasks.extend(appendable[job.ticker][1] for job in outcome.others)
+        new_rows = outcome.rows
     logger.info(
         "featurizing %d ticker(s) from %s with scheduler %s (windows=%s, horizon=%d, "
         "%d unchanged by the manifests, %d appended to the delta)",
@@ -1053,6 +1060,7 @@ def featurize(
             horizon,
             indexed,
             delta,
+            new_rows,
         )
     report = FeaturizeReport(
         silver_dir=silver.local_path if not silver.remote else silver.url,
