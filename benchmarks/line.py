@@ -119,7 +119,11 @@ def prices(spec: str) -> None:
 
     def refeaturize() -> str:
         report = featurize(settings)
-        return f"{len(report.written)} tickers rebuilt, {len(report.skipped)} up to date"
+        return (
+            f"{len(report.appended)} tickers appended to the delta, "
+            f"{len(report.written) - len(report.appended)} rebuilt "
+            f"({report.blocks_written} blocks), {len(report.skipped)} up to date"
+        )
 
     timed("featurize after the new day", refeaturize)
     timed("line --dry-run after the new day", line_says(True))
