@@ -1,7 +1,9 @@
 """Stock MLflow loads what mlfactory trains, where only the model's requirements.txt is installed.
 
 One fresh virtualenv for the module (``python -m venv`` + ``pip install -r requirements.txt``,
-from PyPI through pip's cache; mlfactory is not installed there). In it,
+from PyPI through pip's cache; mlfactory is not installed there). Its build starts, in the
+background, as soon as the first model's requirements.txt exists, while the other models train;
+the other models' requirements.txt files are installed on top once all have trained. In it,
 ``mlflow.pyfunc.load_model("models:/<name>@champion")`` against the same tracking database scores
 the same rows as ``mlfactory serve`` (a real uvicorn server) does, for every recipe and every
 installed model family of the zoo.
@@ -13,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -121,6 +125,49 @@ def _clean_environment() -> dict[str, str]:
     }
 
 
+def _pip_install(python: Path, requirements: Path, environment: dict[str, str]) -> None:
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", str(requirements)],
+        check=True,
+        timeout=1500,
+        env=environment,
+    )  # fmt: skip
+
+
+class CleanVenv:
+    """``python -m venv`` and the first requirements.txt installed, on a thread of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.python = folder / "venv" / "bin" / "python"
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, requirements: str) -> None:
+        assert self._thread is None
+        path = self.folder / "requirements-first.txt"
+        path.write_text(requirements)
+        self._thread = threading.Thread(target=self._build, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _build(self, requirements: Path) -> None:
+        try:
+            environment = _clean_environment()
+            venv = self.folder / "venv"
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=environment)
+            _pip_install(self.python, requirements, environment)
+        except BaseException as error:  # raised again by wait()
+            self._error = error
+
+    def wait(self) -> Path:
+        assert self._thread is not None, "no requirements.txt was handed over"
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.python
+
+
 class Trained:
     def __init__(self, settings: Settings, payloads: dict[str, dict]) -> None:
         self.settings = settings
@@ -128,7 +175,15 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+def clean_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanVenv]:
+    venv = CleanVenv(tmp_path_factory.mktemp("venv"))
+    yield venv
+    if venv._thread is not None:  # no pip outlives the module
+        venv._thread.join()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, clean_venv: CleanVenv) -> Trained:
     folder = tmp_path_factory.mktemp("stock")
     settings = load_settings(home=folder / ".mlfactory")
     write_synthetic("credit", 500, settings=settings)
@@ -159,6 +214,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             name = _names(kind, recipe, model)
             promote(settings, name, run_id=cell.run_id)
             payloads[name] = _payload(rows)
+        if number == 0:  # the clean virtualenv gets built while the other models train
+            open_tracking(settings)
+            first = next(iter(payloads))
+            clean_venv.start(
+                Path(mlflow.pyfunc.get_model_dependencies(f"models:/{first}@champion")).read_text()
+            )
     covered = {name.split("-")[-1] for name in payloads} | {"logisticregression"}
     assert covered >= {m.lower() for m in CLASSIFIERS + REGRESSION_ONLY}
     assert len(payloads) == 2 * len(RECIPES) + len(CLASSIFIERS) + len(REGRESSION_ONLY) - 2
@@ -166,29 +227,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 
 
 @pytest.fixture(scope="module")
-def clean_python(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean_python(trained: Trained, clean_venv: CleanVenv) -> Path:
     """A fresh virtualenv with only the models' requirements.txt installed (no mlfactory)."""
     open_tracking(trained.settings)
     files = {
         Path(mlflow.pyfunc.get_model_dependencies(f"models:/{name}@champion")).read_text()
         for name in trained.payloads
     }
-    folder = tmp_path_factory.mktemp("venv")
-    venv = folder / "venv"
+    python = clean_venv.wait()  # the first model's requirements.txt installed meanwhile
+    folder = clean_venv.folder
     environment = _clean_environment()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=environment)
-    python = venv / "bin" / "python"
+    assert "mlfactory" not in (folder / "requirements-first.txt").read_text()
     for number, text in enumerate(sorted(files)):
         assert "mlfactory" not in text
         requirements = folder / f"requirements-{number}.txt"
         requirements.write_text(text)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(requirements)],
-            check=True,
-            timeout=1500,
-            env=environment,
-        )  # fmt: skip
+        _pip_install(python, requirements, environment)
     check = subprocess.run(
         [str(python), "-c", "import mlfactory"],
         capture_output=True,
