@@ -134,11 +134,15 @@ def test_a_full_delta_and_compact_fold_it_into_the_blocks(stores, monkeypatch):
     monkeypatch.undo()
     ingest_until(bronze, date(2023, 4, 6))
     assert len(featurize(silver_dir=silver, **kw).appended) == 2
+    # a forced ticker is rewritten whole and leaves the delta; the other stays in it
+    forced = featurize(silver_dir=silver, tickers=["A"], force=True, **kw)
+    assert forced.blocks_written == 2 and sorted(_delta_entry(silver)["tickers"]) == ["B"]
+    _assert_rebuild(silver, full, kw)
     blocks = _blocks(silver)
     report = featurize(silver_dir=silver, compact=True, **kw)
-    assert report.blocks_written == 2 and not report.appended
+    assert report.blocks_written == 1 and not report.appended
     assert _deltas(silver) == [] and _delta_entry(silver) is None
-    assert {k[1:] for k, v in _blocks(silver).items() if blocks.get(k) != v} == {(2023, 2023)}
+    assert {k for k, v in _blocks(silver).items() if blocks.get(k) != v} == {("B", 2023, 2023)}
     _assert_rebuild(silver, full, kw)
     assert featurize(silver_dir=silver, compact=True, **kw).blocks_written == 0
 
