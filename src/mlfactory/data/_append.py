@@ -2,7 +2,7 @@
 
 A ticker qualifies when only its last block is stale, that block is one year, it records the
 count and digest of its bronze rows and the tail of the block before it, and its bronze year
-still starts with those rows (:func:`append_ticker` checks the digest): the new rows are then a
+still starts with those rows (:func:`check_ticker` compares the digest): the new rows are then a
 plain append. Its features are computed as a rebuild of the block would (the previous block's
 tail as lookback), and only the rows from the block file's last ``horizon`` rows on (their
 targets look at the new days) go to the delta (:mod:`mlfactory.data._delta`). Anything else (a
