@@ -3,8 +3,7 @@
 Names load on first use (PEP 562): ``mlfactory --help`` must not import FastAPI, Jinja2 and MLflow.
 """
 
-from importlib import import_module
-from typing import Any
+from mlfactory._lazy import lazy_exports
 
 _WHERE = {
     "DEFAULT_MLFLOW_URL": "_defaults",
@@ -28,8 +27,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -6,22 +6,23 @@ a command that needs one module (``data featurize``: no pandas) do not load the 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlfactory._lazy import lazy_exports
 
 _EXPORTS = {
-    "mlfactory.data._bronze": ("BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"),
-    "mlfactory.data._feature_store": (
+    "_bronze": ("BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"),
+    "_feature_store": (
         "SampleResult",
         "load_features",
         "sample_features",
         "silver_horizons",
     ),
-    "mlfactory.data._features": ("compute_features", "feature_columns"),
-    "mlfactory.data._featurize": ("FeaturizeReport", "TickerResult", "featurize"),
-    "mlfactory.data._ingest": ("IngestReport", "TickerOutcome", "ingest"),
-    "mlfactory.data._manifest": ("store_fingerprint",),
-    "mlfactory.data._sources": (
+    "_features": ("compute_features", "feature_columns"),
+    "_featurize": ("FeaturizeReport", "TickerResult", "featurize"),
+    "_ingest": ("IngestReport", "TickerOutcome", "ingest"),
+    "_manifest": ("store_fingerprint",),
+    "_sources": (
         "SOURCES",
         "CsvSource",
         "NoData",
@@ -33,10 +34,10 @@ _EXPORTS = {
         "normalise_yfinance_frame",
         "with_retries",
     ),
-    "mlfactory.data._tickers": ("default_tickers_path", "load_tickers"),
-    "mlfactory.data.sampling": ("random_sample", "stratified_sample", "time_split"),
+    "_tickers": ("default_tickers_path", "load_tickers"),
+    "sampling": ("random_sample", "stratified_sample", "time_split"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "SOURCES",
@@ -73,18 +74,7 @@ __all__ = [
     "with_retries",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlfactory.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)
 
 
 if TYPE_CHECKING:

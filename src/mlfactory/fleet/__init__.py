@@ -6,9 +6,7 @@ bundle as one version with a per-segment gate, and ``mlfactory serve`` routes ea
 segment's model (docs/fleets.md). The heavier names load on first use.
 """
 
-from importlib import import_module
-from typing import Any
-
+from mlfactory._lazy import lazy_exports
 from mlfactory.fleet._plan import (
     FALLBACK_KEY,
     FleetPlan,
@@ -20,24 +18,24 @@ from mlfactory.fleet._plan import (
 )
 
 _LAZY = {
-    "FleetResult": "mlfactory.fleet._train",
-    "train_fleet": "mlfactory.fleet._train",
-    "FleetPromotion": "mlfactory.fleet._registry",
-    "promote_fleet": "mlfactory.fleet._registry",
-    "describe_fleet": "mlfactory.fleet._registry",
-    "best_fleet_run": "mlfactory.fleet._registry",
-    "FleetModel": "mlfactory.fleet._serve",
-    "FleetPredictor": "mlfactory.fleet._serve",
-    "FleetDrift": "mlfactory.fleet._monitor",
-    "FleetDriftReport": "mlfactory.fleet._monitor",
-    "monitor_fleet": "mlfactory.fleet._monitor",
-    "fleet_baseline": "mlfactory.fleet._monitor",
-    "publish_fleet_drift": "mlfactory.fleet._monitor",
-    "OpenedFleet": "mlfactory.fleet._version",
-    "open_fleet": "mlfactory.fleet._version",
-    "route_scores": "mlfactory.fleet._route",
-    "FleetExplanation": "mlfactory.fleet._explain",
-    "explain_fleet": "mlfactory.fleet._explain",
+    "FleetResult": "_train",
+    "train_fleet": "_train",
+    "FleetPromotion": "_registry",
+    "promote_fleet": "_registry",
+    "describe_fleet": "_registry",
+    "best_fleet_run": "_registry",
+    "FleetModel": "_serve",
+    "FleetPredictor": "_serve",
+    "FleetDrift": "_monitor",
+    "FleetDriftReport": "_monitor",
+    "monitor_fleet": "_monitor",
+    "fleet_baseline": "_monitor",
+    "publish_fleet_drift": "_monitor",
+    "OpenedFleet": "_version",
+    "open_fleet": "_version",
+    "route_scores": "_route",
+    "FleetExplanation": "_explain",
+    "explain_fleet": "_explain",
 }
 
 __all__ = [
@@ -68,8 +66,4 @@ __all__ = [
     "train_fleet",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mlfactory.fleet' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -8,8 +8,7 @@ The gate (scikit-learn, pandas) is imported only when it is used: a rerun with n
 loads neither.
 """
 
-from typing import Any
-
+from mlfactory._lazy import lazy_exports
 from mlfactory.line._records import LineBusy, StageRecord, stage_history
 from mlfactory.line._run import LineReport, StageFailed, StageOutcome, run_line
 from mlfactory.line._spec import STAGES, LineSpec, line_from_dict, load_line
@@ -32,12 +31,6 @@ __all__ = [
     "stage_history",
 ]
 
-_GATE = ("Decision", "RuleResult", "evaluate_gate", "read_decisions")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _GATE:
-        from mlfactory.line import _gate
-
-        return getattr(_gate, name)
-    raise AttributeError(f"module 'mlfactory.line' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(("Decision", "RuleResult", "evaluate_gate", "read_decisions"), "_gate")
+)
