@@ -73,7 +73,8 @@ def test_featurize_matches_compute_features(bronze):
         assert got["volume"].tolist() == want["volume"].tolist()
     silver = silver_features_dir(get_settings())
     hidden = [p for p in silver.rglob("*") if p.name[0] in "._" and p.name != "_manifest.json"]
-    assert not hidden  # no temp file left; the manifest lists the files
+    # no temp file left (the manifest lists the files); the writer lock's file stays, empty
+    assert [p.name for p in hidden] == [".lock"] and hidden[0].stat().st_size == 0
 
 
 def test_year_files_are_read_in_date_order_not_listing_order(bronze):
@@ -137,7 +138,7 @@ def test_selected_tickers_and_progress(bronze):
     assert [r.ticker for r in report.results] == ["A", "C"]
     assert sorted(seen) == [(1, 2), (2, 2)]
     listed = sorted(os.listdir(silver_features_dir(get_settings())))
-    assert listed == ["_manifest.json", "ticker=A", "ticker=C"]
+    assert listed == [".lock", "_manifest.json", "ticker=A", "ticker=C"]  # .lock: the writer's
 
 
 def test_errors(bronze):

@@ -241,3 +241,19 @@ def test_rows_digest_sees_every_column_and_not_the_chunks():
         assert rows_digest(changed, 3) != rows_digest(table, 3), column
         assert rows_digest(changed, 1) == rows_digest(table, 1), column  # row 0 is the same
     assert rows_digest(table.slice(1), 2) == rows_digest(chunked.slice(1), 2)
+
+
+def test_one_featurize_writes_at_a_time_and_a_no_op_needs_no_lock(stores):
+    from mlfactory.data._lock import writer_lock
+    from mlfactory.exceptions import DataError
+    from mlfactory.storage import open_location
+
+    bronze, silver, full, kw = stores
+    with writer_lock(open_location(silver), "featurize"):
+        assert len(featurize(silver_dir=silver, **kw).skipped) == 2  # read-only: answers
+        ingest_until(bronze, date(2023, 3, 31))
+        with pytest.raises(DataError, match=r"another featurize is writing to .*wait for it"):
+            featurize(silver_dir=silver, **kw)
+        assert _deltas(silver) == []  # refused before writing anything
+    assert len(featurize(silver_dir=silver, **kw).appended) == 2
+    _assert_rebuild(silver, full, kw)

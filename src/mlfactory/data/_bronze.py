@@ -38,10 +38,8 @@ from mlfactory.logs import get_logger
 from mlfactory.settings import Settings
 from mlfactory.storage import (
     Location,
-    delete,
     open_location,
     read_bytes,
-    storage_error,
     translated,
     write_bytes,
 )
@@ -58,7 +56,6 @@ __all__ = ["BronzeStore", "StoreStatus", "TickerStatus", "WriteResult"]
 logger = get_logger(__name__)
 
 PART_FILE = "part-0.parquet"
-LOCK_FILE = ".lock"
 TEMP_SUFFIX = ".tmp"
 _TICKER = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.^_\-]{0,31}$")
 _YEAR_DIR = re.compile(r"^year=(\d{4})$")
@@ -129,21 +126,6 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _gone(holder: dict[str, Any]) -> bool:
-    """Whether the process holding a lock is known to be gone (only knowable on this host)."""
-    import socket
-
-    if holder.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(holder.get("pid", 0)), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, ValueError, TypeError):
-        return False
-    return False
 
 
 def _to_table(frame: pd.DataFrame) -> pa.Table:
@@ -590,81 +572,12 @@ class BronzeStore:
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Hold the store's exclusive writer lock (released by the OS even if killed).
+        """Hold the store's exclusive writer lock (see :mod:`mlfactory.data._lock`)."""
+        from mlfactory.data._lock import writer_lock
 
-        On an object store the lock is a ``.lock`` object created only if absent (a conditional
-        PUT), naming its holder; it is deleted at the end. A lock left by a process of this host
-        that is gone is taken over; one of another host is named in the refusal, to delete.
-        """
         self.refresh()
-        if self.location.remote:
-            with self._object_lock():
-                yield
-            return
-        root = Path(self.location.path)
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory lock, single writer assumed
+        with writer_lock(self.location, "ingest"):
             yield
-            return
-        with open(root / LOCK_FILE, "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DataError(
-                    f"another ingest is writing to {root}; wait for it to finish"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    @contextlib.contextmanager
-    def _object_lock(self) -> Iterator[None]:
-        import json
-        import socket
-
-        lock = self.location.child(LOCK_FILE)
-        fs = lock.fs
-        holder = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        payload = json.dumps(holder).encode()
-        held = False
-        for _attempt in range(3):
-            try:
-                fs.pipe_file(lock.path, payload, mode="create")
-                held = True
-                break
-            except FileExistsError:
-                try:
-                    other = json.loads(read_bytes(lock))
-                except (DataError, ValueError):
-                    continue  # released meanwhile, or unreadable: try again
-                if not _gone(other):
-                    raise DataError(
-                        f"another ingest is writing to {self.location.shown} (host "
-                        f"{other.get('host')}, pid {other.get('pid')}, since "
-                        f"{other.get('started')}); wait for it to finish, or delete {lock.shown} "
-                        "if that process is gone"
-                    ) from None
-                logger.warning("taking over the lock of a gone ingest: %s", other)
-                delete(lock)
-            except Exception as exc:
-                if "NotImplemented" in str(exc):  # a store without conditional writes
-                    logger.warning("%s: conditional writes unsupported, no writer lock", self)
-                    break
-                raise storage_error(exc, lock, "taking the writer lock") from exc
-        else:
-            raise DataError(f"cannot take the writer lock {lock.shown}; try again")
-        try:
-            yield
-        finally:
-            if held:
-                delete(lock)
 
     def recorded(self) -> dict[str, Any]:
         """The manifest's fields besides the partitions, as last read (no new read)."""

@@ -943,7 +943,7 @@ def featurize(
     file named; the other tickers are still written. ``progress(result, done, total)`` is called
     as each ticker finishes.
     """
-    from mlfactory.data._append import append_all, candidate
+    from mlfactory.data._lock import writer_lock
 
     if settings is None and (bronze_dir is None or silver_dir is None):
         settings = get_settings()
@@ -954,6 +954,33 @@ def featurize(
     clean_windows, horizon = validate_feature_params(windows, horizon)
     address = _resolve_scheduler(scheduler, settings)
     chosen = _select_tickers(store.tickers(), tickers, store.location.shown)
+    args = (store, silver, chosen, clean_windows, horizon, address, force, compact, progress)
+    report = _featurize_store(*args, locked=False)  # nothing to write: no lock taken
+    if report is not None:
+        return report
+    with writer_lock(silver, "featurize"):  # one writer: a second featurize is refused
+        report = _featurize_store(*args, locked=True)  # planned again, under the lock
+    assert report is not None
+    return report
+
+
+def _featurize_store(
+    store: BronzeStore,
+    silver: Location,
+    chosen: list[str],
+    clean_windows: tuple[int, ...],
+    horizon: int,
+    address: str,
+    force: bool,
+    compact: bool,
+    progress: ProgressCallback | None,
+    *,
+    locked: bool,
+) -> FeaturizeReport | None:
+    """:func:`featurize` from the manifests on; ``None`` when there is something to write and
+    the silver store's writer lock is not ``locked`` (the caller takes it and calls again)."""
+    from mlfactory.data._append import append_all, candidate
+
     manifest = read_manifest(silver)
     listed = manifest.get("partitions") if manifest else None
     indexed = isinstance(listed, dict)
@@ -962,7 +989,7 @@ def featurize(
     legacy = [
         t for t in chosen if any(n.endswith(SILVER_LEGACY_FILE) for n in by_ticker.get(t, []))
     ]
-    if legacy:
+    if legacy and locked:  # said once: the pass before the lock plans only
         logger.warning(
             "silver store %s holds %d ticker(s) in the one-file layout of an older mlfactory: "
             "rebuilding them in year blocks",
@@ -1009,6 +1036,8 @@ def featurize(
             appendable[ticker] = (job, task)
         else:
             tasks.append(task)
+    if not locked and (tasks or appendable or not indexed):
+        return None
     started = time.perf_counter()
     appended: list[TickerResult] = []
     new_rows = None
