@@ -12,7 +12,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from mlfactory.cli import app
+from mlfactory.cli import _lazy, app
 from mlfactory.cli._lazy import Lazy, LazyCommands
 
 ROOT = [
@@ -76,6 +76,33 @@ def test_shell_completion_offers_every_command(tmp_path) -> None:
     code = "import sys; sys.argv = ['mlfactory']; from mlfactory.cli import main; main()"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.stdout.split() == ROOT, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "converted"),
+    [
+        (["data", "ingest", "--help"], ["ingest"]),
+        (["runs", "show", "--help"], ["show"]),
+        (["train", "--help"], ["train"]),
+        (["--help"], ROOT[:10]),  # a group's summary needs none of its commands
+        (["data", "--help"], GROUPS["data"]),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) and "--help" in value else "",
+)
+def test_a_command_converts_only_itself(args, converted, monkeypatch) -> None:
+    """Typer converts the options of the command asked for, not its group's nor the app's
+    other commands (a listing converts the commands it lists)."""
+    seen: list[str] = []
+    real = _lazy.get_command_from_info
+
+    def spy(info, **options):
+        seen.append(info.name)
+        return real(info, **options)
+
+    monkeypatch.setattr(_lazy, "get_command_from_info", spy)
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert sorted(seen) == sorted(converted)
 
 
 def test_lazy_commands_build_once_on_first_read() -> None:

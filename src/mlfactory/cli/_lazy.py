@@ -3,12 +3,14 @@
 Typer converts the signature of every command of an app into click options before it runs any:
 ~50 ms for mlfactory's ~30 commands, and every ``cli`` module imported first. A
 :class:`LazyGroup` knows its commands by name from a static table and imports and converts one
-the first time click asks for it, so ``mlfactory data ingest`` pays for the ``data`` group alone.
+the first time click asks for it, and a group's commands are converted one at a time too, so
+``mlfactory data ingest`` pays for that command alone.
 ``mlfactory --help`` and shell completion still list every command: they ask for each.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
-from typer.main import get_command_from_info, get_group_from_info
+from typer.main import get_command_from_info, get_command_name, get_group_from_info
 
 if TYPE_CHECKING:
     from click import Command, Context
@@ -102,18 +104,36 @@ class LazyGroup(TyperGroup):
     def _build(self, name: str, where: Lazy) -> Command:
         """The click command (or group) Typer would have made of ``where`` under ``name``."""
         found = where.load()
-        holder = typer.Typer()
         if isinstance(found, typer.Typer):
-            holder.add_typer(found, name=name)
-            return get_group_from_info(
-                holder.registered_groups[0],
-                pretty_exceptions_short=self.pretty_exceptions_short,
-                rich_markup_mode=self.rich_markup_mode,
-                suggest_commands=self.suggest_commands,
-            )
+            return self._group(name, found)
+        holder = typer.Typer()
         holder.command(name)(found)
         return get_command_from_info(
             holder.registered_commands[0],
             pretty_exceptions_short=self.pretty_exceptions_short,
             rich_markup_mode=self.rich_markup_mode,
         )
+
+    def _group(self, name: str, sub: typer.Typer) -> Command:
+        """``sub`` as ``app.add_typer(sub, name=name)`` makes it, its commands built when read."""
+        shell = copy.copy(sub)  # the group itself (callback, help, class): no command converted
+        shell.registered_commands = []
+        holder = typer.Typer()
+        holder.add_typer(shell, name=name)
+        group = get_group_from_info(
+            holder.registered_groups[0],
+            pretty_exceptions_short=self.pretty_exceptions_short,
+            rich_markup_mode=self.rich_markup_mode,
+            suggest_commands=self.suggest_commands,
+        )
+        pending = {
+            info.name or get_command_name(info.callback.__name__): partial(
+                get_command_from_info,
+                info,
+                pretty_exceptions_short=self.pretty_exceptions_short,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+            for info in sub.registered_commands
+        }
+        group.commands = LazyCommands(dict(group.commands), pending)
+        return group
