@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from _postgres import PostgresServer, find_bindir
 from _tools import require_tool
+from threadpoolctl import threadpool_limits
 
 from mlfactory.settings import get_settings
 
@@ -22,6 +23,25 @@ from mlfactory.settings import get_settings
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _name in ("COLUMNS", "LINES"):
         os.environ.pop(_name, None)
+
+# The tests fit models on a few hundred rows, two xdist workers to two shared cores: BLAS and
+# OpenMP (HistGradientBoosting) pools of one thread, in this process and in every process a test
+# starts, where a pool per core made each worker's threads spin against the other worker's (an
+# OMP_NUM_THREADS already set is kept). Thread counts change no result the tests check.
+if "OMP_NUM_THREADS" not in os.environ:
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+    threadpool_limits(1)  # the pools of the libraries loaded before this file
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a ``slow`` test run first, each group in pytest-randomly's order.
+
+    ``--dist loadfile`` hands the workers one module at a time in collection order: a long
+    module handed out last kept one worker busy for minutes after the other had finished. Run
+    after pytest-randomly's shuffle (a wrapper), this keeps its order within both groups."""
+    slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # stable
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ def _segment_file(settings: Settings, run_id: str, manifest: dict, key: str) -> 
     return Path(root) / "fleet" / manifest["segments"][key]["file"]
 
 
+@pytest.mark.slow
 def test_promotion_gates_each_segment_and_keeps_the_old_model_by_reference(
     tmp_path: Path, settings: Settings
 ) -> None:

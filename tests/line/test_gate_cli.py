@@ -69,6 +69,7 @@ def gate_line(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_gate_floors_better_worse_tie_and_forced(gate_line):
     engine = get_engine(get_settings().database_url)
     line = str(gate_line)

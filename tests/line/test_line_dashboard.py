@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import pytest
 from _readonly_checks import browse_dashboard, store_fingerprint
 from typer.testing import CliRunner
 
@@ -45,6 +46,7 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "400"})
 
 
+@pytest.mark.slow
 def test_model_page_shows_decisions_escaped_and_writes_nothing(tmp_path: Path):
     write_synthetic("credit", 2_000, seed=3, settings=get_settings())
     line = tmp_path / "line.toml"

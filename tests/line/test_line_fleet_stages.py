@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from mlfactory.cli import app
@@ -75,6 +76,7 @@ def _statuses(output: str) -> dict[str, str]:
     return dict(re.findall(r"│ (\w+)\s+│ (ran|up to date|would run)\s", output))
 
 
+@pytest.mark.slow
 def test_a_fleet_line_explains_scores_and_monitors_by_segment(tmp_path: Path) -> None:
     fleet_frame(segments=3, rows=200).to_csv(tmp_path / "regions.csv", index=False)
     new = fleet_frame(segments=3, rows=20, tiny=5, seed=5)

@@ -39,6 +39,7 @@ def statuses(output: str) -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r"│ (\w+)\s+│ (ran|up to date|would run)\s", output)}
 
 
+@pytest.mark.slow
 def test_the_example_line_runs_every_stage_then_none(tmp_path):
     line = tmp_path / "credit_line.toml"
     shutil.copy(EXAMPLE, line)

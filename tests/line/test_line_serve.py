@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mlfactory.datasets import load_dataset, write_synthetic
 from mlfactory.db import get_engine
@@ -55,6 +56,7 @@ def run_line(line: Path, *args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_server_switches_to_the_promoted_champion_without_a_failed_request(tmp_path: Path):
     settings = get_settings()
     write_synthetic("credit", 3_000, seed=11, settings=settings)

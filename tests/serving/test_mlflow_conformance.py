@@ -36,6 +36,7 @@ def mlflow_url(registered, tmp_path_factory):
         yield url
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Any type hint is inferred:UserWarning")  # mlflow's own types
 def test_mlfactory_answers_as_mlflow_but_for_the_documented_differences(
     registered, mlflow_url, serve

@@ -229,6 +229,7 @@ def _sqlite_bytes(settings) -> str | None:
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
+@pytest.mark.slow
 def test_sigkilled_train_leaves_stale_runs_that_the_next_train_fails(
     backend, tmp_path, isolated_home, monkeypatch, request
 ):

@@ -67,6 +67,7 @@ def _artifact(run_id: str, name: str) -> pd.DataFrame:
         return pd.read_csv(client.download_artifacts(run_id, name))
 
 
+@pytest.mark.slow
 def test_course_example_reproduces_the_course_built_by_hand():
     settings = get_settings()
     write_synthetic("credit", 1200, seed=3, settings=settings)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SPEC = """
 name = "quiet"
 dataset = "breast_cancer"
@@ -22,6 +24,7 @@ param_grid = {clf__C = [0.1, 1.0]}
 """
 
 
+@pytest.mark.slow
 def test_train_on_postgres_prints_no_aborted_pipeline(tmp_path: Path, postgres_url: str) -> None:
     spec = tmp_path / "quiet.toml"
     spec.write_text(SPEC)
