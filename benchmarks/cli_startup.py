@@ -22,8 +22,10 @@ wall time also measures the other jobs. ``--importtime`` adds the ten slowest im
 
 ``--compare OLD_SRC`` runs every command alternately with an older tree's ``src`` folder first on
 ``PYTHONPATH`` ("before") and with this one ("after"), so that both meet the same load; the table
-gives both medians. ``--line DIR`` adds ``mlfactory run`` with nothing to do (issue #18's no-op
-rerun) on a copy of the folder ``benchmarks/line.py`` left (``credit_line.toml`` and its home).
+gives both medians. Both trees are byte-compiled first (with ``PYTHONDONTWRITEBYTECODE`` set, a
+copied tree without ``__pycache__`` would compile every module on every run). ``--line DIR``
+adds ``mlfactory run`` with nothing to do (issue #18's no-op rerun) on a copy of the folder
+``benchmarks/line.py`` left (``credit_line.toml`` and its home).
 
 ``--readers`` times the reading commands (``runs list/show/compare``, ``models list/show/
 decisions``) on a store *with* runs (12, two of them nested, one deleted) and a registered model
@@ -405,6 +407,16 @@ def _readers(folder: Path, runs: int, old_src: str | None) -> None:
         )
 
 
+def _byte_compile(old_src: str | None) -> None:
+    """Both trees' byte code written first: with PYTHONDONTWRITEBYTECODE set, a tree without
+    ``__pycache__`` would compile every module it imports on every run (tens of ms)."""
+    import compileall
+
+    for folder in (Path(__file__).resolve().parents[1] / "src", old_src):
+        if folder is not None:
+            compileall.compile_dir(str(folder), quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs of each command")
@@ -433,6 +445,7 @@ def main() -> None:
         help="the no-op data ingest's share of a full one (synthetic and csv sources)",
     )
     options = parser.parse_args()
+    _byte_compile(options.compare)
     load = os.getloadavg()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
