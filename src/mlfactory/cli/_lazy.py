@@ -1,12 +1,11 @@
 """A command group that builds a command only when it is asked for (issue #21).
 
-Typer converts the signature of every command of an app into click options before it runs any:
-~50 ms for mlfactory's ~30 commands, and every ``cli`` module imported first. A
-:class:`LazyGroup` knows its commands by name from a static table and imports and converts one
-the first time click asks for it, and a group's commands are converted one at a time too, so
-``mlfactory data ingest`` pays for that command alone.
-``mlfactory --help`` and shell completion still list every command: they ask for each.
-"""
+Typer converts the signature of every command of an app into click options before it runs any
+(~50 ms for mlfactory's ~40 commands and groups), and ``cli/_main.py`` imported every command
+module to register them. A :class:`LazyGroup` knows its commands by name from a static table:
+click's ``get_command`` imports the one asked for and converts it; a group is made without its
+commands, each converted when first asked for. ``mlfactory data ingest`` pays for that command
+alone; ``mlfactory --help`` and shell completion still list every command (they ask for each)."""
 
 from __future__ import annotations
 
