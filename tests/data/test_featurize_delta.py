@@ -257,3 +257,28 @@ def test_one_featurize_writes_at_a_time_and_a_no_op_needs_no_lock(stores):
         assert _deltas(silver) == []  # refused before writing anything
     assert len(featurize(silver_dir=silver, **kw).appended) == 2
     _assert_rebuild(silver, full, kw)
+
+
+def test_a_featurize_that_wrote_meanwhile_is_planned_again(stores, monkeypatch):
+    import contextlib
+
+    import mlfactory.data._lock as locking
+
+    bronze, silver, full, kw = stores
+    real, raced = locking.writer_lock, []
+
+    @contextlib.contextmanager
+    def racing(root, work):
+        if work == "featurize" and not raced:  # another featurize writes before our lock
+            raced.append(None)
+            raced[0] = featurize(silver_dir=silver, tickers=["B"], **kw)
+        with real(root, work):
+            yield
+
+    monkeypatch.setattr(locking, "writer_lock", racing)
+    ingest_until(bronze, date(2023, 3, 31))
+    report = featurize(silver_dir=silver, **kw)
+    assert [r.ticker for r in raced[0].appended] == ["B"]
+    assert [r.ticker for r in report.appended] == ["A"] and len(report.skipped) == 1
+    assert len(_deltas(silver)) == 1 and sorted(_delta_entry(silver)["tickers"]) == ["A", "B"]
+    _assert_rebuild(silver, full, kw)

@@ -954,32 +954,46 @@ def featurize(
     clean_windows, horizon = validate_feature_params(windows, horizon)
     address = _resolve_scheduler(scheduler, settings)
     chosen = _select_tickers(store.tickers(), tickers, store.location.shown)
-    args = (store, silver, chosen, clean_windows, horizon, address, force, compact, progress)
-    report = _featurize_store(*args, locked=False)  # nothing to write: no lock taken
-    if report is not None:
-        return report
+    work = _plan_store(store, silver, chosen, clean_windows, horizon, force, compact)
+    if not work.writes:  # nothing to write: no lock taken, no request made
+        return _run_plan(work, store, silver, clean_windows, horizon, address, progress)
     with writer_lock(silver, "featurize"):  # one writer: a second featurize is refused
-        report = _featurize_store(*args, locked=True)  # planned again, under the lock
-    assert report is not None
-    return report
+        if read_manifest(silver) != work.manifest:  # another featurize wrote meanwhile
+            work = _plan_store(store, silver, chosen, clean_windows, horizon, force, compact)
+        return _run_plan(work, store, silver, clean_windows, horizon, address, progress)
 
 
-def _featurize_store(
+@dataclass
+class _StorePlan:
+    """What a featurize will do, from the manifests alone."""
+
+    manifest: dict | None  # the silver manifest it was planned from
+    partitions: dict
+    by_ticker: dict[str, list[str]]
+    indexed: bool  # the manifest lists the partitions (else they were listed)
+    legacy: list[str]  # tickers still in the one-file layout
+    delta: SilverDelta | None
+    options: dict
+    skipped: list[TickerResult]
+    tasks: list  # (args, kwargs) of featurize_ticker
+    appendable: dict[str, tuple]  # ticker -> (append candidate, its task otherwise)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.tasks or self.appendable or not self.indexed)
+
+
+def _plan_store(
     store: BronzeStore,
     silver: Location,
     chosen: list[str],
     clean_windows: tuple[int, ...],
     horizon: int,
-    address: str,
     force: bool,
     compact: bool,
-    progress: ProgressCallback | None,
-    *,
-    locked: bool,
-) -> FeaturizeReport | None:
-    """:func:`featurize` from the manifests on; ``None`` when there is something to write and
-    the silver store's writer lock is not ``locked`` (the caller takes it and calls again)."""
-    from mlfactory.data._append import append_all, candidate
+) -> _StorePlan:
+    """Each chosen ticker skipped, appended to the delta or given a task (no data read)."""
+    from mlfactory.data._append import candidate
 
     manifest = read_manifest(silver)
     listed = manifest.get("partitions") if manifest else None
@@ -989,13 +1003,6 @@ def _featurize_store(
     legacy = [
         t for t in chosen if any(n.endswith(SILVER_LEGACY_FILE) for n in by_ticker.get(t, []))
     ]
-    if legacy and locked:  # said once: the pass before the lock plans only
-        logger.warning(
-            "silver store %s holds %d ticker(s) in the one-file layout of an older mlfactory: "
-            "rebuilding them in year blocks",
-            silver.shown,
-            len(legacy),
-        )
     all_sources = _manifest_sources(store)
     # an endpoint at most (workers bring their own credentials); the object store's when one
     # of bronze and silver is local
@@ -1003,7 +1010,7 @@ def _featurize_store(
     delta = delta_from_manifest(partitions, by_ticker) if indexed else None
     skipped: list[TickerResult] = []
     tasks = []
-    appendable: dict[str, tuple] = {}  # ticker -> (append candidate, its task otherwise)
+    appendable: dict[str, tuple] = {}
     for ticker in chosen:
         sources = None if all_sources is None else all_sources.get(ticker)
         recorded = _recorded_blocks(by_ticker.get(ticker, []), partitions)
@@ -1036,8 +1043,41 @@ def _featurize_store(
             appendable[ticker] = (job, task)
         else:
             tasks.append(task)
-    if not locked and (tasks or appendable or not indexed):
-        return None
+    return _StorePlan(
+        manifest,
+        partitions,
+        by_ticker,
+        indexed,
+        legacy,
+        delta,
+        options,
+        skipped,
+        tasks,
+        appendable,
+    )
+
+
+def _run_plan(
+    work: _StorePlan,
+    store: BronzeStore,
+    silver: Location,
+    clean_windows: tuple[int, ...],
+    horizon: int,
+    address: str,
+    progress: ProgressCallback | None,
+) -> FeaturizeReport:
+    """Append, run the tasks, record the manifest (under the writer lock when it writes)."""
+    from mlfactory.data._append import append_all
+
+    if work.legacy:
+        logger.warning(
+            "silver store %s holds %d ticker(s) in the one-file layout of an older mlfactory: "
+            "rebuilding them in year blocks",
+            silver.shown,
+            len(work.legacy),
+        )
+    skipped, tasks, appendable = work.skipped, list(work.tasks), work.appendable
+    options = work.options
     started = time.perf_counter()
     appended: list[TickerResult] = []
     new_rows = None
@@ -1065,7 +1105,7 @@ def _featurize_store(
         len(appended),
     )
     results: list[TickerResult] = []
-    total = len(chosen)
+    total = len(skipped) + len(appendable) + len(work.tasks)
     if progress is not None:
         for done, result in enumerate([*skipped, *appended], start=1):
             progress(result, done, total)
@@ -1081,14 +1121,14 @@ def _featurize_store(
         results = [*results, *appended]
         _record(
             silver,
-            manifest,
-            partitions,
-            by_ticker,
+            work.manifest,
+            work.partitions,
+            work.by_ticker,
             results,
             clean_windows,
             horizon,
-            indexed,
-            delta,
+            work.indexed,
+            work.delta,
             new_rows,
         )
     report = FeaturizeReport(
