@@ -4,16 +4,21 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
 
 import pytest
+import typer
 import typer.main
 from typer.testing import CliRunner
 
+import mlfactory.cli
 from mlfactory.cli import _lazy, app
 from mlfactory.cli._lazy import Lazy, LazyCommands
+from mlfactory.cli._main import _Commands
 
 ROOT = [
     "info", "demo", "train", "run", "ui", "promote", "explain", "serve", "predict", "dashboard",
@@ -57,6 +62,25 @@ def test_the_root_help_lists_every_command_with_its_summary() -> None:
     for name in ROOT:
         summary = root.commands[name].get_short_help_str(limit=45)
         assert summary.split()[0] in done.output, name
+
+
+def test_every_command_of_the_cli_modules_is_in_the_table() -> None:
+    """A Typer app or a ``*_command`` function of a ``cli`` module that the lazy table does not
+    name (nor an app of it register) would be missing from ``mlfactory``."""
+    targets = [where.load() for where in _Commands.lazy.values()]
+    callbacks = {
+        info.callback
+        for found in targets
+        if isinstance(found, typer.Typer)
+        for info in found.registered_commands
+    }
+    for module_info in pkgutil.iter_modules(mlfactory.cli.__path__):
+        module = importlib.import_module(f"mlfactory.cli.{module_info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, typer.Typer) and value is not app:
+                assert any(value is found for found in targets), f"{module.__name__}.{name}"
+            elif name.endswith("_command") and callable(value):
+                assert value in targets or value in callbacks, f"{module.__name__}.{name}"
 
 
 def test_a_mistyped_command_is_still_suggested() -> None:
