@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class _Commands(LazyGroup, MlfactoryGroup):
-    """mlfactory's commands in ``--help``'s order, each imported and built when asked for."""
+    """mlfactory's commands in ``--help``'s order, each imported and built when asked for (a
+    new command or group is named here; ``tests/test_cli_tree.py`` finds one that is not)."""
 
     lazy: ClassVar[dict[str, Lazy]] = {
         "info": Lazy("mlfactory.cli._main:info"),
