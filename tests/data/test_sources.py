@@ -261,3 +261,63 @@ def test_registry_builds_sources_and_rejects_unknown_names(tmp_path):
         make_source("csv")
     with pytest.raises(ConfigError, match="does not exist"):
         make_source("csv", csv_dir=tmp_path / "nope")
+
+
+def _frame(**changes) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "Date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]).astype(
+                "datetime64[ns]"
+            ),
+            "Open": [1.0, 2.0, 3.0],
+            "High": [1.5, 2.5, 3.5],
+            "Low": [0.5, 1.5, 2.5],
+            "Close": [1.2, 2.2, 3.2],
+            "Adj Close": [1.1, 2.1, 3.1],
+            "Volume": np.array([10, 20, 30], dtype="int64"),
+        }
+    )
+    for column, values in changes.items():
+        frame[column] = values
+    return frame
+
+
+@pytest.mark.parametrize(
+    "changes, start, end, short",
+    [
+        ({}, None, None, True),  # a source's own answer: taken as it is
+        ({"Dividends": [0.0, 0.0, 0.1]}, None, None, True),  # extra columns are dropped
+        ({"Date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])}, None, None, True),
+        (  # time-zone aware dates are made naive by the long path
+            {"Date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]).tz_localize("UTC")},
+            None,
+            None,
+            False,
+        ),
+        ({}, date(2024, 1, 3), None, False),  # trimmed at the start
+        ({}, None, date(2024, 1, 3), False),  # trimmed at the end
+        ({"Date": pd.to_datetime(["2024-01-03", "2024-01-02", "2024-01-04"])}, None, None, False),
+        ({"Date": pd.to_datetime(["2024-01-02", "2024-01-02", "2024-01-04"])}, None, None, False),
+        (
+            {"Date": pd.to_datetime(["2024-01-02 15:30", "2024-01-03 00:00", "2024-01-04 00:00"])},
+            None,
+            None,
+            False,
+        ),
+        ({"Close": [1.2, np.nan, 3.2]}, None, None, False),
+        ({"Volume": [10.0, np.nan, 30.4]}, None, None, False),
+        ({"Open": ["1", "2", "3"]}, None, None, False),
+    ],
+)
+def test_a_clean_frame_takes_the_short_path_to_the_same_answer(
+    monkeypatch, changes, start, end, short
+):
+    import mlfactory.data._sources as sources
+
+    frame = _frame(**changes)
+    assert sources._meets_contract(frame, start, end) == short
+    fast = sources.normalise_source_frame(frame.copy(), "test", start, end)
+    monkeypatch.setattr(sources, "_meets_contract", lambda *args: False)
+    slow = sources.normalise_source_frame(frame.copy(), "test", start, end)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    assert list(fast.columns) == list(sources.SOURCE_COLUMNS)
