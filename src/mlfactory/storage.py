@@ -274,7 +274,7 @@ def read_bytes(location: Location) -> bytes:
         with translated(location, "reading"):
             if location.remote:  # one GET: no HEAD for the size first (objects are small)
                 return location.fs.cat_file(location.path, max_concurrency=1)
-            return location.fs.cat_file(location.path)
+            return Path(location.path).read_bytes()
     except FileNotFoundError:
         raise DataError(f"{location.shown} not found") from None
 

@@ -65,7 +65,7 @@ def read_manifest(root: Location) -> dict[str, Any] | None:
                 raw = (
                     target.fs.cat_file(target.path, max_concurrency=1)  # one GET, no HEAD
                     if target.remote
-                    else target.fs.cat_file(target.path)
+                    else Path(target.path).read_bytes()  # no filesystem layer to import
                 )
             except FileNotFoundError:
                 return None
