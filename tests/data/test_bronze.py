@@ -193,7 +193,11 @@ def test_stale_temp_files_are_invisible_to_readers_and_cleaned(tmp_path):
     assert dataset.count_rows() == expected
     assert len(dd.read_parquet(store.root)) == expected  # dask sees the store, not the temp file
 
+    # a run with nothing new writes nothing and sweeps nothing (the file is invisible anyway)
     report = ingest(store, TICKERS, SyntheticSource(), START, date(2020, 6, 30))
+    assert report.temp_files_removed is None and stale.exists()
+    # the next run that writes sweeps first
+    report = ingest(store, TICKERS, SyntheticSource(), START, date(2020, 7, 31))
     assert report.temp_files_removed == 1 and not stale.exists()
 
 

@@ -48,7 +48,7 @@ class IngestReport:
     end: date
     outcomes: list[TickerOutcome] = field(default_factory=list)
     seconds: float = 0.0
-    temp_files_removed: int = 0
+    temp_files_removed: int | None = None  # None: nothing was written, no folder swept
 
     def count(self, status: Status) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -129,6 +129,7 @@ def _ingest_one(
     start: date,
     end: date,
     marks: dict[str, dict],
+    before_write: Callable[[], None] = lambda: None,
 ) -> TickerOutcome:
     first_stored, last = _stored_bounds(store, ticker)
     fetch_from = max(start, last + timedelta(days=1)) if last is not None else start
@@ -152,6 +153,7 @@ def _ingest_one(
     ]
     if frame.empty and last is None:
         raise NoData(f"source returned no rows for {ticker} between {fetch_from} and {end}")
+    before_write()
     result = store.write_ticker(ticker, frame, sector, subsector)
     _remember(marks, ticker, mark, end)
     status: Status = "added" if result.created else "updated" if result.changed else "unchanged"
@@ -212,8 +214,12 @@ def ingest(
         store = BronzeStore(target)
     report = IngestReport(store.root, start, end)
     started = time.perf_counter()
+
+    def sweep() -> None:  # before the first write: a run with nothing new lists no folder
+        if report.temp_files_removed is None:
+            report.temp_files_removed = store.clean_temp_files()
+
     with store.writer_lock(), store.deferred_manifest():
-        report.temp_files_removed = store.clean_temp_files()
         store._index_unlisted()  # an older store: its partitions enter the manifest once
         marks = dict(store.recorded().get("marks") or {})
         for row in rows:
@@ -221,7 +227,9 @@ def ingest(
             sector = str(getattr(row, "sector", "") or "")
             subsector = str(getattr(row, "subsector", "") or "")
             try:
-                outcome = _ingest_one(store, source, ticker, sector, subsector, start, end, marks)
+                outcome = _ingest_one(
+                    store, source, ticker, sector, subsector, start, end, marks, sweep
+                )
             except (ConfigError, ServiceUnavailable):
                 raise  # a misconfigured source or an unreachable store fails every ticker
             except Exception as exc:  # one bad ticker never stops the run
