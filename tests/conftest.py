@@ -34,6 +34,13 @@ if "OMP_NUM_THREADS" not in os.environ:
     threadpool_limits(1)  # the pools of the libraries loaded before this file
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """``--dist loadfile`` hands out modules in collection order, not xdist's default order (by
+    number of tests, most first: the modules of one or two long tests came last)."""
+    if getattr(config.option, "loadscopereorder", False):
+        config.option.loadscopereorder = False  # as --no-loadscope-reorder
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with a ``slow`` test run first, each group in pytest-randomly's order.
 
