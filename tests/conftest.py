@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,13 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with a ``slow`` test run first, each group in pytest-randomly's order.
+    """Modules with a ``slow`` test run first, then the others by number of tests, most first.
 
     ``--dist loadfile`` hands the workers one module at a time in collection order: a long
     module handed out last kept one worker busy for minutes after the other had finished. Run
-    after pytest-randomly's shuffle (a wrapper), this keeps its order within both groups."""
+    after pytest-randomly's shuffle (a wrapper), the sort is stable: the slow modules, and the
+    others of as many tests, stay in its order."""
+    modules = Counter(item.nodeid.split("::", 1)[0] for item in items)
     slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # stable
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        module = item.nodeid.split("::", 1)[0]
+        return (0, 0) if module in slow else (1, -modules[module])
+
+    items.sort(key=order)
 
 
 @pytest.fixture(autouse=True)

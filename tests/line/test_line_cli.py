@@ -261,6 +261,7 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
         assert connection.execute(sa.select(LINE_LOCKS)).first() is None  # released after
 
 
+@pytest.mark.slow
 def test_the_gate_refuses_rows_that_changed_behind_an_unchanged_stat(credit_line):
     assert invoke("run", str(credit_line)).exit_code == 0
     csv = get_settings().data_dir / "raw" / "credit" / "cs-training.csv"
@@ -306,6 +307,7 @@ def test_the_line_knows_where_the_loaders_read(tmp_path):
         assert _dataset_file(ctx) == path
 
 
+@pytest.mark.slow
 def test_a_stage_whose_output_was_edited_or_removed_runs_again(tmp_path: Path):
     """The data stage's key is unchanged, but the raw file it wrote was replaced, then removed:
     the stage remakes it, and the stages after it find their input as before (up to date)."""

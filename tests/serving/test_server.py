@@ -178,6 +178,7 @@ def test_cli_refuses_public_bind_without_key_exit_2(registered, monkeypatch):
     assert missing.exit_code == 1 and "registered model 'absent' not found" in missing.output
 
 
+@pytest.mark.slow
 def test_two_worker_processes_serve(registered, tmp_path):
     import os
     import subprocess

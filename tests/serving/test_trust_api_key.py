@@ -119,6 +119,7 @@ def _wait_up(url: str, process: subprocess.Popen[str], timeout: float = 90) -> N
     raise AssertionError(f"{url} never answered")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["", "   "], ids=["empty", "blanks"])
 def test_loopback_serve_with_an_empty_key_is_open_and_says_so(registered, tmp_path, key):
     port = free_port()
