@@ -238,9 +238,8 @@ class AppendOutcome:
 def append_all(
     jobs: list[Candidate], windows: tuple[int, ...], horizon: int, options: dict
 ) -> AppendOutcome:
-    """Append the tickers' new days where they are plain appends. The bronze years are read ahead
-    in threads (a read releases the interpreter lock; on an object store it waits on the
-    network) while this thread computes the features of those already read."""
+    """Append the tickers' new days where they are plain appends (on an object store the bronze
+    years are read in threads first: the requests overlap)."""
 
     def failure(job: Candidate, exc: Exception) -> tuple[Candidate, str]:
         return job, str(exc) if isinstance(exc, MlfactoryError) else f"{job.bronze}: {exc}"
@@ -259,10 +258,14 @@ def append_all(
         except (MlfactoryError, OSError) as exc:
             return failure(job, exc)
 
-    cores = os.cpu_count() or 1
-    threads = 4 * cores if jobs and is_remote(jobs[0].bronze) else cores
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), threads))) as pool:
-        outcomes = [one(job, table) for job, table in zip(jobs, pool.map(read, jobs), strict=True)]
+    if jobs and is_remote(jobs[0].bronze):  # requests overlap in threads
+        threads = min(len(jobs), 4 * (os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            tables = list(pool.map(read, jobs))
+    else:  # local files: all read first, in this thread (500 tickers: 0.36-0.42 s in all,
+        # against 0.40-0.59 s read ahead in threads, which only contended for the interpreter)
+        tables = [read(job) for job in jobs]
+    outcomes = [one(job, table) for job, table in zip(jobs, tables, strict=True)]
     checked = [o for o in outcomes if isinstance(o, _Checked)]
     others = [o for o in outcomes if isinstance(o, Candidate)]
     failed = [o for o in outcomes if isinstance(o, tuple)]
