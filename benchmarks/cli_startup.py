@@ -453,18 +453,13 @@ def main() -> None:
         "at the start"
     )
     print()
-    if options.ingest:
-        with tempfile.TemporaryDirectory() as tmp:
-            old_src = str(Path(options.compare).resolve()) if options.compare else None
-            _ingest_share(Path(tmp), options.runs, old_src)
-        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
-        return
-    if options.readers:
-        with tempfile.TemporaryDirectory() as tmp:
-            old_src = str(Path(options.compare).resolve()) if options.compare else None
-            _readers(Path(tmp), options.runs, old_src)
-        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
-        return
+    for wanted, measure in ((options.ingest, _ingest_share), (options.readers, _readers)):
+        if wanted:
+            with tempfile.TemporaryDirectory() as tmp:
+                old_src = str(Path(options.compare).resolve()) if options.compare else None
+                measure(Path(tmp), options.runs, old_src)
+            print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+            return
     if options.commands:
         with tempfile.TemporaryDirectory() as tmp:
             if options.compare:
