@@ -129,30 +129,34 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _to_table(frame: pd.DataFrame) -> pa.Table:
-    """Store-column DataFrame -> table with exactly ``BRONZE_SCHEMA`` (no pandas metadata)."""
-    arrays = [pa.array(frame["date"].to_numpy().astype("datetime64[D]"), pa.date32())]
-    arrays += [pa.array(frame[c].to_numpy(dtype="float64"), pa.float64()) for c in _PRICE_COLUMNS]
-    arrays.append(pa.array(frame["volume"].to_numpy(dtype="int64"), pa.int64()))
-    arrays += [
-        pa.array(frame[c].astype(str).tolist(), pa.string()) for c in ("sector", "subsector")
-    ]
+def _bronze_table(dates, prices: list, volume, sector: list, subsector: list) -> pa.Table:
+    """Columns (pandas Series, numpy arrays or lists) -> a table with exactly ``BRONZE_SCHEMA``
+    (no pandas metadata); ``prices`` in the order of ``_PRICE_COLUMNS``."""
+    arrays = [pa.array(np.asarray(dates).astype("datetime64[D]"), pa.date32())]
+    arrays += [pa.array(np.asarray(p, dtype="float64"), pa.float64()) for p in prices]
+    arrays.append(pa.array(np.asarray(volume, dtype="int64"), pa.int64()))
+    arrays += [pa.array(sector, pa.string()), pa.array(subsector, pa.string())]
     return pa.Table.from_arrays(arrays, schema=_layout.BRONZE_SCHEMA)
+
+
+def _to_table(frame: pd.DataFrame) -> pa.Table:
+    """Store-column DataFrame -> bronze table."""
+    return _bronze_table(
+        frame["date"].to_numpy(),
+        [frame[c].to_numpy(dtype="float64") for c in _PRICE_COLUMNS],
+        frame["volume"].to_numpy(dtype="int64"),
+        *(frame[c].astype(str).tolist() for c in ("sector", "subsector")),
+    )
 
 
 def _source_table(rows: pd.DataFrame, sector: str, subsector: str) -> pa.Table:
-    """Normalised source rows (``SOURCE_COLUMNS``) -> a table with exactly ``BRONZE_SCHEMA``."""
-    n = len(rows)
-    arrays = [pa.array(rows["Date"].to_numpy().astype("datetime64[D]"), pa.date32())]
-    arrays += [
-        pa.array(rows[SOURCE_OF[c]].to_numpy(dtype="float64"), pa.float64()) for c in _PRICE_COLUMNS
-    ]
-    arrays.append(pa.array(rows["Volume"].to_numpy(dtype="int64"), pa.int64()))
-    arrays += [
-        pa.array([str(sector)] * n, pa.string()),
-        pa.array([str(subsector)] * n, pa.string()),
-    ]
-    return pa.Table.from_arrays(arrays, schema=_layout.BRONZE_SCHEMA)
+    """Normalised source rows (``SOURCE_COLUMNS``) -> bronze table, one sector for all rows."""
+    return _bronze_table(
+        rows["Date"].to_numpy(),
+        [rows[SOURCE_OF[c]].to_numpy(dtype="float64") for c in _PRICE_COLUMNS],
+        rows["Volume"].to_numpy(dtype="int64"),
+        *([str(text)] * len(rows) for text in (sector, subsector)),
+    )
 
 
 def _days_after(new: pa.Table, old: pa.Table) -> bool:
