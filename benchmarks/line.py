@@ -142,9 +142,13 @@ def prices(spec: str) -> None:
 
 
 def _cpu() -> float:
-    """CPU seconds (user + system) of this process so far, all its threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds (user + system) of this process so far, all its threads, and of its
+    finished child processes (featurize's workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlfactory.data._arrow import flag_array, float_array, float_values, repeated_strings
 from mlfactory.data._delta import (
     DELTA_MAX_ROWS,
     DELTA_METADATA_KEY,
@@ -48,9 +48,13 @@ from mlfactory.data._featurize import (
     decode_tail,
 )
 from mlfactory.data._layout import parse_silver_name
+from mlfactory.data._lazy import lazy_module
 from mlfactory.data._manifest import now_text, partition_entry
 from mlfactory.exceptions import MlfactoryError
 from mlfactory.storage import Location, is_remote, read_bytes, write_bytes
+
+# 0.075 s to import: only a kept older delta needs it
+pc = lazy_module("pyarrow.compute")
 
 __all__ = ["AppendOutcome", "Appended", "Candidate", "append_all", "candidate", "record_delta"]
 
@@ -182,8 +186,7 @@ def delta_rows(
         (pre_adj, pre_close) = one.prefix if one.prefix is not None else (_EMPTY, _EMPTY)
         blank = np.full(len(pre_adj), np.nan)
         year = [
-            one.table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            for name in ("high", "low", "close", "adj_close")
+            float_values(one.table.column(name)) for name in ("high", "low", "close", "adj_close")
         ]
         for out, pre, values in zip(
             (high, low, close, adj), (blank, blank, pre_close, pre_adj), year, strict=True
@@ -203,12 +206,12 @@ def delta_rows(
     columns, names = list(rows.columns), list(rows.column_names)
     for name, (values, null_mask) in arrays.items():
         if null_mask is None:
-            columns.append(pa.array(values[taken], type=pa.float64(), from_pandas=True))
+            columns.append(float_array(values[taken]))
         else:
-            columns.append(pa.array(values[taken], type=pa.int8(), mask=null_mask[taken]))
+            columns.append(flag_array(values[taken], null_mask[taken]))
         names.append(name)
     counts = [one.table.num_rows - one.cut for one in checked]
-    tickers = pa.array(np.repeat([one.job.ticker for one in checked], counts), pa.string())
+    tickers = repeated_strings([one.job.ticker for one in checked], counts)
     table = pa.Table.from_arrays([tickers, *columns], names=["ticker", *names])
     appended, offset = [], 0
     dates = table.column("date")
@@ -314,7 +317,9 @@ def record_delta(
     pieces = []
     if kept:
         old = pq.read_table(pa.BufferReader(read_bytes(silver.child(delta.name))))
-        keep = pc.is_in(old.column("ticker"), value_set=pa.array(list(kept)))
+        keep = pc.is_in(
+            old.column("ticker"), value_set=repeated_strings(list(kept), [1] * len(kept))
+        )
         pieces.append(old.filter(keep).replace_schema_metadata(None))
     if rows is not None:
         pieces.append(rows)

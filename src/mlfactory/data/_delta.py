@@ -150,8 +150,10 @@ def _column_parts(column: pa.ChunkedArray) -> Callable[[int], list]:
     offsets and characters, and the null mask when there are nulls."""
     import pyarrow as pa
 
+    from mlfactory.data._arrow import null_mask
+
     array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
+    nulls = null_mask(array) if array.null_count else None
 
     def masked(count: int) -> list:  # the same bytes whatever rows follow
         return [] if nulls is None or not nulls[:count].any() else [nulls[:count].tobytes()]

@@ -27,6 +27,8 @@ from mlfactory.storage import Location, open_location, read_bytes, translated, w
 __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_FORMAT",
+    "manifest_bytes",
+    "parse_manifest",
     "partition_entry",
     "read_manifest",
     "store_fingerprint",
@@ -56,13 +58,14 @@ def partition_entry(data: bytes, rows: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def read_manifest(root: Location) -> dict[str, Any] | None:
-    """The manifest at ``root`` (``None`` when there is none or it cannot be parsed)."""
+def manifest_bytes(root: Location) -> bytes | None:
+    """The manifest file at ``root`` as stored (``None`` when there is none): two reads
+    that give the same bytes saw the same manifest."""
     target = root.child(MANIFEST_FILE)
     try:
         with translated(target, "reading the manifest"):
             try:
-                raw = (
+                return (
                     target.fs.cat_file(target.path, max_concurrency=1)  # one GET, no HEAD
                     if target.remote
                     else Path(target.path).read_bytes()  # no filesystem layer to import
@@ -71,12 +74,23 @@ def read_manifest(root: Location) -> dict[str, Any] | None:
                 return None
     except NotADirectoryError:
         return None
+
+
+def parse_manifest(raw: bytes | None, root: Location) -> dict[str, Any] | None:
+    """:func:`manifest_bytes` parsed (``None`` when absent or unparseable, with a warning)."""
+    if raw is None:
+        return None
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        logger.warning("ignoring unreadable manifest %s: %s", target.shown, exc)
+        logger.warning("ignoring unreadable manifest %s: %s", root.child(MANIFEST_FILE).shown, exc)
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_manifest(root: Location) -> dict[str, Any] | None:
+    """The manifest at ``root`` (``None`` when there is none or it cannot be parsed)."""
+    return parse_manifest(manifest_bytes(root), root)
 
 
 def write_manifest(root: Location, payload: dict[str, Any], *, fsync: bool = False) -> None:
