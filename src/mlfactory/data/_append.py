@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import itertools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -48,13 +49,9 @@ from mlfactory.data._featurize import (
     decode_tail,
 )
 from mlfactory.data._layout import parse_silver_name
-from mlfactory.data._lazy import lazy_module
 from mlfactory.data._manifest import now_text, partition_entry
 from mlfactory.exceptions import MlfactoryError
 from mlfactory.storage import Location, is_remote, read_bytes, write_bytes
-
-# 0.075 s to import: only a kept older delta needs it
-pc = lazy_module("pyarrow.compute")
 
 __all__ = ["AppendOutcome", "Appended", "Candidate", "append_all", "candidate", "record_delta"]
 
@@ -290,6 +287,16 @@ def _delta_bytes(table: pa.Table, tickers: dict[str, dict]) -> bytes:
     return sink.getvalue()
 
 
+def _ticker_runs(table: pa.Table) -> list[tuple[str, int, int]]:
+    """``(ticker, first row, rows)`` of each run of one ticker, in the table's order."""
+    runs, at = [], 0
+    for ticker, group in itertools.groupby(table.column("ticker").to_pylist()):
+        count = sum(1 for _ in group)
+        runs.append((ticker, at, count))
+        at += count
+    return runs
+
+
 def record_delta(
     silver: Location,
     partitions: dict,
@@ -314,15 +321,17 @@ def record_delta(
         return None
     if not appended and delta is None:
         return None
-    pieces = []
+    runs: list[tuple[str, pa.Table]] = []  # (ticker, its rows), tickers of the pieces disjoint
     if kept:
         old = pq.read_table(pa.BufferReader(read_bytes(silver.child(delta.name))))
-        keep = pc.is_in(
-            old.column("ticker"), value_set=repeated_strings(list(kept), [1] * len(kept))
-        )
-        pieces.append(old.filter(keep).replace_schema_metadata(None))
+        old = old.replace_schema_metadata(None)
+        runs += [(t, old.slice(at, n)) for t, at, n in _ticker_runs(old) if t in kept]
     if rows is not None:
-        pieces.append(rows)
+        runs += [(t, rows.slice(at, n)) for t, at, n in _ticker_runs(rows)]
+    # by ticker, each ticker's days in order: slices of sorted tables, not a sort (whose first
+    # call imports pyarrow.compute and sets its kernels up: 0.12 s of a new day's 0.45 s)
+    runs.sort(key=lambda run: run[0])
+    pieces = [piece for _, piece in runs]
     tickers = dict(kept)
     for one in appended:
         tickers[one.ticker] = {
@@ -335,11 +344,10 @@ def record_delta(
         partitions.pop(old_name, None)
     if not tickers:
         return old_name
-    schema = pieces[-1].schema  # the new rows' when there are some
+    schema = (rows if rows is not None else pieces[-1]).schema  # the new rows' when there are some
     table = pa.concat_tables(
         [p if p.schema.equals(schema) else p.select(schema.names).cast(schema) for p in pieces]
     )
-    table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
     data = _delta_bytes(table, dict(sorted(tickers.items())))
     entry = partition_entry(data, table.num_rows, tickers=dict(sorted(tickers.items())))
     name = delta_name(entry["sha256"][:8])
