@@ -52,6 +52,7 @@ from mlfactory.data._arrow import date_days, flag_array, float_array, float_valu
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._delta import SilverDelta, delta_from_manifest, rows_digest
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
+from mlfactory.data._gc import gc_paused
 from mlfactory.data._layout import (
     BRONZE_SCHEMA,
     SILVER_LEGACY_FILE,
@@ -983,6 +984,7 @@ def _delete_all(locations: list[Location]) -> None:
         list(pool.map(delete, locations))
 
 
+@gc_paused()
 def featurize(
     settings: Settings | None = None,
     *,
