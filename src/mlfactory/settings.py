@@ -174,7 +174,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(
             "MLFACTORY_DASK_SCHEDULER_ADDRESS", "DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"
         ),
-        description="Address of a Dask scheduler (tcp://host:8786); local threads when unset.",
+        description="Address of a Dask scheduler (tcp://host:8786); local threads (or, for a "
+        "big featurize, local processes) when unset.",
     )
     api_key: SecretStr | None = Field(
         default=None,

@@ -63,7 +63,8 @@ def featurize_command(
         typer.Option(
             "--scheduler",
             help=f"Dask scheduler: {', '.join(LOCAL_SCHEDULERS)} or an address such as "
-            "tcp://10.0.0.5:8786 (default: MLFACTORY_DASK_SCHEDULER_ADDRESS, else threads).",
+            "tcp://10.0.0.5:8786 (default: MLFACTORY_DASK_SCHEDULER_ADDRESS, else processes "
+            "for 32+ tickers to build from local stores, threads otherwise).",
             show_default=False,
         ),
     ] = None,
