@@ -163,7 +163,17 @@ def _buggy_app() -> typer.Typer:
     def noop() -> None:
         pass
 
+    @buggy.command()
+    def piped() -> None:  # `mlfactory … | head`: head has gone when the next line is written
+        raise BrokenPipeError(32, "Broken pipe")
+
     return buggy
+
+
+def test_a_reader_that_went_away_ends_the_command_silently(isolated_home: Path) -> None:
+    result = runner.invoke(_buggy_app(), ["piped"])
+    assert result.exit_code == 1 and result.stderr == "", result.stderr
+    assert not (isolated_home / "logs" / LOG_FILE_NAME).exists()  # no bug to log
 
 
 def test_an_unexpected_error_is_one_line_naming_the_log_with_the_traceback(

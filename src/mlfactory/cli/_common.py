@@ -2,7 +2,8 @@
 
 Every failure ends as one ``error:`` line (and at most one ``hint:`` line) on stderr and an exit
 code from :mod:`mlfactory.exceptions`: 1 failure, 2 usage/configuration, 3 database or scheduler
-unreachable, 4 unexpected error (traceback in the log file), 130 Ctrl-C, 143 SIGTERM.
+unreachable, 4 unexpected error (traceback in the log file), 130 Ctrl-C, 143 SIGTERM; a reader
+that went away (``| head``) ends it silently with 1, as click does for ``--help``.
 """
 
 from __future__ import annotations
@@ -206,6 +207,18 @@ def _pass_through() -> tuple[type[BaseException], ...]:
 HELP_ONLY = "mlfactory.help_only"  # ctx.meta key: this invocation only prints help
 
 
+def _reader_gone() -> typer.Exit:
+    """The reader of our output went away (``mlfactory … | head``): stop without a word and
+    exit 1, as click does for ``--help | head``. Output still buffered goes to /dev/null, or
+    Python would report the broken pipe again at exit."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return typer.Exit(EXIT_FAILURE)
+
+
 def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(f"received signal {signum}")
 
@@ -247,6 +260,8 @@ class MlfactoryGroup(TyperGroup):
             ) from None
         except KeyboardInterrupt:
             raise fail("interrupted (Ctrl-C)", EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            raise _reader_gone() from None
         except Exception as exc:
             raise self._unexpected(ctx, exc) from None
         except BaseException as exc:
