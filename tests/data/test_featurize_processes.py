@@ -63,6 +63,15 @@ def test_one_core_keeps_threads(bronze, monkeypatch):
     assert featurize().scheduler == "threads"
 
 
+def test_a_daemon_process_keeps_threads(bronze, monkeypatch):
+    """A daemonic process (a Dask worker's, say) may not start children."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    report = featurize()
+    assert report.scheduler == "threads" and report.ok
+
+
 def test_workers_fork_only_when_no_other_thread_runs(bronze, tmp_path, monkeypatch):
     started = []
     real_pool = featurizing._process_pool

@@ -774,9 +774,23 @@ def _default_scheduler(tasks: int, remote: bool) -> str:
     and on an object store the tasks mostly wait on the network, which threads overlap.
     """
     cores = os.cpu_count() or 1
-    if remote or cores < 2 or tasks < PROCESSES_MIN_TASKS:
+    if remote or cores < 2 or tasks < PROCESSES_MIN_TASKS or not _processes_available():
         return DEFAULT_SCHEDULER
     return "processes"
+
+
+def _processes_available() -> bool:
+    """Whether this process may start worker processes: not a daemon (a Dask worker's process,
+    say, may have no children), and the platform has the semaphores a pool needs."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return False
+    try:
+        import multiprocessing.synchronize  # fails without sem_open (AWS Lambda)
+    except ImportError:
+        return False
+    return True
 
 
 ProgressCallback = Callable[[TickerResult, int, int], None]
