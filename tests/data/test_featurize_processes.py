@@ -28,6 +28,13 @@ def bronze(monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture
+def alone(monkeypatch) -> None:
+    """As if no other thread ran in this test process (another test file's server may run
+    one): featurize may fork."""
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+
+
 def _files(root: Path) -> dict[str, object]:
     return {str(p.relative_to(root)): pq.read_table(p) for p in sorted(root.rglob("part-*"))}
 
@@ -39,7 +46,7 @@ def _same_store(left: Path, right: Path) -> None:
         assert table.equals(expected[name]), name
 
 
-def test_a_big_local_build_runs_in_processes_a_small_one_in_threads(bronze, tmp_path):
+def test_a_big_local_build_runs_in_processes_a_small_one_in_threads(bronze, tmp_path, alone):
     report = featurize()
     assert report.scheduler == "processes" and len(report.written) == len(TICKERS)
     by_threads = featurize(scheduler="threads", silver_dir=tmp_path / "threads", bronze_dir=bronze)
@@ -48,22 +55,25 @@ def test_a_big_local_build_runs_in_processes_a_small_one_in_threads(bronze, tmp_
     # two tickers to rebuild: below the threshold, threads
     small = featurize(tickers=TICKERS[:2], force=True)
     assert small.scheduler == "threads" and len(small.written) == 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("featurize")]
 
 
-def test_the_default_scheduler_rule(monkeypatch):
+def test_the_default_scheduler_rule(monkeypatch, alone):
     monkeypatch.setattr(featurizing.os, "cpu_count", lambda: 2)
     threshold = featurizing.PROCESSES_MIN_TASKS
     assert featurizing._default_scheduler(threshold, remote=False) == "processes"
     assert featurizing._default_scheduler(threshold - 1, remote=False) == "threads"
     assert featurizing._default_scheduler(500, remote=True) == "threads"  # waits on the network
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # another thread: no fork
+    assert featurizing._default_scheduler(threshold, remote=False) == "threads"
 
 
-def test_one_core_keeps_threads(bronze, monkeypatch):
+def test_one_core_keeps_threads(bronze, monkeypatch, alone):
     monkeypatch.setattr(featurizing.os, "cpu_count", lambda: 1)
     assert featurize().scheduler == "threads"
 
 
-def test_a_daemon_process_keeps_threads(bronze, monkeypatch):
+def test_a_daemon_process_keeps_threads(bronze, monkeypatch, alone):
     """A daemonic process (a Dask worker's, say) may not start children."""
     import multiprocessing
 
@@ -85,22 +95,28 @@ def test_workers_fork_only_when_no_other_thread_runs(bronze, tmp_path, monkeypat
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, daemon=True)
     other.start()
-    try:  # another thread runs: a fresh forkserver starts the workers
-        featurize(silver_dir=tmp_path / "forkserver", bronze_dir=bronze)
+    try:  # another thread runs: no fork; by default threads, processes from a forkserver
+        by_default = featurize(silver_dir=tmp_path / "threads", bronze_dir=bronze)
+        asked = featurize(
+            silver_dir=tmp_path / "forkserver", bronze_dir=bronze, scheduler="processes"
+        )
     finally:
         stop.set()
         other.join()
+    assert by_default.scheduler == "threads" and asked.scheduler == "processes"
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    featurize(silver_dir=tmp_path / "fork", bronze_dir=bronze)
+    assert featurize(silver_dir=tmp_path / "fork", bronze_dir=bronze).scheduler == "processes"
     assert started == ["forkserver", "fork"]
     _same_store(tmp_path / "forkserver", tmp_path / "fork")
+    _same_store(tmp_path / "threads", tmp_path / "fork")
 
 
-def test_a_worker_that_dies_is_one_clear_error_and_the_store_stays_whole(bronze, monkeypatch):
+def test_a_worker_that_dies_is_one_clear_error_and_the_store_stays_whole(
+    bronze, monkeypatch, alone
+):
     first = featurize()
     assert first.scheduler == "processes"
     manifest = (silver_features_dir(get_settings()) / "_manifest.json").read_bytes()
-    monkeypatch.setattr(threading, "active_count", lambda: 1)  # fork: sees the patch
 
     def killed(*args, **kwargs):
         import os
@@ -123,15 +139,15 @@ def test_the_cli_progress_bar_starts_no_thread(bronze, monkeypatch):
     from mlfactory.cli import app
 
     seen = []
-    real_pool = featurizing._process_pool
+    real = featurizing._forkable
 
-    def pool(workers):
+    def forkable() -> bool:
         seen.append(threading.active_count())
-        return real_pool(workers)
+        return real()
 
-    monkeypatch.setattr(featurizing, "_process_pool", pool)
+    monkeypatch.setattr(featurizing, "_forkable", forkable)
     before = threading.active_count()
     result = CliRunner().invoke(app, ["data", "featurize"])
     assert result.exit_code == 0, result.output
-    assert "processes" in result.output
-    assert seen == [before]
+    assert seen and set(seen) == {before}  # no thread of the command's own
+    assert ("processes" if before == 1 else "threads") in result.output

@@ -765,29 +765,38 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings | None) -> str 
 
 
 def _default_scheduler(tasks: int, remote: bool) -> str:
-    """Processes for a big build of local stores, threads otherwise.
+    """Forked processes for a big build of local stores, threads otherwise.
 
     A ticker's task holds the interpreter lock for much of its work (opening ~24 small bronze
     files, encoding its blocks), so threads barely overlap: 500 tickers x 24 years took 6.0-6.4 s
     from the CLI with two threads, 3.6-4.2 s with two forked processes (2-core machine,
-    2026-12-02). A process costs milliseconds to fork, but a small build gains nothing from it,
-    and on an object store the tasks mostly wait on the network, which threads overlap.
+    2026-12-02). A fork costs milliseconds, but a small build gains nothing from it, and on an
+    object store the tasks mostly wait on the network, which threads overlap. Only a fork: any
+    other way to start a worker imports the stack again (~0.4 s) and runs the caller's main
+    script again (a script without ``if __name__ == "__main__"`` would featurize again).
     """
     cores = os.cpu_count() or 1
-    if remote or cores < 2 or tasks < PROCESSES_MIN_TASKS or not _processes_available():
+    if remote or cores < 2 or tasks < PROCESSES_MIN_TASKS or not _forkable():
         return DEFAULT_SCHEDULER
     return "processes"
 
 
-def _processes_available() -> bool:
-    """Whether this process may start worker processes: not a daemon (a Dask worker's process,
-    say, may have no children), and the platform has the semaphores a pool needs."""
+def _forkable() -> bool:
+    """Whether a fork may start this process's workers: on Linux (fork is its safe default),
+    with no other thread running (a fork copies the locks other threads hold: the child could
+    wait on one forever; the CLI's progress bar runs no thread for this), not a daemon (a Dask
+    worker's process may have no children), with the semaphores a pool needs (AWS Lambda has
+    none)."""
     import multiprocessing
+    import sys
+    import threading
 
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
     if multiprocessing.current_process().daemon:
         return False
     try:
-        import multiprocessing.synchronize  # fails without sem_open (AWS Lambda)
+        import multiprocessing.synchronize  # fails without sem_open
     except ImportError:
         return False
     return True
@@ -832,19 +841,17 @@ def _local_get(scheduler: str) -> Callable:
 def _process_pool(workers: int):
     """A pool of worker processes started safely and fast.
 
-    ``fork`` when this process runs no other thread (a fork then copies no lock another thread
-    holds; it starts a worker in milliseconds, with every module already imported); else a
-    ``forkserver`` that imported this module once (a fresh single-threaded process forks the
-    workers); ``spawn`` where neither exists. Dask's own default is ``spawn``: each worker then
+    ``fork`` when :func:`_forkable` (a worker starts in milliseconds, every module already
+    imported); else, for ``scheduler="processes"`` asked for, a ``forkserver`` that imported
+    this module once (a fresh single-threaded process forks the workers); ``spawn`` where
+    neither exists. Dask's own default is ``spawn``: each worker then
     imports numpy, pyarrow and mlfactory again (~0.5 s each).
     """
     import multiprocessing
-    import sys
-    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    if _forkable():
         context = multiprocessing.get_context("fork")
     elif "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
@@ -880,8 +887,13 @@ def _run_local(
         stack.enter_context(Callback(posttask=_posttask))
         # the scheduler's function, not its name: a name makes Dask import distributed (0.25 s)
         extra: dict = {}
-        if scheduler == "threads":
-            extra = {"num_workers": workers}
+        if scheduler == "threads":  # its own pool, shut after: Dask keeps its pools' threads
+            # alive, and a process with another thread running may no longer fork workers
+            from concurrent.futures import ThreadPoolExecutor
+
+            threads = ThreadPoolExecutor(workers, thread_name_prefix="featurize")
+            stack.callback(threads.shutdown)
+            extra = {"pool": threads}
         elif scheduler == "processes":
             pool = _process_pool(min(workers, len(delayed)))
             stack.callback(pool.shutdown)
