@@ -3,7 +3,8 @@
 The bronze store is partitioned by ticker, so every ticker's history is one independent task:
 read its year files in date order, compute the features (:func:`feature_arrays`, the same
 arithmetic as :func:`compute_features`), write them atomically. Windows never cross tickers, so
-no shuffle is needed; Dask only schedules the tasks (local threads by default, or a cluster at
+no shuffle is needed; Dask only schedules the tasks (by default forked local processes for a big
+build of local stores, else local threads; or a cluster at
 ``scheduler="tcp://host:8786"`` / ``MLFACTORY_DASK_SCHEDULER_ADDRESS``; the workers must see the
 same store: a shared folder or ``s3://…``). A task receives URLs and the storage options (an
 endpoint, never a credential): workers read credentials from their own environment, so nothing
@@ -844,8 +845,8 @@ def _process_pool(workers: int):
     ``fork`` when :func:`_forkable` (a worker starts in milliseconds, every module already
     imported); else, for ``scheduler="processes"`` asked for, a ``forkserver`` that imported
     this module once (a fresh single-threaded process forks the workers); ``spawn`` where
-    neither exists. Dask's own default is ``spawn``: each worker then
-    imports numpy, pyarrow and mlfactory again (~0.5 s each).
+    neither exists. Dask's own default is ``spawn``: each worker then imports numpy, pyarrow
+    and mlfactory again (~0.5 s each).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlfactory.data._bronze import BronzeStore
-from mlfactory.data._gc import gc_paused
 from mlfactory.data._sources import NoData, PriceSource
 from mlfactory.exceptions import ConfigError, DataError, ServiceUnavailable
 from mlfactory.logs import get_logger
@@ -172,7 +171,6 @@ def _remember(marks: dict[str, dict], ticker: str, mark: str | None, end: date) 
         marks[ticker] = {"mark": mark, "through": end.isoformat(), "on": date.today().isoformat()}
 
 
-@gc_paused()
 def ingest(
     target: Settings | BronzeStore | Path | str,
     tickers: pd.DataFrame | Iterable[Any],
