@@ -287,3 +287,22 @@ def test_a_featurize_that_wrote_meanwhile_is_planned_again(stores, monkeypatch):
     assert [r.ticker for r in report.appended] == ["A"] and len(report.skipped) == 1
     assert len(_deltas(silver)) == 1 and sorted(_delta_entry(silver)["tickers"]) == ["A", "B"]
     _assert_rebuild(silver, full, kw)
+
+
+def test_sources_digest_is_the_sha256_of_compact_json_whatever_the_text():
+    """The fast path writes the JSON out itself; recorded fingerprints must not change."""
+    import hashlib
+
+    from mlfactory.data._featurize import _SourceFile, _sources_digest
+
+    def by_json(files) -> str:
+        text = json.dumps([[f.name, f.token] for f in files], separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    names = ["year=2024/part-0.parquet", 'odd "quoted" \\ name', "é", "tab\there", "\x7f", ""]
+    tokens = ["ab" * 32, "123:1700000000.5", '"etag"', ""]
+    for name in names:
+        for token in tokens:
+            files = [_SourceFile(2024, name, "/x", token), _SourceFile(2025, "y", "/x", token)]
+            assert _sources_digest(files) == by_json(files), (name, token)
+    assert _sources_digest([]) == by_json([])

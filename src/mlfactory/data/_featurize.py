@@ -39,6 +39,7 @@ import io
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -242,9 +243,18 @@ def _block_years(block: Block, files: list[_SourceFile]) -> list[_SourceFile]:
     return [f for f in files if block[0] <= f.year <= block[1]]
 
 
+_PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \: JSON as it is
+
+
 def _sources_digest(files: list[_SourceFile]) -> str:
-    """What a block is built from in its own years: each bronze partition's name and content."""
-    text = json.dumps([[f.name, f.token] for f in files], separators=(",", ":"))
+    """What a block is built from in its own years: each bronze partition's name and content
+    (the SHA-256 of their compact JSON; written out directly when no text needs escaping, the
+    usual case: json.dumps was 6% of a new day's featurize)."""
+    pairs = [(f.name, f.token) for f in files]
+    if all(_PLAIN_JSON.fullmatch(text) for pair in pairs for text in pair):
+        text = "[" + ",".join(f'["{name}","{token}"]' for name, token in pairs) + "]"
+    else:
+        text = json.dumps([list(pair) for pair in pairs], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
