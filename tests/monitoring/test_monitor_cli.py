@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlfactory.cli import app
-from mlfactory.cli._monitor import Freq, monitor_app
+from mlfactory.cli._monitor import Freq
 from mlfactory.datasets import load_dataset
 from mlfactory.db import get_engine
 from mlfactory.monitoring import WindowFreq, monitor_model, read_drift_reports
@@ -22,9 +22,6 @@ from mlfactory.settings import load_settings
 from mlfactory.training import train
 
 runner = CliRunner()
-
-if not any(group.name == "monitor" for group in app.registered_groups):
-    app.add_typer(monitor_app, name="monitor")  # until cli/_main.py registers it
 
 
 def _files(tmp_path, shift: float):
