@@ -9,6 +9,7 @@ import textwrap
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -109,3 +110,27 @@ def test_featurize_and_a_new_day_import_no_pandas(tmp_path):
     assert json.loads(run("check.py")) == [2, 0, False]  # a full build
     run("setup.py", "2023-12-28")
     assert json.loads(run("check.py")) == [2, 2, False]  # the new day appended to the delta
+
+
+def test_featurize_allocates_from_jemalloc_unless_a_pool_was_chosen(monkeypatch):
+    from mlfactory.data import BronzeStore, SyntheticSource, featurize, ingest
+    from mlfactory.settings import get_settings
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    store = BronzeStore.from_settings(get_settings(), fsync=False)
+    tickers = pd.DataFrame({"ticker": ["A"], "sector": ["E"], "subsector": ["e"]})
+    ingest(store, tickers, SyntheticSource(seed=1), date(2024, 1, 2), date(2024, 2, 1))
+    before = pa.default_memory_pool().backend_name
+    seen = []
+
+    def pool_now(*args) -> None:
+        seen.append(pa.default_memory_pool().backend_name)
+
+    assert featurize(progress=pool_now, force=True).ok
+    has_jemalloc = "jemalloc" in pa.supported_memory_backends()  # pyarrow's Linux wheels have it
+    assert seen == ["jemalloc" if has_jemalloc else before]
+    assert pa.default_memory_pool().backend_name == before
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")  # the user's choice stands
+    seen.clear()
+    assert featurize(progress=pool_now, force=True).ok
+    assert seen == [before]

@@ -50,7 +50,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlfactory.data._arrow import date_days, flag_array, float_array, float_values, index_array
+from mlfactory.data._arrow import (
+    date_days,
+    flag_array,
+    float_array,
+    float_values,
+    index_array,
+    jemalloc_pool,
+)
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._delta import SilverDelta, delta_from_manifest, rows_digest
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
@@ -1023,6 +1030,7 @@ def _delete_all(locations: list[Location]) -> None:
 
 
 @gc_paused()
+@jemalloc_pool()
 def featurize(
     settings: Settings | None = None,
     *,
