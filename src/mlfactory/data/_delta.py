@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -133,50 +132,61 @@ def delta_from_listing(silver: Location, files: dict[str, list[str]]) -> SilverD
 def rows_digest(table: pa.Table, *rows: int) -> str | tuple[str, ...]:
     """Digest of a bronze table's first ``rows`` rows, every column (whatever its chunks): a new
     day is a plain append when the stored rows still have this digest. Several counts give
-    several digests, the columns read once."""
+    several digests, the columns read once. Per column: its name, then numbers as their array,
+    text as offsets and characters, the null mask when there are nulls, then ``|``."""
+    from mlfactory.data._arrow import null_mask
+
     pieces: list[list] = [[] for _ in rows]
     for name, column in zip(table.column_names, table.columns, strict=True):
-        parts = _column_parts(column)
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        width = _byte_width(array.type)
+        nulls = null_mask(array) if array.null_count else None
+        label = name.encode()
+        if width > 0:
+            # fixed width: the data buffer itself (a null slot's bytes are whatever the writer
+            # left there: at worst a ticker is rewritten instead of appended)
+            values = memoryview(array.buffers()[1])[array.offset * width :]
+        elif width == 0:
+            _, offsets_buffer, data = array.buffers()
+            offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[
+                array.offset : array.offset + len(array) + 1
+            ]
+            text = memoryview(data) if data is not None else memoryview(b"")
+        else:
+            other = array.to_numpy(zero_copy_only=False)
         for piece, count in zip(pieces, rows, strict=True):
-            piece.extend((name.encode(), *parts(count), b"|"))
+            piece.append(label)
+            if width > 0:
+                piece.append(values[: count * width])
+            elif width == 0:
+                piece.append((offsets[: count + 1] - offsets[0]).tobytes())
+                piece.append(text[offsets[0] : offsets[count]])
+            else:
+                piece.append(other[:count].tobytes())
+            if nulls is not None and nulls[:count].any():  # the same bytes whatever follows
+                piece.append(nulls[:count].tobytes())
+            piece.append(b"|")
     # one update a digest: each update of more than 2 KB lets go of the interpreter lock,
     # which the threads reading the next bronze files then hold (4 us a handoff, 64 a ticker)
     found = tuple(hashlib.sha256(b"".join(piece)).hexdigest()[:32] for piece in pieces)
     return found[0] if len(found) == 1 else found
 
 
-def _column_parts(column: pa.ChunkedArray) -> Callable[[int], list]:
-    """``count -> bytes`` of a column's first ``count`` values: numbers as their array, text as
-    offsets and characters, and the null mask when there are nulls."""
-    import pyarrow as pa
+_WIDTHS: dict = {}
 
-    from mlfactory.data._arrow import null_mask
 
-    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    nulls = null_mask(array) if array.null_count else None
+def _byte_width(kind: pa.DataType) -> int:
+    """Bytes a value of a fixed-width primitive type, 0 for strings, -1 for any other type."""
+    width = _WIDTHS.get(kind)
+    if width is None:
+        import pyarrow as pa
 
-    def masked(count: int) -> list:  # the same bytes whatever rows follow
-        return [] if nulls is None or not nulls[:count].any() else [nulls[:count].tobytes()]
-
-    if pa.types.is_primitive(array.type) and array.type.bit_width % 8 == 0:
-        # fixed width: the data buffer itself (a null slot's bytes are whatever the writer
-        # left there: at worst a ticker is rewritten instead of appended)
-        width = array.type.bit_width // 8
-        values = memoryview(array.buffers()[1])[array.offset * width :]
-        return lambda count: [values[: count * width], *masked(count)]
-    if not pa.types.is_string(array.type):
-        other = array.to_numpy(zero_copy_only=False)
-        return lambda count: [other[:count].tobytes(), *masked(count)]
-    _, offsets_buffer, data = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    text = memoryview(data) if data is not None else memoryview(b"")
-
-    def strings(count: int) -> list:
-        return [(offsets[: count + 1] - offsets[0]).tobytes(), text[offsets[0] : offsets[count]]]
-
-    return lambda count: [*strings(count), *masked(count)]
+        if pa.types.is_primitive(kind) and kind.bit_width % 8 == 0:
+            width = kind.bit_width // 8
+        else:
+            width = 0 if pa.types.is_string(kind) else -1
+        _WIDTHS[kind] = width
+    return width
 
 
 def merge_delta(blocks: pa.Table, delta: pa.Table | None, cuts: dict[str, dt.date]) -> pa.Table:
