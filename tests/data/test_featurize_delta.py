@@ -306,3 +306,35 @@ def test_sources_digest_is_the_sha256_of_compact_json_whatever_the_text():
             files = [_SourceFile(2024, name, "/x", token), _SourceFile(2025, "y", "/x", token)]
             assert _sources_digest(files) == by_json(files), (name, token)
     assert _sources_digest([]) == by_json([])
+
+
+def test_rows_digest_is_its_documented_layout():
+    """Per column: name, values (numbers as their bytes, text as offsets from 0 and characters),
+    the null mask when a null is among the rows, then ``|``; SHA-256, 32 hex digits. A change
+    would make every stored ticker rewrite its block once instead of appending."""
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    from mlfactory.data._delta import rows_digest
+
+    table = pa.table(
+        {
+            "close": pa.array([1.5, None, 3.0], pa.float64()),
+            "volume": pa.array([7, 8, 9], pa.int64()),
+            "sector": pa.array(["ab", "", "c"], pa.string()),
+        }
+    )
+
+    def by_hand(count: int) -> str:
+        close = np.array([1.5, 0.0, 3.0])[:count]  # a null slot holds what the writer left: 0
+        parts = [b"close", close.tobytes()]
+        if count > 1:
+            parts.append(np.array([False, True, False])[:count].tobytes())
+        parts += [b"|", b"volume", np.array([7, 8, 9], np.int64)[:count].tobytes(), b"|"]
+        ends = np.array([0, 2, 2, 3], np.int32)[: count + 1]
+        parts += [b"sector", ends.tobytes(), b"abc"[: ends[-1]], b"|"]
+        return hashlib.sha256(b"".join(parts)).hexdigest()[:32]
+
+    assert rows_digest(table, 1, 2, 3) == (by_hand(1), by_hand(2), by_hand(3))
