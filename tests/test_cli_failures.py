@@ -176,6 +176,28 @@ def test_a_reader_that_went_away_ends_the_command_silently(isolated_home: Path) 
     assert not (isolated_home / "logs" / LOG_FILE_NAME).exists()  # no bug to log
 
 
+def test_below_monitor_a_reader_that_went_away_is_not_drift(isolated_home: Path) -> None:
+    """monitor keeps 1 for drift: a broken pipe there exits 2, silently too."""
+    from mlfactory.cli._main import _root
+    from mlfactory.cli._monitor import MonitorGroup
+
+    root = typer.Typer(cls=MlfactoryGroup, pretty_exceptions_enable=False)
+    root.callback()(_root)
+    watch = typer.Typer(cls=MonitorGroup)
+
+    @watch.command()
+    def piped() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    @watch.command()
+    def other() -> None:  # a group of one command runs it without its name
+        pass
+
+    root.add_typer(watch, name="monitor")
+    result = runner.invoke(root, ["monitor", "piped"])
+    assert result.exit_code == 2 and result.stderr == "", result.stderr
+
+
 def test_an_unexpected_error_is_one_line_naming_the_log_with_the_traceback(
     isolated_home: Path,
 ) -> None:

@@ -207,16 +207,17 @@ def _pass_through() -> tuple[type[BaseException], ...]:
 HELP_ONLY = "mlfactory.help_only"  # ctx.meta key: this invocation only prints help
 
 
-def _reader_gone() -> typer.Exit:
+def _reader_gone(code: int) -> typer.Exit:
     """The reader of our output went away (``mlfactory … | head``): stop without a word and
-    exit 1, as click does for ``--help | head``. Output still buffered goes to /dev/null, or
-    Python would report the broken pipe again at exit."""
+    exit ``code`` (a failure's: 1, as click does for ``--help | head``; 2 below ``monitor``).
+    Output still buffered goes to /dev/null, or Python would report the broken pipe again at
+    exit."""
     import contextlib
     import os
 
     with contextlib.suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return typer.Exit(EXIT_FAILURE)
+    return typer.Exit(code)
 
 
 def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
@@ -261,7 +262,7 @@ class MlfactoryGroup(TyperGroup):
         except KeyboardInterrupt:
             raise fail("interrupted (Ctrl-C)", EXIT_INTERRUPTED) from None
         except BrokenPipeError:
-            raise _reader_gone() from None
+            raise _reader_gone(self.failure_code(EXIT_FAILURE)) from None
         except Exception as exc:
             raise self._unexpected(ctx, exc) from None
         except BaseException as exc:
@@ -272,11 +273,16 @@ class MlfactoryGroup(TyperGroup):
                 raise fail(f"terminated (SIGTERM){why}", EXIT_TERMINATED) from None
             raise
 
+    def failure_code(self, code: int) -> int:
+        """The exit code of a failure of ``code`` (``monitor`` overrides it to keep 1 for
+        drift)."""
+        return code
+
     def on_failure(
         self, ctx: Context, message: str, code: int, hint: str | None = None
     ) -> typer.Exit:
-        """The Exit for a failure of ``code`` (``monitor`` overrides it to keep 1 for drift)."""
-        return fail(message, code, hint)
+        """The Exit for a failure of ``code``."""
+        return fail(message, self.failure_code(code), hint)
 
     def _unexpected(self, ctx: Context, exc: Exception) -> typer.Exit:
         from mlfactory.logs import log_exception_to_file

@@ -19,13 +19,10 @@ from mlfactory.cli._common import (
     MlfactoryGroup,
     console,
     current_settings,
-    fail,
     require_database,
 )
 
 if TYPE_CHECKING:
-    import click
-
     from mlfactory.monitoring import DriftConfig, DriftReport
 
 
@@ -45,10 +42,8 @@ class MonitorGroup(MlfactoryGroup):
     """A failure below ``monitor`` that would exit 1 exits 2, so 1 always means drift; outages
     (3), unexpected errors (4) and interruptions keep their own codes."""
 
-    def on_failure(
-        self, ctx: click.Context, message: str, code: int, hint: str | None = None
-    ) -> typer.Exit:
-        return fail(message, EXIT_ERROR if code == EXIT_DRIFT else code, hint)
+    def failure_code(self, code: int) -> int:
+        return EXIT_ERROR if code == EXIT_DRIFT else code
 
 
 monitor_app = typer.Typer(
