@@ -115,14 +115,15 @@ def featurize_command(
         def advance(result: TickerResult, done: int, total: int) -> None:
             nonlocal drawn
             now = time.monotonic()
+            redraw = now - drawn >= REDRAW_SECONDS or done == total
             progress.update(
                 task,
                 completed=done,
                 total=total,
                 description=f"{result.ticker} {result.status}",
-                refresh=now - drawn >= REDRAW_SECONDS or done == total,
+                refresh=redraw,
             )
-            if now - drawn >= REDRAW_SECONDS:
+            if redraw:
                 drawn = now
 
         report = featurize(

@@ -129,17 +129,13 @@ def jemalloc_pool() -> Iterator[None]:
     with jemalloc 0.27-0.32 s (benchmarks/line.py --prices 500x24, alternated; a full build
     took the same with both). Buffers keep the pool they came from, so switching is safe.
     """
-    chosen = None
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        try:
-            chosen = pa.jemalloc_memory_pool()
-        except (NotImplementedError, pa.ArrowNotImplementedError):
-            chosen = None
-    if chosen is None:
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or (
+        "jemalloc" not in pa.supported_memory_backends()  # pyarrow's Windows wheels
+    ):
         yield
         return
     previous = pa.default_memory_pool()
-    pa.set_memory_pool(chosen)
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
     try:
         yield
     finally:
