@@ -46,6 +46,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SUPPORTED_DB_BACKENDS = ("sqlite", "postgresql")
 ENV_PREFIX = "MLFACTORY_"
 TOML_FILE = "mlfactory.toml"
+ENV_FILE = ".env"
 
 # The value .env.example ships for every secret: a key equal to it was never replaced.
 PLACEHOLDER_SECRET = "change-me"
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         toml_file=TOML_FILE,
@@ -470,7 +471,31 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe_error(exc)) from None
     except (ValueError, OSError) as exc:  # e.g. a malformed mlfactory.toml
-        raise ConfigError(f"cannot read configuration: {mask_urls_in_text(str(exc))}") from None
+        raise ConfigError(_describe_file_error(exc)) from None
+
+
+def _describe_file_error(exc: Exception) -> str:
+    """One line naming the configuration file (``.env``, ``mlfactory.toml``) that could not be
+    read, and why."""
+    import tomllib
+
+    reason = mask_urls_in_text(str(exc))
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"{Path(TOML_FILE).resolve()}: malformed TOML: {reason}"
+    if isinstance(exc, UnicodeDecodeError):
+        for name in (ENV_FILE, TOML_FILE):
+            try:
+                Path(name).read_bytes().decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return (
+                    f"{Path(name).resolve()}: not a text file: byte {bad.start} is not UTF-8 "
+                    "(configuration files are UTF-8)"
+                )
+            except OSError:
+                continue
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: cannot read the configuration file: {exc.strerror}"
+    return f"cannot read configuration (.env or {TOML_FILE}): {reason}"
 
 
 @lru_cache(maxsize=1)

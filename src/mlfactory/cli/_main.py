@@ -100,7 +100,14 @@ def _root(
     from mlfactory.storage import apply_storage_environment
 
     apply_storage_environment(settings)  # MLflow's S3 client finds MLFACTORY_S3_ENDPOINT_URL
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # MLFACTORY_HOME is a file, or a folder that cannot be written
+        raise fail(
+            f"cannot create the log folder {settings.logs_dir}: {exc.strerror}",
+            2,
+            f"MLFACTORY_HOME ({settings.home}) must be a folder mlfactory can write to",
+        ) from None
     configure_logging(settings.log_level, settings.logs_dir)
     if settings.log_level != "DEBUG":  # MLflow's own INFO lines (schema migrations) are noise here
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported

@@ -158,20 +158,16 @@ def _fingerprint_input(
 
 def _experiment_raw(ctx: _Context) -> tuple[dict[str, Any], Path | None]:
     """The experiment spec as a raw table (overrides applied, the line's dataset in it)."""
-    import tomllib
-
+    from mlfactory._toml import read_toml
     from mlfactory.line._spec import apply_overrides
 
     train = ctx.line.train
     source: Path | None = None
     if train.spec is not None:
         source = ctx.line.path(train.spec)
-        try:
-            raw = tomllib.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpecError(f"{ctx.line.source}: field 'train.spec': {source} not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{source}: malformed TOML: {exc}") from None
+        if not source.exists():
+            raise SpecError(f"{ctx.line.source}: field 'train.spec': {source} not found")
+        raw = read_toml(source, "spec file")
     else:
         raw = dict(train.experiment or {})
         raw.setdefault("name", ctx.line.name)

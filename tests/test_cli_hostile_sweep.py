@@ -1,0 +1,107 @@
+"""A careless user's inputs: every one ends as one ``error:`` line naming the file and what was
+expected, with a documented exit code, never a traceback nor an "unexpected error"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlfactory.cli import app
+from mlfactory.exceptions import EXIT_USAGE
+
+runner = CliRunner()
+
+
+def _error_line(result) -> str:
+    """stderr, asserted to be one ``error:`` line (plus at most one ``hint:``); the error line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.output, result.output
+    assert lines and lines[0].startswith("error: "), result.stderr
+    assert len(lines) <= 2, result.stderr
+    assert all(line.startswith("hint: ") for line in lines[1:]), result.stderr
+    assert "unexpected error" not in lines[0], result.stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML files: specs and line specs
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\xff\xfename = 'x'\n", "is not UTF-8"),
+        (bytes(range(256)) * 4, "is not UTF-8"),
+    ],
+    ids=["utf16-bom", "binary"],
+)
+def test_a_spec_that_is_not_text_is_one_line(tmp_path: Path, content: bytes, words: str) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_bytes(content)
+    for command in (["spec", "validate", str(spec)], ["spec", "show", str(spec)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == EXIT_USAGE, result.output
+        line = _error_line(result)
+        assert str(spec) in line and words in line, line
+
+
+def test_a_line_spec_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    line_file = tmp_path / "line.toml"
+    line_file.write_bytes("name = 'caf\xe9'\n".encode("latin-1"))
+    result = runner.invoke(app, ["run", str(line_file)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = _error_line(result)
+    assert str(line_file) in line and "not UTF-8" in line, line
+
+
+def test_a_line_whose_experiment_spec_is_not_text_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "exp.toml").write_bytes(b"name = '\xe9'\n")
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(
+        'name = "l"\n[dataset]\nname = "breast_cancer"\n[train]\nspec = "exp.toml"\n'
+        '[promote]\nmodel = "l"\n'
+    )
+    result = runner.invoke(app, ["run", str(line_file)])
+    assert result.exit_code == 1, result.output  # a stage that failed, as a malformed TOML
+    line = _error_line(result)
+    assert "exp.toml" in line and "not UTF-8" in line, line
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration: mlfactory.toml, .env, MLFACTORY_HOME
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("mlfactory.toml", b"home = [\n", "malformed TOML"),
+        ("mlfactory.toml", b"\xff\xfe\x00home", "not a text file"),
+        (".env", b"MLFACTORY_HOME=\xff\xfe\n", "not a text file"),
+    ],
+    ids=["toml-syntax", "toml-binary", "env-binary"],
+)
+def test_a_broken_configuration_file_is_named(
+    tmp_path: Path, name: str, content: bytes, words: str
+) -> None:
+    (tmp_path / name).write_bytes(content)  # the working directory (isolated_home)
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = _error_line(result)
+    assert str(tmp_path / name) in line and words in line, line
+
+
+@pytest.mark.parametrize("where", ["home", "logs"])
+def test_a_home_that_is_a_file_is_one_line(tmp_path: Path, monkeypatch, where: str) -> None:
+    home = tmp_path / "home"
+    if where == "home":
+        home.write_text("not a folder")
+    else:
+        home.mkdir()
+        (home / "logs").write_text("not a folder")
+    monkeypatch.setenv("MLFACTORY_HOME", str(home))
+    for command in (["info"], ["runs", "list"], ["spec", "models"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == EXIT_USAGE, (command, result.output)
+        line = _error_line(result)
+        assert "cannot create the log folder" in line and str(home) in line, line
+        assert "MLFACTORY_HOME" in result.stderr
