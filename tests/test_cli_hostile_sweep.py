@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -12,6 +16,8 @@ from mlfactory.cli import app
 from mlfactory.exceptions import EXIT_USAGE
 
 runner = CliRunner()
+
+LATIN1 = "a,b,c\n" + "".join(f"{i},{i % 3},caf\xe9\n" for i in range(40))
 
 
 def _error_line(result) -> str:
@@ -105,3 +111,75 @@ def test_a_home_that_is_a_file_is_one_line(tmp_path: Path, monkeypatch, where: s
         line = _error_line(result)
         assert "cannot create the log folder" in line and str(home) in line, line
         assert "MLFACTORY_HOME" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# data files: the shared table reader (monitor drift, explain --data, user tables, csv source)
+# ---------------------------------------------------------------------------------------------
+def _write_inputs(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    ok = folder / "ok.csv"
+    pd.DataFrame({"a": rng.normal(size=60), "b": rng.integers(0, 3, 60)}).to_csv(ok, index=False)
+    files = {
+        "ok": ok,
+        "empty": folder / "empty.csv",
+        "blank": folder / "blank.csv",
+        "dup_csv": folder / "dup.csv",
+        "dup_parquet": folder / "dup.parquet",
+        "latin1": folder / "latin1.csv",
+        "folder": folder / "folder.csv",
+        "zero_rows": folder / "zero_rows.parquet",
+    }
+    files["empty"].write_text("")
+    files["blank"].write_text("\n\n\n")
+    files["dup_csv"].write_text("a,a,b\n" + "".join(f"{i},{i},{i % 3}\n" for i in range(60)))
+    twice = pa.Table.from_arrays([pa.array(np.arange(60.0))] * 2, names=["a", "a"])
+    pq.write_table(twice, files["dup_parquet"])
+    files["latin1"].write_bytes(LATIN1.encode("latin-1"))
+    files["folder"].mkdir()
+    pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=float)}).to_parquet(
+        files["zero_rows"]
+    )
+    return files
+
+
+_EXPECTED = {
+    "empty": "is empty; expected a header row",
+    "blank": "is empty; expected a header row",
+    "dup_csv": "'a' appear more than once",
+    "dup_parquet": "'a' appear more than once",
+    "latin1": "not UTF-8 text (it holds byte 0xe9)",
+    "folder": "is a folder, expected a .csv or .parquet file",
+}
+
+
+@pytest.mark.parametrize("bad", sorted(_EXPECTED))
+def test_monitor_drift_names_the_bad_file(tmp_path: Path, bad: str) -> None:
+    files = _write_inputs(tmp_path)
+    result = runner.invoke(
+        app,
+        ["monitor", "drift", "--reference", str(files["ok"]), "--current", str(files[bad])],
+    )
+    assert result.exit_code == 2, result.output  # an input error, never "drift" (1)
+    line = _error_line(result)
+    assert str(files[bad]) in line and _EXPECTED[bad] in line, line
+
+
+def _table_spec(folder: Path, data: Path) -> Path:
+    spec = folder / "table.toml"
+    spec.write_text(
+        'name = "table"\nmodel = "LogisticRegression"\npreprocessing = "basic"\n'
+        f"[dataset]\npath = '{data}'\ntarget = 'b'\n"
+        '[cv]\nfolds = 2\nscoring = ["accuracy"]\n[search]\nkind = "none"\n'
+    )
+    return spec
+
+
+@pytest.mark.parametrize("bad", [*sorted(_EXPECTED), "zero_rows"])
+def test_train_on_a_bad_user_table_names_the_file(tmp_path: Path, bad: str) -> None:
+    files = _write_inputs(tmp_path)
+    result = runner.invoke(app, ["train", str(_table_spec(tmp_path, files[bad]))])
+    assert result.exit_code in (1, 2), result.output
+    line = _error_line(result)
+    expected = _EXPECTED.get(bad, "has no rows: nothing to train on")
+    assert str(files[bad]) in line and expected in line, line

@@ -88,3 +88,34 @@ def test_cli_without_a_graph_scores_with_scikit_learn_saying_why(
     features = registered.X.drop(columns=["id"])
     expected = registered.model.predict_proba(features)
     np.testing.assert_allclose(_proba(pd.read_parquet(out)), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["empty", "folder", "duplicate", "latin1"])
+def test_cli_a_bad_input_file_is_one_line_naming_it(
+    registered, run_predict, tmp_path: Path, bad: str
+) -> None:
+    """An empty CSV, a folder of no CSV, a header naming a column twice, a file that is not
+    UTF-8: one line naming the file and what was expected (dask's two-line wrapping gone)."""
+    source = tmp_path / "in.csv"
+    header = ",".join(registered.X.columns)
+    if bad == "empty":
+        source.write_text("")
+    elif bad == "folder":
+        source.mkdir()
+    elif bad == "duplicate":
+        source.write_text(f"{header},debt_ratio\n")
+    else:
+        source.write_bytes(f"{header}\n".encode() + b"caf\xe9\n")
+    result = run_predict("credit", "--input", str(source), "--output", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in result.output and len(lines) == 1, result.output
+    expected = {
+        "empty": "is empty; expected a header row",
+        "folder": "a folder with no .csv files",
+        "duplicate": "'debt_ratio' appear more than once",
+        "latin1": "not UTF-8 text",
+    }[bad]
+    assert str(source) in lines[0] and expected in lines[0], lines
+    assert "Original Message" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -138,9 +138,14 @@ def _file_partitions(
         available = list(dataset.schema.names)
         files = list(dataset.files)
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read input {path}: {exc}") from None
+        from mlfactory._tables import reading_error
+
+        raise reading_error(path, exc, "input") from None
     if not files:
         raise DataError(f"input {path} holds no parquet files")
+    from mlfactory._tables import check_unique_columns
+
+    check_unique_columns(available, f"input {path}")
     check_columns(available, inputs, key_columns, f"input {path}")
     wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
     # loaders, not Delayed reads: the scoring task reads its own row groups, so a partition is
@@ -206,18 +211,26 @@ def _csv_partitions(
 ) -> tuple[list[Any], int | None]:
     import dask.dataframe as dd
 
+    from mlfactory._tables import check_unique_columns, csv_header, reading_error
+
     source = str(path / "*.csv") if path.is_dir() else str(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"input {path}: a folder with no .csv files in it")
     try:
+        for file in files:
+            if file.stat().st_size == 0:
+                raise DataError(f"input {file} is empty; expected a header row of column names")
+            check_unique_columns(csv_header(file), f"input {file}")
         blocksize: Any = "default"
         if partition_rows:
-            first = next(iter(sorted(path.glob("*.csv")))) if path.is_dir() else path
-            with first.open("rb") as handle:
+            with files[0].open("rb") as handle:
                 sample = handle.read(1 << 20)
             per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
             blocksize = max(1 << 16, int(partition_rows * per_row))
         head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs))
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read input {path}: {exc}") from None
+        raise reading_error(path, exc, "input") from None
     available = [str(c) for c in head.columns]
     check_columns(available, inputs, key_columns, f"input {path}")
     wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))

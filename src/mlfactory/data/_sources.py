@@ -234,10 +234,9 @@ class CsvSource:
                 f"csv source: file {path} not found; expected one file <TICKER>.csv per ticker "
                 f"in {self.folder} with columns {', '.join(SOURCE_COLUMNS)}"
             )
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise DataError(f"csv source: cannot read {path}: {exc}") from None
+        from mlfactory._tables import read_table_file
+
+        frame = read_table_file(path, "csv source file")
         return normalise_source_frame(frame, f"csv source file {path}", start, end)
 
 

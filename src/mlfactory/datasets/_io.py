@@ -41,11 +41,12 @@ def require_file(path: Path, how_to_get: str) -> Path:
 
 def read_csv_checked(path: Path, **kwargs) -> pd.DataFrame:
     """``pd.read_csv`` with parse failures turned into a :class:`DataError` naming the file."""
+    from mlfactory._tables import reading_error
+
     try:
         return pd.read_csv(path, **kwargs)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read {path}: {first}") from exc
+        raise reading_error(path, exc, "data file") from exc
 
 
 def require_columns(frame: pd.DataFrame, expected: list[str] | tuple[str, ...], where: str) -> None:

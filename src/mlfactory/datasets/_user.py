@@ -115,14 +115,10 @@ def _read_file(path: Path) -> pd.DataFrame:
             f"cannot read {path}: unsupported file type {path.suffix or '(none)'!r}; "
             f"expected one of {', '.join(FILE_READERS)}"
         )
-    if not path.is_file():
-        raise DataError(f"data file {path} not found")
-    try:
-        if reader is pd.read_csv:
-            return pd.read_csv(path, sep=sniff_delimiter(path))
-        return reader(path)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).strip().splitlines()[0]}") from exc
+    from mlfactory._tables import read_table_file
+
+    sep = sniff_delimiter(path) if reader is pd.read_csv and path.is_file() else None
+    return read_table_file(path, "data file", sep=sep)
 
 
 def _read_sql(sql: str, url: str) -> pd.DataFrame:
@@ -188,6 +184,8 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
             y_all = parsed[0]
     missing_target = y_all.isna().to_numpy()
     dropped = int(missing_target.sum())
+    if not len(frame):
+        raise DegenerateDataError(f"{where} has no rows: nothing to train on")
     if dropped == len(frame):
         raise DegenerateDataError(
             f"{where}: target {target!r} is missing in every one of {len(frame)} rows"

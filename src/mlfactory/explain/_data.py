@@ -145,15 +145,11 @@ def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            return pd.read_parquet(path)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {path}: {exc}") from exc
-    if suffix in (".csv", ".txt"):
+    from mlfactory._tables import read_table_file
+
+    if path.suffix.lower() == ".txt":  # CSV text under another name
         return read_csv_checked(path)
-    raise DataError(f"data file {path}: unsupported format {suffix!r}; expected .csv or .parquet")
+    return read_table_file(path, "data file")
 
 
 def load_explain_data(settings: Settings, model: ExplainModel, data: str | None) -> ExplainData:
@@ -177,8 +173,6 @@ def load_explain_data(settings: Settings, model: ExplainModel, data: str | None)
         )
     path = Path(data)
     if path.suffix.lower() in (".csv", ".parquet", ".txt") or path.exists():
-        if not path.is_file():
-            raise DataError(f"data file {path} not found")
         frame = _read_table(path)
         X, y = prepare_frame(frame, model, target_name(settings, model), f"data file {path}")
         return ExplainData(X, y, f"file {path}")

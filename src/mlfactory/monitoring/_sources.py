@@ -47,11 +47,9 @@ def load_sample(source: str, settings: Settings) -> Sample:
                 f"file {path}: unsupported format {path.suffix!r}; expected one of "
                 f"{', '.join(sorted(_READERS))}"
             )
-        try:
-            frame = reader(path)
-        except Exception as exc:  # any parser failure is a data error naming the file
-            raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
-        return Sample(frame, str(path))
+        from mlfactory._tables import read_table_file
+
+        return Sample(read_table_file(path), str(path))
     from mlfactory.datasets import DATASETS, load_dataset  # scikit-learn: only for a dataset
 
     if source not in DATASETS:
