@@ -183,3 +183,20 @@ def test_train_on_a_bad_user_table_names_the_file(tmp_path: Path, bad: str) -> N
     line = _error_line(result)
     expected = _EXPECTED.get(bad, "has no rows: nothing to train on")
     assert str(files[bad]) in line and expected in line, line
+
+
+def test_ingest_where_every_ticker_fails_ends_with_an_error_line(tmp_path: Path) -> None:
+    """Exit 1 came with only a log warning on stderr: now the one ``error:`` line says why."""
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "AAPL.csv").write_text("")
+    tickers = tmp_path / "tickers.csv"
+    tickers.write_text("ticker,sector,subsector\nAAPL,Tech,Hardware\n")
+    result = runner.invoke(
+        app,
+        ["data", "ingest", "--tickers", str(tickers), "--source", "csv", "--csv-dir", str(csv_dir)],
+    )
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in result.output and len(errors) == 1, result.stderr
+    assert "every ticker failed (1)" in errors[0] and "AAPL.csv is empty" in errors[0], errors

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlfactory.cli._choices import SOURCE_DESCRIPTIONS, SYNTHETIC_DEFAULT_END, SourceName
-from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._common import console, current_settings, fail
 from mlfactory.cli._data import data_app
 from mlfactory.cli._ids import JsonOption, print_json
 
@@ -133,7 +133,12 @@ def ingest_command(
             failed.add_row(outcome.ticker, escape(outcome.error or ""))
         console.print(failed)
     if report.all_failed:
-        raise typer.Exit(1)
+        first = report.failures[0]
+        raise fail(
+            f"every ticker failed ({len(report.failures)}); {first.ticker}: {first.error}",
+            1,
+            "the failed tickers table above lists each error",
+        )
 
 
 @data_app.command("status")
