@@ -200,3 +200,24 @@ def test_ingest_where_every_ticker_fails_ends_with_an_error_line(tmp_path: Path)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "Traceback" not in result.output and len(errors) == 1, result.stderr
     assert "every ticker failed (1)" in errors[0] and "AAPL.csv is empty" in errors[0], errors
+
+
+# ---------------------------------------------------------------------------------------------
+# ports: serve (tests/serving/test_server.py), dashboard, ui
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [["dashboard"], ["ui"]])
+def test_a_port_that_cannot_be_listened_on_is_one_line_exit_2(command: list[str]) -> None:
+    """uvicorn (dashboard) printed its own ``ERROR:`` line and exited 3, the code of an
+    unreachable database; ``ui`` printed its banner and MLflow's log, then exited 0."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        for port, words in ((str(busy), "Address already in use"), ("70000", "expected 1-65535")):
+            result = runner.invoke(app, [*command, "--port", port])
+            assert result.exit_code == EXIT_USAGE, result.output
+            line = _error_line(result)
+            assert f"{port}" in line and words in line, line
+            assert " on http" not in result.output  # no banner

@@ -178,6 +178,31 @@ def test_cli_refuses_public_bind_without_key_exit_2(registered, monkeypatch):
     assert missing.exit_code == 1 and "registered model 'absent' not found" in missing.output
 
 
+def test_cli_a_port_it_cannot_listen_on_is_one_line_exit_2(registered, monkeypatch):
+    """uvicorn printed its own ``ERROR:`` line after the banner and exited 3 (the code of an
+    unreachable database); a port above 65535 served on another port."""
+    import socket
+
+    import typer
+
+    app = typer.Typer(cls=MlfactoryGroup)
+    app.command("serve")(serve_command)
+    app.command("noop")(lambda: None)
+    monkeypatch.setenv("MLFACTORY_HOME", str(registered.settings.home))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        cases = {str(busy): "Address already in use", "99999": "expected 1-65535"}
+        for port, words in cases.items():
+            result = CliRunner().invoke(app, ["serve", "credit", "--port", port])
+            assert result.exit_code == 2, result.output
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+            assert port in lines[0] and words in lines[0], lines
+            assert "serving" not in result.output  # no banner
+
+
 @pytest.mark.slow
 def test_two_worker_processes_serve(registered, tmp_path):
     import os

@@ -40,11 +40,12 @@ def dashboard_command(
     """
     from mlfactory.dashboard import run_dashboard
     from mlfactory.serving import check_bind
-    from mlfactory.serving._server import auth_summary
+    from mlfactory.serving._server import auth_summary, check_port
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything starts
     require_database(settings)  # exits 3: a dashboard of error pages helps nobody
+    check_port(host, port)  # exits 2: out of range, a host that does not resolve, in use
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(f"dashboard on [bold]http://{host}:{port}[/] ({auth}); Ctrl-C to stop")
     try:

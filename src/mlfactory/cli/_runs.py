@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mlfactory.cli._common import console, current_settings
+from mlfactory.cli._common import console, current_settings, fail
 from mlfactory.cli._ids import JsonOption, finite, print_json, resolve_run_id, short_id
 from mlfactory.exceptions import ConfigError
 
@@ -262,7 +262,7 @@ def ui_command(
     Loopback only: the MLflow UI has no authentication and can rename, change and delete runs
     and models, so another interface is refused (exit 2); reach it through an SSH tunnel.
     """
-    from mlfactory.serving._server import is_loopback
+    from mlfactory.serving._server import check_port, is_loopback
     from mlfactory.tracking import tracking_uri
 
     if not is_loopback(host):
@@ -276,6 +276,7 @@ def ui_command(
 
     settings = current_settings(ctx)
     open_tracking(settings)  # the MLflow UI writes: the store is created/initialised first
+    check_port(host, port)  # exits 2: out of range or in use (MLflow would exit 0 after it)
     environment = dict(os.environ)
     environment["MLFLOW_BACKEND_STORE_URI"] = tracking_uri(settings)  # not on the command line
     # MLflow >= 3.5 starts a job runner and several huey consumers (GenAI jobs) that outlive the
@@ -291,12 +292,15 @@ def ui_command(
     server = subprocess.Popen(command, env=environment, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        server.wait()
+        code = server.wait()
     except KeyboardInterrupt:
         console.print("stopping the MLflow UI")
+        code = 0
     finally:
         signal.signal(signal.SIGTERM, previous)
         _stop_process_group(server)
+    if code > 0:  # it died on its own (a signal we sent is a negative code)
+        raise fail(f"the MLflow UI server exited with code {code}; its output is above", 1)
 
 
 def _stop_process_group(process: subprocess.Popen, grace_seconds: float = 20) -> None:

@@ -109,7 +109,7 @@ def serve_command(
     """
     from mlfactory.registry import verify_model
     from mlfactory.serving import check_bind, run_server
-    from mlfactory.serving._server import auth_summary
+    from mlfactory.serving._server import auth_summary, check_port
 
     settings = current_settings(ctx)
     check_bind(settings, host)  # exits 2 with a clear message before anything loads
@@ -118,6 +118,7 @@ def serve_command(
 
     if not verify_fleet(settings, model):  # a fleet: its manifest and fallback, verified
         verify_model(settings, model, allow_pickle=allow_pickle, allow_unverified=allow_unverified)
+    check_port(host, port)  # exits 2: out of range, a host that does not resolve, in use
     auth = auth_summary(settings)  # what the app enforces, never more
     console.print(
         f"serving [bold]{model}[/] on http://{host}:{port} ({workers} worker(s), {auth}); "

@@ -21,6 +21,7 @@ __all__ = [
     "app_from_env",
     "auth_summary",
     "check_bind",
+    "check_port",
     "is_loopback",
     "run_server",
 ]
@@ -72,6 +73,33 @@ def check_bind(settings: Settings, host: str) -> None:
             '(python -c "import secrets; print(secrets.token_urlsafe(32))"; clients send '
             "'Authorization: Bearer KEY') or bind 127.0.0.1"
         )
+
+
+def check_port(host: str, port: int, option: str = "--port") -> None:
+    """Fail in one line (``ConfigError``, exit 2) when ``host:port`` cannot be listened on: a
+    port outside 1-65535, a host that does not resolve, an address in use. uvicorn would print
+    its own ``ERROR:`` line and exit 3, the code of an unreachable database."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{option} {port} is not a TCP port; expected 1-65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: --host does not resolve ({exc})"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                f"pick another {option} or stop what listens there"
+            ) from None
 
 
 def auth_summary(settings: Settings) -> str:
