@@ -221,3 +221,93 @@ def test_a_port_that_cannot_be_listened_on_is_one_line_exit_2(command: list[str]
             line = _error_line(result)
             assert f"{port}" in line and words in line, line
             assert " on http" not in result.output  # no banner
+
+
+# ---------------------------------------------------------------------------------------------
+# the SQLite file: a folder or another kind of file where the database should be
+# ---------------------------------------------------------------------------------------------
+def _spoil_database(home: Path, kind: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "mlfactory.db"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"these are notes, not a database\n" * 8)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["folder", "text"])
+@pytest.mark.parametrize(
+    "command",
+    [["runs", "list"], ["models", "list"], ["db", "status"], ["db", "upgrade"]],
+    ids=" ".join,
+)
+def test_a_database_path_that_is_not_a_database_is_named(
+    isolated_home: Path, kind: str, command: list[str]
+) -> None:
+    path = _spoil_database(isolated_home, kind)
+    before = sorted(p.name for p in path.iterdir()) if path.is_dir() else path.read_bytes()
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output  # a setting to fix, not an outage (3)
+    line = _error_line(result)
+    assert str(path.resolve()) in line, line
+    assert ("is a folder" if kind == "folder" else "is not an SQLite database") in line, line
+    after = sorted(p.name for p in path.iterdir()) if path.is_dir() else path.read_bytes()
+    assert after == before  # nothing written into it
+
+
+def test_monitor_drift_checks_the_database_file_before_reading(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    path = _spoil_database(isolated_home, "text")
+    sample = tmp_path / "a.parquet"
+    pd.DataFrame({"x": np.arange(100.0)}).to_parquet(sample)
+    result = runner.invoke(
+        app, ["monitor", "drift", "--reference", str(sample), "--current", str(sample)]
+    )
+    assert result.exit_code == 2, result.output
+    assert str(path.resolve()) in _error_line(result)
+    assert not (isolated_home / "reports").exists()
+
+
+def test_an_empty_database_file_is_still_a_new_database(isolated_home: Path) -> None:
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "mlfactory.db").touch()  # SQLite treats an empty file as a new database
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (isolated_home / "mlfactory.db").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+# ---------------------------------------------------------------------------------------------
+# monitor drift where nothing could be tested is not "no drift"
+# ---------------------------------------------------------------------------------------------
+def test_monitor_drift_with_no_testable_column_is_an_error_not_a_clean_verdict(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    reference, current = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)}).to_parquet(reference)
+    pd.DataFrame({"x": ["abc"] * 300, "y": [np.nan] * 300}).to_parquet(current)
+    result = runner.invoke(
+        app, ["monitor", "drift", "--reference", str(reference), "--current", str(current)]
+    )
+    assert result.exit_code == 2, result.output  # neither 0 (clean) nor 1 (drift)
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr  # stderr also holds the run's INFO log lines
+    line = errors[0]
+    assert "no column could be tested (2)" in line, line
+    assert "x: the current sample holds text, not numbers (300 of 300 values, e.g. 'abc')" in line
+    assert "y: no non-null values in the current sample" in line
+    assert "report 1:" in result.stdout  # the report that says why is still written
+
+
+def test_monitor_windows_refuses_a_month_that_does_not_exist(tmp_path: Path) -> None:
+    data = tmp_path / "d.parquet"
+    dates = pd.date_range("2020-01-01", periods=800, freq="D")
+    pd.DataFrame({"date": dates, "x": np.arange(800.0)}).to_parquet(data)
+    result = runner.invoke(
+        app, ["monitor", "windows", "--data", str(data), "--column", "x", "--anchor-month", "13"]
+    )
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--anchor-month" in result.output

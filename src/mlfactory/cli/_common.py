@@ -165,9 +165,11 @@ def classify_database_error(text: str, reason: str, invalidated: bool = False) -
 
 def require_database(settings: Settings) -> None:
     """Fail now, in one line and with exit 3, when the settings' database cannot be reached or
-    refuses the login: before a command starts work it would lose (train, dashboard, drift)."""
-    from mlfactory.db import check_database
+    refuses the login: before a command starts work it would lose (train, dashboard, drift).
+    An SQLite path that is a folder or another kind of file is a setting to fix: exit 2."""
+    from mlfactory.db import check_database, check_sqlite_file
 
+    check_sqlite_file(settings.database_url)
     status = check_database(settings.database_url)
     if status.reachable:
         return

@@ -19,6 +19,7 @@ from mlfactory.cli._common import (
     MlfactoryGroup,
     console,
     current_settings,
+    fail,
     require_database,
 )
 
@@ -165,6 +166,13 @@ def _publish_and_exit(ctx: typer.Context, report: DriftReport, out: str | None) 
     console.print(
         f"report {published.report_id}: {published.files.html} and {published.files.json}"
     )
+    if report.untested is not None:  # not "no drift": nothing was looked at
+        raise fail(
+            report.untested,
+            EXIT_ERROR,
+            "the report lists each column's reason; pass --columns with columns both samples "
+            "hold as numbers or categories",
+        )
     raise typer.Exit(EXIT_DRIFT if report.drifted else EXIT_NO_DRIFT)
 
 
@@ -289,7 +297,10 @@ def windows_command(
     column: Annotated[str, typer.Option(help="Numeric column to compare across windows.")],
     freq: Annotated[Freq, typer.Option(help="Window length.")] = Freq.YEAR,
     anchor_month: Annotated[
-        int, typer.Option(help="Month a year/quarter window starts in (3 = March-to-March).")
+        int,
+        typer.Option(
+            min=1, max=12, help="Month a year/quarter window starts in (3 = March-to-March)."
+        ),
     ] = 1,
     date_column: Annotated[
         str | None,

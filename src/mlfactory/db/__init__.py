@@ -9,6 +9,7 @@ from mlfactory.db._engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     DatabaseStatus,
     check_database,
+    check_sqlite_file,
     get_engine,
     readonly_engine,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "DatabaseStatus",
     "SchemaStatus",
     "check_database",
+    "check_sqlite_file",
     "ensure_schema",
     "get_engine",
     "head_revision",

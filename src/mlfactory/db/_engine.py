@@ -13,11 +13,55 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from mlfactory.exceptions import ConfigError
 from mlfactory.settings import mask_url, mask_urls_in_text
 
-__all__ = ["DatabaseStatus", "check_database", "get_engine", "readonly_engine"]
+__all__ = [
+    "DatabaseStatus",
+    "check_database",
+    "check_sqlite_file",
+    "get_engine",
+    "readonly_engine",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
+
+
+def sqlite_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be an SQLite database (a folder, another kind of file), or ``None``
+    (it is one, it is empty, or it does not exist yet: SQLite creates it)."""
+    if path.is_dir():
+        return "is a folder, expected an SQLite database file"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if head and head != SQLITE_HEADER:
+        return "is not an SQLite database (it does not start with 'SQLite format 3')"
+    return None
+
+
+def check_sqlite_file(url: str) -> None:
+    """Refuse, in one line naming the file, an SQLite URL whose file is a folder or not a
+    database: before SQLAlchemy's "file is not a database" that names nothing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(str(parsed.database))
+    if str(parsed.database).startswith("file:"):  # an SQLite URI: its own parameters
+        return
+    problem = sqlite_file_problem(path)
+    if problem is not None:
+        error = ConfigError(f"{path.resolve()}: {problem}")
+        error.hint = (
+            "the database URL (MLFACTORY_DB_URL, or HOME/mlfactory.db by default) must name "
+            "mlfactory's SQLite file, or a path where it can create one"
+        )
+        raise error
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -33,6 +77,7 @@ def get_engine(url: str) -> Engine:
     """A pooled engine for ``url`` (cached per URL); SQLite files get WAL and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        check_sqlite_file(url)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
@@ -53,6 +98,7 @@ def readonly_engine(url: str) -> Engine | None:
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             return None
+        check_sqlite_file(url)
         if not Path(parsed.database).resolve().is_file():
             return None
     return _readonly_engine(url)
@@ -90,6 +136,9 @@ def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
         path = Path(parsed.database)
         if not path.exists():
             return DatabaseStatus(masked, True, f"SQLite file {path} is created on first use")
+        problem = sqlite_file_problem(path)
+        if problem is not None:
+            return DatabaseStatus(masked, False, f"{path.resolve()}: {problem}")
     connect_args: dict[str, object] = {}
     target = url
     if parsed.get_backend_name() == "postgresql":

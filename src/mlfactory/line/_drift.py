@@ -77,6 +77,13 @@ def drift_trigger(
         return DriftTrigger(False, f"no drift check possible: {exc}")
     folder = line_reports(settings, line.name, "drift")
     published = publish_report(settings, report, folder)
+    if report.untested is not None:
+        return DriftTrigger(
+            False,
+            f"no drift check possible: {report.untested} (drift report "
+            f"#{published.report_id}): the line does not run",
+            published.report_id,
+        )
     drifted = ", ".join(report.drifted_features) or "none"
     if not report.drifted:
         return DriftTrigger(

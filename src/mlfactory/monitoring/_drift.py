@@ -189,6 +189,16 @@ class DriftReport:
     def drifted(self) -> bool:
         return bool(self.reasons)
 
+    @property
+    def untested(self) -> str | None:
+        """Why no verdict could be reached: every feature was untestable (then "no drift" would
+        only mean "not looked at"); ``None`` when at least one feature was tested."""
+        if self.tested or not self.features or self.drifted:
+            return None
+        shown = "; ".join(f"{f.column}: {f.reason}" for f in self.features[:3])
+        more = f"; and {len(self.features) - 3} more" if len(self.features) > 3 else ""
+        return f"no column could be tested ({len(self.features)}): {shown}{more}"
+
     def ordered_features(self) -> list[FeatureDrift]:
         """Drifted first (largest effect first), then clean, then not testable."""
         rank = {Status.DRIFT: 0, Status.OK: 1, Status.NOT_TESTABLE: 2}
@@ -284,6 +294,18 @@ def _numeric_profile(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _text_among_numbers(series: pd.Series) -> str | None:
+    """How many values of a column tested as numbers are text that is not a number, with one
+    example (``None`` when every value is a number or null)."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    text = series.notna() & pd.to_numeric(series, errors="coerce").isna()
+    count = int(text.sum())
+    if count == 0:
+        return None
+    return f"{count} of {len(series)} values, e.g. {str(series[text].iloc[0])[:40]!r}"
+
+
 def _test_numeric(
     column: str, ref_raw: pd.Series, cur_raw: pd.Series, config: DriftConfig
 ) -> FeatureDrift:
@@ -295,6 +317,12 @@ def _test_numeric(
         "null_share_current": 1 - cur.size / len(cur_raw) if len(cur_raw) else 1.0,
     }
     kind = ColumnKind.NUMERIC
+    for side, raw in (("reference", ref_raw), ("current", cur_raw)):
+        text = _text_among_numbers(raw)
+        if text is not None:  # a changed type, not missing values: never tested on the rest
+            return _not_testable(
+                column, kind, f"the {side} sample holds text, not numbers ({text})", **counts
+            )
     if ref.size == 0 or cur.size == 0:
         side = "reference" if ref.size == 0 else "current"
         return _not_testable(column, kind, f"no non-null values in the {side} sample", **counts)
