@@ -167,12 +167,15 @@ def require_database(settings: Settings) -> None:
     """Fail now, in one line and with exit 3, when the settings' database cannot be reached or
     refuses the login: before a command starts work it would lose (train, dashboard, drift).
     An SQLite path that is a folder or another kind of file is a setting to fix: exit 2."""
-    from mlfactory.db import check_database, check_sqlite_file
+    from mlfactory.db import check_database, check_sqlite_file, not_a_database_error
 
     check_sqlite_file(settings.database_url)
     status = check_database(settings.database_url)
     if status.reachable:
         return
+    not_sqlite = not_a_database_error(settings.database_url, status.detail)
+    if not_sqlite is not None:  # a setting to fix, not an outage
+        raise not_sqlite
     # any failure to connect is an outage here, whatever words the driver chose
     failure = classify_database_error(status.detail, first_line(status.detail), invalidated=True)
     error = ServiceUnavailable(failure.message)
@@ -291,6 +294,12 @@ class MlfactoryGroup(TyperGroup):
 
         settings = _settings_of(ctx)
         failure = describe_failure(exc)
+        if settings is not None and "sqlalchemy" in sys.modules:  # SQLite: "not a database"
+            from mlfactory.db import not_a_database_error
+
+            not_sqlite = not_a_database_error(settings.database_url, failure.message)
+            if not_sqlite is not None:
+                return self.on_failure(ctx, str(not_sqlite), not_sqlite.exit_code, not_sqlite.hint)
         log_file = log_exception_to_file(failure.message, exc)
         hint = failure.hint
         if failure.internal:

@@ -11,6 +11,7 @@ from mlfactory.db._engine import (
     check_database,
     check_sqlite_file,
     get_engine,
+    not_a_database_error,
     readonly_engine,
 )
 from mlfactory.db._schema import (
@@ -44,6 +45,7 @@ __all__ = [
     "ensure_schema",
     "get_engine",
     "head_revision",
+    "not_a_database_error",
     "readonly_engine",
     "schema_status",
     "upgrade_schema",

@@ -21,47 +21,49 @@ __all__ = [
     "check_database",
     "check_sqlite_file",
     "get_engine",
+    "not_a_database_error",
     "readonly_engine",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
+_SQLITE_HINT = (
+    "the database URL (MLFACTORY_DB_URL, or HOME/mlfactory.db by default) must name mlfactory's "
+    "SQLite file, or a path where it can create one"
+)
+# SQLite's own words for a file that is not a database (never open the file to look: closing
+# another descriptor of a database file drops this process's POSIX locks on it)
+_NOT_A_DATABASE = ("file is not a database", "database disk image is malformed")
 
 
-def sqlite_file_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be an SQLite database (a folder, another kind of file), or ``None``
-    (it is one, it is empty, or it does not exist yet: SQLite creates it)."""
-    if path.is_dir():
-        return "is a folder, expected an SQLite database file"
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror}"
-    if head and head != SQLITE_HEADER:
-        return "is not an SQLite database (it does not start with 'SQLite format 3')"
-    return None
+    if str(parsed.database).startswith("file:"):  # an SQLite URI: its own parameters
+        return None
+    return Path(str(parsed.database))
 
 
 def check_sqlite_file(url: str) -> None:
-    """Refuse, in one line naming the file, an SQLite URL whose file is a folder or not a
-    database: before SQLAlchemy's "file is not a database" that names nothing."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    path = Path(str(parsed.database))
-    if str(parsed.database).startswith("file:"):  # an SQLite URI: its own parameters
-        return
-    problem = sqlite_file_problem(path)
-    if problem is not None:
-        error = ConfigError(f"{path.resolve()}: {problem}")
-        error.hint = (
-            "the database URL (MLFACTORY_DB_URL, or HOME/mlfactory.db by default) must name "
-            "mlfactory's SQLite file, or a path where it can create one"
-        )
+    """Refuse, in one line naming it, an SQLite URL whose path is a folder (SQLAlchemy would
+    say "unable to open database file", or a reader "no store yet"). Only ``stat``s the path."""
+    path = _sqlite_path(url)
+    if path is not None and path.is_dir():
+        error = ConfigError(f"{path.resolve()}: is a folder, expected an SQLite database file")
+        error.hint = _SQLITE_HINT
         raise error
+
+
+def not_a_database_error(url: str, message: str) -> ConfigError | None:
+    """The one-line error naming the file when SQLite said the URL's file is not a database
+    (``message``: the driver's words); ``None`` for any other error or URL."""
+    path = _sqlite_path(url)
+    if path is None or not any(words in message for words in _NOT_A_DATABASE):
+        return None
+    reason = next(words for words in _NOT_A_DATABASE if words in message)
+    error = ConfigError(f"{path.resolve()}: is not an SQLite database ({reason})")
+    error.hint = _SQLITE_HINT
+    return error
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -136,9 +138,8 @@ def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
         path = Path(parsed.database)
         if not path.exists():
             return DatabaseStatus(masked, True, f"SQLite file {path} is created on first use")
-        problem = sqlite_file_problem(path)
-        if problem is not None:
-            return DatabaseStatus(masked, False, f"{path.resolve()}: {problem}")
+        if path.is_dir():
+            return DatabaseStatus(masked, False, f"{path.resolve()}: is a folder, not a file")
     connect_args: dict[str, object] = {}
     target = url
     if parsed.get_backend_name() == "postgresql":
@@ -151,7 +152,9 @@ def check_database(url: str, timeout_s: float = 5.0) -> DatabaseStatus:
         try:
             with engine.connect() as connection:
                 if parsed.get_backend_name() == "sqlite":
-                    found = connection.exec_driver_sql("select sqlite_version()").scalar()
+                    found = connection.exec_driver_sql(  # sqlite_master: reads the file's header
+                        "select sqlite_version() from (select count(*) from sqlite_master)"
+                    ).scalar()
                     version = f"SQLite {found}"
                 else:
                     version = str(connection.exec_driver_sql("select version()").scalar())
