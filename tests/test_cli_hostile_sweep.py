@@ -311,3 +311,31 @@ def test_monitor_windows_refuses_a_month_that_does_not_exist(tmp_path: Path) -> 
     )
     assert result.exit_code == EXIT_USAGE, result.output
     assert "--anchor-month" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# the global option and .env lines python-dotenv cannot parse
+# ---------------------------------------------------------------------------------------------
+def test_a_wrong_log_level_option_names_the_option_not_the_variable() -> None:
+    result = runner.invoke(app, ["--log-level", "LOUD", "data", "status"])
+    assert result.exit_code == 2, result.output
+    line = _error_line(result)
+    assert line.startswith("error: --log-level 'LOUD': expected one of DEBUG, INFO"), line
+    assert "MLFACTORY_LOG_LEVEL" not in line
+    assert runner.invoke(app, ["--log-level", "debug", "data", "status"]).exit_code == 0
+
+
+def test_unparsable_env_lines_are_named_by_file_and_line_never_by_their_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / ".env").write_text(
+        "MLFACTORY_LOG_LEVEL=WARNING\nMLFACTORY_DB_URL postgresql://u:s3cr3t-pw@h/db\n"
+        "# a comment\nnot a line either\n"
+    )
+    result = runner.invoke(app, ["data", "status"])
+    assert result.exit_code == 0, result.output  # skipped lines, as python-dotenv does
+    said = [r.getMessage() for r in caplog.records if ".env" in r.getMessage()]
+    assert said == [f"{tmp_path / '.env'}: line(s) 2, 4 are not NAME=value and were skipped"]
+    everything = result.output + caplog.text
+    assert "s3cr3t" not in everything
+    assert "python-dotenv" not in everything  # its own warning names no file

@@ -464,14 +464,46 @@ def _describe_error(error: ValidationError) -> str:
     return f"invalid setting {_env_name(field)}={shown!r}: {message}"
 
 
+def _unparsed_env_lines(path: Path) -> list[int]:
+    """The lines of a ``.env`` file that python-dotenv cannot parse (and so skips)."""
+    from dotenv.parser import parse_stream
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return [binding.original.line for binding in parse_stream(handle) if binding.error]
+    except (OSError, UnicodeDecodeError):  # reported by the settings' own read
+        return []
+
+
+def _warn_unparsed_env_lines() -> None:
+    """One warning naming ``.env`` and the lines skipped, never their text (it may hold a
+    password), instead of python-dotenv's warning that names neither the file nor its folder."""
+    import logging
+
+    path = Path(ENV_FILE)
+    lines = _unparsed_env_lines(path) if path.is_file() else []
+    if lines:
+        shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+        logging.getLogger(__name__).warning(
+            "%s: line(s) %s are not NAME=value and were skipped", path.resolve(), shown
+        )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from all sources; raise :class:`ConfigError` with a one-line message."""
+    import logging
+
+    _warn_unparsed_env_lines()
+    dotenv_logger = logging.getLogger("dotenv.main")
+    was_disabled, dotenv_logger.disabled = dotenv_logger.disabled, True  # said above, with the file
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe_error(exc)) from None
     except (ValueError, OSError) as exc:  # e.g. a malformed mlfactory.toml
         raise ConfigError(_describe_file_error(exc)) from None
+    finally:
+        dotenv_logger.disabled = was_disabled
 
 
 def _describe_file_error(exc: Exception) -> str:

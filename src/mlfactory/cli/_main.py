@@ -91,6 +91,8 @@ def _root(
     from mlfactory.logs import configure_logging
     from mlfactory.settings import apply_telemetry_policy, load_settings
 
+    if log_level is not None and log_level.upper() not in LOG_LEVELS:
+        raise fail(f"--log-level {log_level!r}: expected one of {', '.join(LOG_LEVELS)}", 2)
     overrides = {"log_level": log_level} if log_level else {}
     try:
         settings = load_settings(**overrides)
