@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.metrics import get_scorer_names
 
 from mlfactory.exceptions import DataError
+from mlfactory.spec._metrics import scorer_for
 
 __all__ = ["PermutationImportance", "permutation_importance_table"]
 
@@ -52,8 +53,9 @@ def permutation_importance_table(
         raise DataError(f"n_repeats must be at least 1, got {n_repeats}")
     if scoring is not None and scoring not in get_scorer_names():
         raise DataError(f"unknown scoring {scoring!r}; expected a scikit-learn scorer name")
+    scorer = scorer_for(scoring, y) if scoring is not None else None
     result = permutation_importance(
-        model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed, n_jobs=n_jobs
+        model, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed, n_jobs=n_jobs
     )
     features = [str(c) for c in X.columns]
     table = pd.DataFrame(
@@ -71,6 +73,5 @@ def permutation_importance_table(
             "importance": result.importances.reshape(-1),
         }
     )
-    scorer = get_scorer(scoring) if scoring is not None else None
     baseline = float(scorer(model, X, y) if scorer is not None else model.score(X, y))
     return PermutationImportance(table, repeats, scoring or "score", baseline, n_repeats)

@@ -101,7 +101,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _safe_scores(estimator: Any, X: pd.DataFrame, y: pd.Series, scoring: list[str]) -> dict:
     from sklearn.exceptions import UndefinedMetricWarning
-    from sklearn.metrics import check_scoring
+
+    from mlfactory.spec._metrics import scorer_for
 
     scores = {}
     for name in scoring:
@@ -109,7 +110,7 @@ def _safe_scores(estimator: Any, X: pd.DataFrame, y: pd.Series, scoring: list[st
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UndefinedMetricWarning)
                 warnings.simplefilter("ignore", category=UserWarning)
-                scores[name] = float(check_scoring(estimator, name)(estimator, X, y))
+                scores[name] = float(scorer_for(name, y)(estimator, X, y))
         except (ValueError, IndexError):  # e.g. one class among the segment's test rows
             scores[name] = float("nan")
     return scores

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -30,6 +29,7 @@ from mlfactory.spec._metrics import (
     DEFAULT_SCORING,
     MULTICLASS_DEFAULT_SCORING,
     check_metrics,
+    scorers_for,
 )
 from mlfactory.spec._schema import ExperimentSpec, make_pipeline
 
@@ -99,8 +99,9 @@ class ResolvedSpec:
     refit: str
 
     def scorers(self) -> dict[str, Any]:
-        """Scorer objects by metric name (``sklearn.metrics.get_scorer``)."""
-        return {name: get_scorer(name) for name in self.scoring}
+        """Scorer objects by metric name (``sklearn.metrics.get_scorer``; for text labels the
+        binary metrics score the last class, see :func:`mlfactory.spec._metrics.scorer_for`)."""
+        return scorers_for(self.scoring, self.dataset.y)
 
     @property
     def X_train(self) -> pd.DataFrame:

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import FitFailedWarning, UndefinedMetricWarning
-from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import (
     GridSearchCV,
     RandomizedSearchCV,
@@ -31,6 +30,7 @@ from sklearn.model_selection import (
 from mlfactory._worker import InPlaceTask
 from mlfactory.exceptions import SpecError
 from mlfactory.logs import get_logger
+from mlfactory.spec._metrics import scorers_for
 
 __all__ = [
     "CV_COLUMNS",
@@ -180,8 +180,8 @@ def in_process() -> Iterator[None]:
         yield
 
 
-def _multimetric(scoring: Sequence[str]) -> dict[str, Any]:
-    return {name: get_scorer(name) for name in scoring}
+def _multimetric(scoring: Sequence[str], y: Any = None) -> dict[str, Any]:
+    return scorers_for(scoring, y)
 
 
 def run_search(
@@ -248,7 +248,8 @@ def score_on(
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UndefinedMetricWarning)
-        return {name: float(check_scoring(estimator, name)(estimator, X, y)) for name in scoring}
+        scorers = scorers_for(scoring, y)
+        return {name: float(scorer(estimator, X, y)) for name, scorer in scorers.items()}
 
 
 # Search kinds ----------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ def _cross_validate(estimator, X, y, cv, scoring, n_jobs, groups) -> dict[str, A
             y,
             groups=groups,
             cv=cv,
-            scoring=_multimetric(scoring),
+            scoring=_multimetric(scoring, y),
             return_train_score=True,
             n_jobs=n_jobs,
             error_score=np.nan,
@@ -291,7 +292,7 @@ def _sklearn_search(pipeline, X, y, cv, config, n_jobs, groups):
     if not config.param_grid:
         raise SpecError(f"search.kind = {config.kind!r} needs a param_grid")
     common = dict(
-        scoring=_multimetric(config.scoring),
+        scoring=_multimetric(config.scoring, y),
         refit=False,
         cv=cv,
         n_jobs=n_jobs,
@@ -404,6 +405,21 @@ def _fold_row(candidate: int, fold: int, metric: str, train: float, test: float)
     }
 
 
+def _scoring_error(fitted: Any, X: pd.DataFrame, y: pd.Series, metrics: Sequence[str]) -> str:
+    """Why a fit that succeeded scored NaN: the first metric that fails on the fold, by name."""
+    for name, scorer in scorers_for(metrics, y).items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = scorer(fitted, X, y)
+        except Exception as exc:
+            reason = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
+            return f"metric {name!r} cannot be computed: {reason}"
+        if value != value:
+            return f"metric {name!r} is NaN on a fold"
+    return "fit failed on some folds (not reproduced on the first fold)"
+
+
 def _attach_errors(pipeline, X, y, cv, candidates: pd.DataFrame, groups) -> pd.DataFrame:
     """Mark candidates whose folds failed, with the error of one failing fit (re-run once)."""
     test_columns = [c for c in candidates.columns if c.startswith("mean_test_")]
@@ -411,17 +427,19 @@ def _attach_errors(pipeline, X, y, cv, candidates: pd.DataFrame, groups) -> pd.D
     candidates = candidates.assign(status=np.where(failed, "failed", "ok"), error=None)
     if not failed.any():
         return candidates
-    train_index, _ = next(iter(cv.split(X, y, groups)))
+    train_index, test_index = next(iter(cv.split(X, y, groups)))
     X_fold, y_fold = X.iloc[train_index], y.iloc[train_index]
+    metrics = [c.removeprefix("mean_test_") for c in test_columns]
     for position in np.flatnonzero(failed.to_numpy()):
         params = candidates.iloc[position]["params"]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clone(pipeline).set_params(**params).fit(X_fold, y_fold)
-            error = "fit failed on some folds (not reproduced on the first fold)"
+                fitted = clone(pipeline).set_params(**params).fit(X_fold, y_fold)
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
+        else:
+            error = _scoring_error(fitted, X.iloc[test_index], y.iloc[test_index], metrics)
         candidates.iloc[position, candidates.columns.get_loc("error")] = error
         logger.warning("candidate %s failed: %s", params, error)
     return candidates

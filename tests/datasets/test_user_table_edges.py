@@ -1,0 +1,63 @@
+"""A user's own messy table on day one: text labels, numbers written as text, and the model
+scoring the very file it was trained on. Every case has a planted signal or a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, precision_score, recall_score
+from sklearn.model_selection import StratifiedKFold
+
+from mlfactory.spec._metrics import positive_class, scorer_for
+from mlfactory.training._search import SearchConfig, run_search, score_on
+
+
+def planted_text_labels(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x": rng.normal(size=rows), "noise": rng.normal(size=rows)})
+    y = pd.Series(np.where(X["x"] + 0.5 * rng.normal(size=rows) > 0, "yes", "no"), name="churn")
+    return X, y
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["no", "yes"], "yes"),
+        (["good", "bad"], "good"),
+        ([0, 1], None),  # scikit-learn's default pos_label=1
+        ([True, False], None),
+        ([1, 2], None),  # 1 is a label: unchanged
+        (["a", "b", "c"], None),  # multiclass: the _macro metrics need no positive class
+    ],
+)
+def test_positive_class_of_text_labels(labels, expected):
+    assert positive_class(pd.Series(labels * 3)) == expected
+
+
+def test_text_labels_train_with_every_default_binary_metric():
+    """'no'/'yes' targets failed every binary metric ('pos_label=1 is not a valid label'), so
+    training ended 'every candidate failed: fit failed on some folds'."""
+    X, y = planted_text_labels()
+    config = SearchConfig(kind="none", scoring=("neg_log_loss", "roc_auc", "f1", "precision"))
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    outcome = run_search(LogisticRegression(), X, y, cv, config)
+    assert (outcome.candidates["status"] == "ok").all()
+    assert outcome.best_scores["roc_auc"] > 0.9  # planted: x decides the label
+    model = outcome.best_estimator
+    scores = score_on(model, X, y, ["f1", "precision", "recall"])
+    predicted = model.predict(X)
+    assert scores["f1"] == pytest.approx(f1_score(y, predicted, pos_label="yes"))
+    assert scores["precision"] == pytest.approx(precision_score(y, predicted, pos_label="yes"))
+    assert scores["recall"] == pytest.approx(recall_score(y, predicted, pos_label="yes"))
+    assert scorer_for("neg_brier_score", y)(model, X, y) < 0
+
+
+def test_a_metric_that_cannot_be_computed_is_named():
+    """A fit that works but scores NaN said 'fit failed on some folds'; now the metric is named."""
+    X, y = planted_text_labels()
+    config = SearchConfig(kind="none", scoring=("neg_log_loss", "f1_samples"))
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    with pytest.raises(Exception, match=r"metric 'f1_samples' cannot be computed: .*multilabel"):
+        run_search(LogisticRegression(), X, y, cv, config)
