@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mlfactory._batch_tasks import proba_name, score_partition
+from mlfactory._conform import conform_inputs
 from mlfactory.exceptions import DataError
 from mlfactory.schema import InputColumn
 
@@ -84,9 +85,11 @@ def score_compiled(
     classes: Sequence[Any],
     model_version: str,
     scored_at: datetime,
+    where: str = "input",
 ) -> pd.DataFrame:
     """:func:`mlfactory._batch_tasks.score_partition`'s columns, scored by the ONNX graph
     (by scikit-learn where the graph cannot represent the partition)."""
+    frame = conform_inputs(frame, inputs, where)
     features = pd.DataFrame({c.name: frame.get(c.name, np.nan) for c in inputs}, index=frame.index)
     try:
         scored = model.run(features, inputs)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from mlfactory._conform import conform_inputs
 from mlfactory._worker import fit_friendly_allocator
 from mlfactory.exceptions import DataError
 from mlfactory.schema import InputColumn
@@ -66,12 +67,15 @@ def score_partition(
     classes: Sequence[Any],
     model_version: str,
     scored_at: datetime,
+    where: str = "input",
 ) -> pd.DataFrame:
     """Key columns + ``prediction`` (+ ``proba_<class>``) + ``model_version`` + ``scored_at``.
 
     Preprocessing runs once per partition; ``predict`` and ``predict_proba`` share its output,
-    so the values equal ``model.predict(X)`` / ``model.predict_proba(X)`` exactly.
+    so the values equal ``model.predict(X)`` / ``model.predict_proba(X)`` exactly. Text columns
+    are first read as training read them (:func:`mlfactory._conform.conform_inputs`).
     """
+    frame = conform_inputs(frame, inputs, where)
     features = pd.DataFrame({c.name: frame.get(c.name, np.nan) for c in inputs}, index=frame.index)
     if isinstance(model, Pipeline) and len(model.steps) > 1:
         transformed, final = model[:-1].transform(features), model.steps[-1][1]

@@ -25,6 +25,7 @@ __all__ = [
     "csv_header",
     "read_table_file",
     "reading_error",
+    "sniff_delimiter",
 ]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -79,11 +80,30 @@ def csv_header(path: Path | str, sep: str = ",") -> list[str]:
     return []
 
 
+def sniff_delimiter(path: Path, sample_bytes: int = 1 << 16) -> str:
+    """``,``, ``;``, tab or ``|``: the one that splits the header and first lines alike.
+
+    Spreadsheets in locales with a decimal comma export CSV with ``;``; reading such a file with
+    ``,`` would give one column of text.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(sample_bytes)
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and not sample.endswith("\n") and len(sample) == sample_bytes:
+        lines = lines[:-1]  # the last line may be cut
+    best, best_columns = ",", 1
+    for delimiter in (",", ";", "\t", "|"):
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and (columns := widths.pop()) > best_columns:
+            best, best_columns = delimiter, columns
+    return best
+
+
 def read_table_file(path: Path, what: str = "file", *, sep: str | None = None) -> pd.DataFrame:
     """The frame in a ``.csv``/``.parquet``/``.pq`` file; :class:`DataError` of one line
     otherwise (missing, a folder, unsupported type, empty, unreadable, repeated column names).
 
-    ``sep``: the CSV delimiter (default ``,``).
+    ``sep``: the CSV delimiter (default: :func:`sniff_delimiter`'s, as a user table is read).
     """
     import pandas as pd
 
@@ -99,8 +119,9 @@ def read_table_file(path: Path, what: str = "file", *, sep: str | None = None) -
         raise reading_error(path, FileNotFoundError(str(path)), what)
     try:
         if suffix == ".csv":
-            check_unique_columns(csv_header(path, sep or ","), f"{what} {path}")
-            return pd.read_csv(path, sep=sep or ",")
+            sep = sep or sniff_delimiter(path)
+            check_unique_columns(csv_header(path, sep), f"{what} {path}")
+            return pd.read_csv(path, sep=sep)
         import pyarrow.parquet as pq
 
         check_unique_columns(pq.read_schema(path).names, f"{what} {path}")

@@ -215,7 +215,7 @@ def test_unscorable_values_abort_without_output(
                 )
             )
             scheduler = cluster.scheduler_address
-        with pytest.raises(DataError, match="could not score"):
+        with pytest.raises(DataError, match="column 'age' holds 'old' where the model expects a"):
             batch_predict(
                 registered.settings,
                 "credit",

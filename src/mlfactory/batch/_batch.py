@@ -72,9 +72,13 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings) -> str:
 
 
 def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
-    """CSV dtypes from the model schema, so a block's guess never disagrees with another's."""
-    numeric = {"double", "float", "long", "integer"}
-    return {c.name: "float64" for c in inputs if c.type in numeric}
+    """CSV dtypes from the model schema, so a block's guess never disagrees with another's.
+
+    Numeric and boolean columns are read as text and converted as training read them
+    (``"1,234.5"``, ``"3,5"``, ``"n/a"``, ``"FALSE"``: :func:`mlfactory._conform.conform_inputs`).
+    """
+    kinds = {"double", "float", "long", "integer", "boolean"}
+    return {c.name: "object" for c in inputs if c.type in kinds}
 
 
 Piece = tuple[str, list[int]]  # a parquet file and consecutive row groups of it
@@ -217,18 +221,21 @@ def _csv_partitions(
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files:
         raise DataError(f"input {path}: a folder with no .csv files in it")
+    from mlfactory._tables import sniff_delimiter
+
     try:
+        sep = sniff_delimiter(files[0])  # as the training table was read: `;` exports too
         for file in files:
             if file.stat().st_size == 0:
                 raise DataError(f"input {file} is empty; expected a header row of column names")
-            check_unique_columns(csv_header(file), f"input {file}")
+            check_unique_columns(csv_header(file, sep), f"input {file}")
         blocksize: Any = "default"
         if partition_rows:
             with files[0].open("rb") as handle:
                 sample = handle.read(1 << 20)
             per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
             blocksize = max(1 << 16, int(partition_rows * per_row))
-        head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs))
+        head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs), sep=sep)
     except (OSError, ValueError) as exc:
         raise reading_error(path, exc, "input") from None
     available = [str(c) for c in head.columns]
@@ -479,6 +486,7 @@ def batch_predict(
         classes=classes,
         model_version=model.info.version,
         scored_at=scored_at,
+        where=f"input {input_path}" if input_path is not None else "query",
     )
     runner = _run_local if address in LOCAL_SCHEDULERS else _distributed(model)
     done = 0

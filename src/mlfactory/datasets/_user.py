@@ -19,13 +19,14 @@ from typing import Any
 
 import pandas as pd
 
+from mlfactory._tables import sniff_delimiter
 from mlfactory.datasets._base import Dataset, Task
 from mlfactory.datasets._roles import decide_roles, infer_task, parse_numbers
 from mlfactory.exceptions import DataError, DegenerateDataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings, mask_url, mask_urls_in_text
 
-__all__ = ["USER_TABLE_KEYS", "load_user_table"]
+__all__ = ["USER_TABLE_KEYS", "load_user_table", "sniff_delimiter"]
 
 logger = get_logger(__name__)
 
@@ -85,27 +86,6 @@ def _target(frame: pd.DataFrame, target: str, task: Task | None, where: str) -> 
             raise DataError(f"{where}: regression target {target!r} must be numeric, got {y.dtype}")
         y = parsed[0]
     return y
-
-
-def sniff_delimiter(path: Path, sample_bytes: int = 1 << 16) -> str:
-    """``,``, ``;``, tab or ``|``: the one that splits the header and first lines alike.
-
-    Spreadsheets in locales with a decimal comma export CSV with ``;``; reading such a file with
-    ``,`` would give one column of text.
-    """
-    import csv
-
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        sample = handle.read(sample_bytes)
-    lines = [line for line in sample.splitlines()[:20] if line.strip()]
-    if len(lines) > 1 and not sample.endswith("\n") and len(sample) == sample_bytes:
-        lines = lines[:-1]  # the last line may be cut
-    best, best_columns = ",", 1
-    for delimiter in (",", ";", "\t", "|"):
-        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
-        if len(widths) == 1 and (columns := widths.pop()) > best_columns:
-            best, best_columns = delimiter, columns
-    return best
 
 
 def _read_file(path: Path) -> pd.DataFrame:

@@ -102,9 +102,24 @@ def prepare_frame(
             f"(found: {', '.join(map(str, frame.columns))})"
         )
     X = frame[model.input_columns]
+    if model.input_types:  # text numbers and booleans read as training read them
+        from mlfactory._conform import conform_inputs
+        from mlfactory.schema import InputColumn
+
+        inputs = [InputColumn(name, kind) for name, kind in model.input_types.items()]
+        X = conform_inputs(X, inputs, where)
     if len(X) == 0:
         raise DataError(f"{where} has no rows")
-    return X, frame[target]
+    y = frame[target]
+    missing = y.isna().to_numpy()
+    if missing.all():
+        raise DataError(f"{where}: target {target!r} is missing in every one of {len(y)} rows")
+    if missing.any():  # as training does: rows without a label cannot be scored against one
+        logger.warning(
+            "%s: dropping %d rows whose target %r is missing", where, int(missing.sum()), target
+        )
+        X, y = X[~missing], y[~missing]
+    return X, y
 
 
 def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:

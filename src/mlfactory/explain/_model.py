@@ -40,6 +40,7 @@ class ExplainModel:
     classes: list[Any] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)  # the run's parameters
     tags: dict[str, str] = field(default_factory=dict)  # the run's tags
+    input_types: dict[str, str] = field(default_factory=dict)  # MLflow type by input column
 
     @property
     def is_classifier(self) -> bool:
@@ -66,6 +67,7 @@ class ExplainModel:
             classes=list(loaded.classes),
             params=params,
             tags=tags,
+            input_types={column.name: column.type for column in loaded.inputs},
         )
 
 
@@ -115,6 +117,7 @@ def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = Non
         classes=list(getattr(model, "classes_", [])),
         params=dict(run.data.params),
         tags=tags,
+        input_types={spec.name: str(spec.type.name) for spec in schema.inputs} if schema else {},
     )
 
 
