@@ -61,3 +61,28 @@ def test_a_metric_that_cannot_be_computed_is_named():
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     with pytest.raises(Exception, match=r"metric 'f1_samples' cannot be computed: .*multilabel"):
         run_search(LogisticRegression(), X, y, cv, config)
+
+
+def test_constant_column_reason_shows_the_value_as_written():
+    """The reason read 'one value only (np.int64(7))'."""
+    from mlfactory.datasets._roles import decide_roles
+
+    frame = pd.DataFrame({"const": [7] * 30, "x": np.arange(30.0) / 3})
+    reasons = {d.column: d.reason for d in decide_roles(frame).decisions}
+    assert reasons["const"] == "one value only (7)"
+
+
+def test_spec_show_roles_title_names_the_override_table(tmp_path):
+    """Rich read '[dataset.roles]' as markup: the title said 'override with )'."""
+    from typer.testing import CliRunner
+
+    from mlfactory.cli import app
+
+    X, y = planted_text_labels(60)
+    X.assign(churn=y).to_csv(tmp_path / "t.csv", index=False)
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "t"\nmodel = "LogisticRegression"\n[dataset]\npath = "t.csv"\n'
+                    'target = "churn"\n[cv]\nfolds = 2\n[search]\nkind = "none"\n')  # fmt: skip
+    shown = CliRunner().invoke(app, ["spec", "show", str(spec)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "column roles (override with [dataset.roles])" in shown.output

@@ -119,7 +119,8 @@ def show(
         return
     decisions = resolved.dataset.role_decisions
     if decisions:
-        roles = Table(title="column roles (override with [dataset.roles])", show_header=True)
+        title = escape("column roles (override with [dataset.roles])")  # not rich markup
+        roles = Table(title=title, show_header=True)
         for column in ("column", "role", "reason"):
             roles.add_column(column, overflow="fold")
         for decision in decisions:

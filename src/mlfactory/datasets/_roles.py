@@ -274,6 +274,7 @@ def _decide(column: str, series: pd.Series, listed: str | None) -> tuple[str, st
         return "constant", "every value is missing", series
     if distinct == 1:
         value = series.dropna().iloc[0]
+        value = value.item() if isinstance(value, np.generic) else value  # 7, not np.int64(7)
         return "constant", f"one value only ({value!r})", series
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean", f"{dtype} column", series
