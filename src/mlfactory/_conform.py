@@ -80,7 +80,10 @@ def _na_text(series: pd.Series) -> bool:
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype):
         return dtype.na_value is pd.NA
-    return pd.api.types.is_object_dtype(dtype) and bool(series.map(lambda v: v is pd.NA).any())
+    if not pd.api.types.is_object_dtype(dtype):
+        return False
+    missing = series.to_numpy()[series.isna().to_numpy()]  # looks at the missing values only
+    return any(value is pd.NA for value in missing)
 
 
 def conform_inputs(frame: pd.DataFrame, inputs: Sequence[InputColumn], where: str) -> pd.DataFrame:
