@@ -125,6 +125,32 @@ def test_text_where_a_number_was_is_named(trained):
     assert not (trained.folder / "stray").exists()
 
 
+def test_plain_numbers_past_the_sampled_rows_and_a_late_stray_value(trained, monkeypatch):
+    """Numbers written plainly are parsed by the CSV reader itself (the sample of the first rows
+    decides: the fast path); a stray word after the sample is still one line naming it."""
+    import mlfactory.batch._batch as batch_module
+
+    monkeypatch.setattr(batch_module, "_SAMPLE_ROWS", 50)  # the file's first 50 rows only
+    dataset = load_dataset({"path": str(trained.csv), "target": "churn"})
+    plain = trained.frame.assign(income=dataset.X["income"].to_numpy())  # 12345.67, no comma
+    source = trained.folder / "plain.csv"
+    plain.to_csv(source, index=False)
+    assert batch_module._read_dtypes(load_model(trained.settings, "edges").inputs, source, ",") == {
+        "income": "float64",
+        "member": "object",
+    }
+    out = scored(trained, source, "plain")
+    assert out["proba_yes"].to_numpy() == pytest.approx(expected_proba(trained), abs=1e-6)
+
+    plain["income"] = plain["income"].astype(object)
+    plain.loc[250, "income"] = "unknown"  # after the 50 sampled rows
+    late = trained.folder / "late.csv"
+    plain.to_csv(late, index=False)
+    with pytest.raises(DataError, match=r"late\.csv: 'unknown' where the model expects a number"):
+        scored(trained, late, "late")
+    assert not (trained.folder / "late").exists()
+
+
 def test_explain_data_reads_the_training_file(trained):
     """explain --data on the training file: exit 4 ('Cannot use median strategy with
     non-numeric data'), then on the rows without a label; now they are dropped, as in training."""

@@ -71,14 +71,49 @@ def _resolve_scheduler(scheduler: str | None, settings: Settings) -> str:
     )
 
 
-def _read_dtypes(inputs: Sequence[InputColumn]) -> dict[str, str]:
+def _bad_number(exc: BaseException) -> str | None:
+    """The CSV reader's "could not convert string to float: 'x'" as "'x'", else ``None``."""
+    words = "could not convert string to float: "
+    text = str(exc) if isinstance(exc, ValueError) else ""
+    return text.split(words, 1)[1].splitlines()[0] if words in text else None
+
+
+_SAMPLE_ROWS = 2_000  # rows of the first CSV file that decide how its numbers are written
+
+
+def _read_dtypes(inputs: Sequence[InputColumn], file: Path, sep: str) -> dict[str, str]:
     """CSV dtypes from the model schema, so a block's guess never disagrees with another's.
 
-    Numeric and boolean columns are read as text and converted as training read them
-    (``"1,234.5"``, ``"3,5"``, ``"n/a"``, ``"FALSE"``: :func:`mlfactory._conform.conform_inputs`).
+    A numeric column whose first rows are plain numbers is parsed as float64 by the CSV reader
+    (the fast path); one written otherwise (``"1,234.5"``, ``"3,5"``, ``"?"``) and boolean columns
+    are read as text and converted as training read them
+    (:func:`mlfactory._conform.conform_inputs`).
     """
-    kinds = {"double", "float", "long", "integer", "boolean"}
-    return {c.name: "object" for c in inputs if c.type in kinds}
+    from mlfactory._tables import csv_header
+
+    numeric = {"double", "float", "long", "integer"}
+    candidates = [c.name for c in inputs if c.type in numeric | {"boolean"}]
+    if not candidates:
+        return {}
+    header = set(csv_header(file, sep))
+    sample = pd.read_csv(
+        file,
+        sep=sep,
+        nrows=_SAMPLE_ROWS,
+        dtype=dict.fromkeys(candidates, "object"),
+        usecols=[name for name in candidates if name in header],
+    )
+    dtypes = {}
+    for column in inputs:
+        if column.name not in sample.columns:
+            continue
+        if column.type in numeric:
+            values = sample[column.name]
+            plain = pd.to_numeric(values, errors="coerce").notna().sum() == values.notna().sum()
+            dtypes[column.name] = "float64" if plain else "object"
+        elif column.type == "boolean":
+            dtypes[column.name] = "object"
+    return dtypes
 
 
 Piece = tuple[str, list[int]]  # a parquet file and consecutive row groups of it
@@ -235,7 +270,8 @@ def _csv_partitions(
                 sample = handle.read(1 << 20)
             per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
             blocksize = max(1 << 16, int(partition_rows * per_row))
-        head = dd.read_csv(source, blocksize=blocksize, dtype=_read_dtypes(inputs), sep=sep)
+        dtypes = _read_dtypes(inputs, files[0], sep)
+        head = dd.read_csv(source, blocksize=blocksize, dtype=dtypes, sep=sep)
     except (OSError, ValueError) as exc:
         raise reading_error(path, exc, "input") from None
     available = [str(c) for c in head.columns]
@@ -512,8 +548,13 @@ def batch_predict(
                 "columns": columns,
             }
         )
-    except BaseException:
+    except BaseException as exc:
         sink.abort()
+        if input_path is not None and _bad_number(exc):  # the CSV reader, past the sampled rows
+            raise DataError(
+                f"input {input_path}: {_bad_number(exc)} where the model expects a number; fix "
+                "or blank that value"
+            ) from None
         raise
     finally:
         if stream is not None:
