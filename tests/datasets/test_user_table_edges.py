@@ -86,3 +86,34 @@ def test_spec_show_roles_title_names_the_override_table(tmp_path):
     shown = CliRunner().invoke(app, ["spec", "show", str(spec)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
     assert "column roles (override with [dataset.roles])" in shown.output
+
+
+def test_a_numeric_column_with_a_few_stray_words_is_said_loudly(tmp_path, caplog) -> None:
+    """'age' with two 'unknown' and one 'n.a' becomes 64 categories: not silently."""
+    import logging
+
+    from mlfactory.datasets import load_dataset
+    from mlfactory.datasets._roles import decide_roles
+
+    rng = np.random.default_rng(0)
+    age = [str(int(a)) for a in rng.integers(18, 80, 300)]
+    age[3] = age[9] = "unknown"
+    age[20] = "n.a"
+    frame = pd.DataFrame({"age": age, "plan": rng.choice(["a", "b"], 300)})
+    reasons = {row["column"]: row["reason"] for row in decide_roles(frame).table()}
+    assert reasons["age"].endswith(
+        "mostly numbers (99%): 'unknown' (2), 'n.a' (1) are not numbers, so every value is a "
+        "category; blank those cells to use it as a number"
+    )
+    assert "mostly numbers" not in reasons["plan"]
+    frame["y"] = rng.integers(0, 2, 300)
+    path = tmp_path / "ages.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="mlfactory"):
+        load_dataset({"path": str(path), "target": "y"})
+    warned = [r.getMessage() for r in caplog.records if "mostly numbers" in r.getMessage()]
+    assert len(warned) == 1 and "column 'age'" in warned[0], warned
+    # the planted fix: blank cells make it a number again
+    frame.loc[[3, 9, 20], "age"] = ""
+    reasons = {row["column"]: row["role"] for row in decide_roles(frame.drop(columns="y")).table()}
+    assert reasons["age"] == "numeric"

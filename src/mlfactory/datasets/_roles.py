@@ -317,8 +317,33 @@ def _decide(column: str, series: pd.Series, listed: str | None) -> tuple[str, st
                 "under categorical to use it)",
                 series,
             )
+        mostly = _mostly_numbers(series)
+        if mostly is not None:
+            return "categorical", f"text with {distinct} distinct values; {mostly}", series
         return "categorical", f"text with {distinct} distinct values", series
     return "excluded", f"unsupported dtype {dtype}", series
+
+
+MOSTLY_NUMBERS_SHARE = 0.9  # of the non-missing values, beyond which a few words look like typos
+
+
+def _mostly_numbers(series: pd.Series) -> str | None:
+    """Why a text column read as categories looks like numbers with a few stray words (``age``
+    with two ``"unknown"``): its order would be lost, unseen numbers ignored. ``None`` otherwise."""
+    text = _clean_text(series).dropna()
+    if text.empty:
+        return None
+    words = text[pd.to_numeric(text, errors="coerce").isna()]
+    if words.empty or len(words) > (1 - MOSTLY_NUMBERS_SHARE) * len(text):
+        return None
+    counts = words.value_counts()
+    shown = ", ".join(f"{value!r} ({count})" for value, count in counts.head(3).items())
+    more = f" and {len(counts) - 3} more" if len(counts) > 3 else ""
+    share = 1 - len(words) / len(text)
+    return (
+        f"mostly numbers ({share:.0%}): {shown}{more} are not numbers, so every value is a "
+        "category; blank those cells to use it as a number"
+    )
 
 
 def decide_roles(

@@ -205,6 +205,9 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
             decision.role,
             decision.reason,
         )
+    for decision in inference.decisions:
+        if "; mostly numbers (" in decision.reason:  # categories that were meant to be numbers
+            logger.warning("%s: column %r: %s", where, decision.column, decision.reason)
     if time_column is not None:
         times = frame[time_column]
         kind = times.dtype
