@@ -117,3 +117,39 @@ def test_a_numeric_column_with_a_few_stray_words_is_said_loudly(tmp_path, caplog
     frame.loc[[3, 9, 20], "age"] = ""
     reasons = {row["column"]: row["role"] for row in decide_roles(frame.drop(columns="y")).table()}
     assert reasons["age"] == "numeric"
+
+
+def test_currency_and_percent_signs_on_every_value_are_numbers_as_written() -> None:
+    """'$73,369' and '14.2%' were identifiers, dropped; the number as written (never / 100)."""
+    from mlfactory._conform import conform_inputs
+    from mlfactory.datasets._roles import decide_roles, parse_numbers
+    from mlfactory.schema import InputColumn
+
+    rng = np.random.default_rng(4)
+    income = rng.integers(20_000, 200_000, 60)
+    rate = rng.integers(0, 300, 60) / 10
+    frame = pd.DataFrame(
+        {
+            "income": [f"${v:,}" for v in income],
+            "rate": [f"{v}%" for v in rate],
+            "eur": [f"-€{v:,.2f}".replace(",", " ").replace(".", ",") for v in rate],
+            "mixed": [f"${v}" if i % 2 else str(v) for i, v in enumerate(income)],
+        }
+    )
+    inference = decide_roles(frame)
+    roles = {d.column: (d.role, d.reason) for d in inference.decisions}
+    assert roles["income"] == (
+        "numeric",
+        "text read as numbers (decimal point, currency sign removed)",
+    )
+    assert roles["rate"][0] == "numeric" and "percent sign removed" in roles["rate"][1]
+    assert roles["eur"][0] == "numeric"
+    assert roles["mixed"][0] != "numeric"  # a sign on some values only is not the column's unit
+    assert inference.X["income"].tolist() == income.astype(float).tolist()
+    assert inference.X["rate"].to_numpy() == pytest.approx(rate)
+    assert inference.X["eur"].to_numpy() == pytest.approx(-rate)
+    # rows to score written the same way convert alike
+    inputs = [InputColumn("income", "double"), InputColumn("rate", "double")]
+    scored = conform_inputs(frame[["income", "rate"]], inputs, "input x.csv")
+    assert scored["income"].tolist() == income.astype(float).tolist()
+    assert parse_numbers(pd.Series(["12%", "abc%"])) is None

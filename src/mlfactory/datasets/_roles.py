@@ -139,6 +139,13 @@ _SEPARATORS = {
     ),
 }
 
+# a unit written on every value of a column: removed before the number is read ("$1,234.50" and
+# "-$5" in dollars, "14.2%" as 14.2: the number as written, never divided by 100)
+_UNITS = {  # name: (on every value, what is removed, what replaces it)
+    "currency sign": (r"^[+-]?\s*[$€£¥]", r"^([+-]?)\s*[$€£¥]\s*", r"\1"),
+    "percent sign": (r"\d\s*%$", r"\s*%$", ""),
+}
+
 
 @dataclass(frozen=True)
 class RoleDecision:
@@ -185,6 +192,12 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, str] | None:
     values = text.dropna()
     if values.empty:
         return None
+    unit = None
+    for name, (present, pattern, keep) in _UNITS.items():
+        if values.str.contains(present).all():  # on every value, or it is not the column's unit
+            text = text.str.replace(pattern, keep, regex=True)
+            values, unit = text.dropna(), name
+            break
     fits = {
         name: bool(values.str.fullmatch(pattern).all())
         for name, (pattern, _, _) in _SEPARATORS.items()
@@ -206,7 +219,7 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, str] | None:
         if numbers.notna().sum() == values.size:
             has_separator = bool(values.str.contains(r"[,'_ ]|\.\d{3}(?:\D|$)").any())
             how = name if (decimal == "," or has_separator or series.dtype != object) else "text"
-            return numbers, how
+            return numbers, how if unit is None else f"{how}, {unit} removed"
     return None
 
 
