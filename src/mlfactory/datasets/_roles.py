@@ -121,6 +121,8 @@ NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?", "#n/a
 IDENTIFIER_MIN_DISTINCT = 20  # fewer distinct values than this is a small categorical, not an id
 IDENTIFIER_MIN_SHARE = 0.5  # text where more than half the values are distinct is an identifier
 INDEX_MIN_ROWS = 10  # a 0..n-1 column in a table this small may be a real feature
+MOSTLY_NUMBERS = "mostly numbers"
+MOSTLY_NUMBERS_SHARE = 0.9  # of the non-missing values, beyond which a few words look like typos
 _UNNAMED = re.compile(r"^(?:Unnamed: \d+(?:_level_\d+)?|index|level_0)$")
 _SEPARATORS = {
     # decimal point; thousands by comma, space, apostrophe or underscore
@@ -174,6 +176,11 @@ class RoleInference:
     @property
     def dropped(self) -> list[RoleDecision]:
         return [d for d in self.decisions if not d.used and d.role != "target"]
+
+    @property
+    def mostly_numbers(self) -> list[RoleDecision]:
+        """Categorical columns that look like numbers with a few stray words (worth a warning)."""
+        return [d for d in self.decisions if f"; {MOSTLY_NUMBERS} (" in d.reason]
 
 
 def _clean_text(series: pd.Series) -> pd.Series:
@@ -337,9 +344,6 @@ def _decide(column: str, series: pd.Series, listed: str | None) -> tuple[str, st
     return "excluded", f"unsupported dtype {dtype}", series
 
 
-MOSTLY_NUMBERS_SHARE = 0.9  # of the non-missing values, beyond which a few words look like typos
-
-
 def _mostly_numbers(series: pd.Series) -> str | None:
     """Why a text column read as categories looks like numbers with a few stray words (``age``
     with two ``"unknown"``): its order would be lost, unseen numbers ignored. ``None`` otherwise."""
@@ -354,7 +358,7 @@ def _mostly_numbers(series: pd.Series) -> str | None:
     more = f" and {len(counts) - 3} more" if len(counts) > 3 else ""
     share = 1 - len(words) / len(text)
     return (
-        f"mostly numbers ({share:.0%}): {shown}{more} are not numbers, so every value is a "
+        f"{MOSTLY_NUMBERS} ({share:.0%}): {shown}{more} are not numbers, so every value is a "
         "category; blank those cells to use it as a number"
     )
 

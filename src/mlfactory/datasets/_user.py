@@ -17,16 +17,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from mlfactory._tables import sniff_delimiter
 from mlfactory.datasets._base import Dataset, Task
 from mlfactory.datasets._roles import decide_roles, infer_task, parse_numbers
 from mlfactory.exceptions import DataError, DegenerateDataError, SpecError
 from mlfactory.logs import get_logger
 from mlfactory.settings import Settings, get_settings, mask_url, mask_urls_in_text
 
-__all__ = ["USER_TABLE_KEYS", "load_user_table", "sniff_delimiter"]
+__all__ = ["USER_TABLE_KEYS", "labelled_rows", "load_user_table"]
 
 logger = get_logger(__name__)
 
@@ -97,8 +97,21 @@ def _read_file(path: Path) -> pd.DataFrame:
         )
     from mlfactory._tables import read_table_file
 
-    sep = sniff_delimiter(path) if reader is pd.read_csv and path.is_file() else None
-    return read_table_file(path, "data file", sep=sep)
+    return read_table_file(path, "data file")  # a CSV's delimiter sniffed: `;` exports too
+
+
+def labelled_rows(y: pd.Series, target: str, where: str) -> np.ndarray:
+    """The rows whose target is present (a warning names how many are not): a row without a
+    label can neither train nor be scored against one. None labelled is one error."""
+    labelled = y.notna().to_numpy()
+    if not labelled.any():
+        raise DegenerateDataError(
+            f"{where}: target {target!r} is missing in every one of {len(y)} rows"
+        )
+    if not labelled.all():
+        dropped = int((~labelled).sum())
+        logger.warning("%s: dropping %d rows whose target %r is missing", where, dropped, target)
+    return labelled
 
 
 def _read_sql(sql: str, url: str) -> pd.DataFrame:
@@ -162,20 +175,13 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
         parsed = parse_numbers(y_all)  # "0"/"1" or "3,5" stored as text
         if parsed is not None and parsed[0].nunique() > 2:
             y_all = parsed[0]
-    missing_target = y_all.isna().to_numpy()
-    dropped = int(missing_target.sum())
     if not len(frame):
         raise DegenerateDataError(f"{where} has no rows: nothing to train on")
-    if dropped == len(frame):
-        raise DegenerateDataError(
-            f"{where}: target {target!r} is missing in every one of {len(frame)} rows"
-        )
+    keep = labelled_rows(y_all, target, where)
+    dropped = int((~keep).sum())
 
     special = [c for c in (target, time_column, group_column) if c is not None]
     inference = decide_roles(frame.drop(columns=special), **overrides)
-    keep = ~missing_target
-    if dropped:
-        logger.warning("%s: dropping %d rows whose target %r is missing", where, dropped, target)
     frame = frame[keep].reset_index(drop=True)
     y = y_all[keep].reset_index(drop=True)
     X = inference.X[keep].reset_index(drop=True)
@@ -205,9 +211,8 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
             decision.role,
             decision.reason,
         )
-    for decision in inference.decisions:
-        if "; mostly numbers (" in decision.reason:  # categories that were meant to be numbers
-            logger.warning("%s: column %r: %s", where, decision.column, decision.reason)
+    for decision in inference.mostly_numbers:  # categories that were likely meant as numbers
+        logger.warning("%s: column %r: %s", where, decision.column, decision.reason)
     if time_column is not None:
         times = frame[time_column]
         kind = times.dtype

@@ -110,16 +110,11 @@ def prepare_frame(
         X = conform_inputs(X, inputs, where)
     if len(X) == 0:
         raise DataError(f"{where} has no rows")
+    from mlfactory.datasets._user import labelled_rows
+
     y = frame[target]
-    missing = y.isna().to_numpy()
-    if missing.all():
-        raise DataError(f"{where}: target {target!r} is missing in every one of {len(y)} rows")
-    if missing.any():  # as training does: rows without a label cannot be scored against one
-        logger.warning(
-            "%s: dropping %d rows whose target %r is missing", where, int(missing.sum()), target
-        )
-        X, y = X[~missing], y[~missing]
-    return X, y
+    labelled = labelled_rows(y, target, where)  # as training does
+    return (X, y) if labelled.all() else (X[labelled], y[labelled])
 
 
 def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:
