@@ -172,18 +172,16 @@ def _file_partitions(
         return _csv_partitions(path, inputs, key_columns, partition_rows)
     import pyarrow.dataset as pads
 
+    from mlfactory._tables import check_unique_columns, reading_error
+
     try:
         dataset = pads.dataset(str(path), format="parquet")
         available = list(dataset.schema.names)
         files = list(dataset.files)
     except (OSError, ValueError) as exc:
-        from mlfactory._tables import reading_error
-
         raise reading_error(path, exc, "input") from None
     if not files:
         raise DataError(f"input {path} holds no parquet files")
-    from mlfactory._tables import check_unique_columns
-
     check_unique_columns(available, f"input {path}")
     check_columns(available, inputs, key_columns, f"input {path}")
     wanted = list(dict.fromkeys([*key_columns, *(c.name for c in inputs if c.name in available)]))
@@ -250,14 +248,12 @@ def _csv_partitions(
 ) -> tuple[list[Any], int | None]:
     import dask.dataframe as dd
 
-    from mlfactory._tables import check_unique_columns, csv_header, reading_error
+    from mlfactory._tables import check_unique_columns, csv_header, reading_error, sniff_delimiter
 
     source = str(path / "*.csv") if path.is_dir() else str(path)
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files:
         raise DataError(f"input {path}: a folder with no .csv files in it")
-    from mlfactory._tables import sniff_delimiter
-
     try:
         sep = sniff_delimiter(files[0])  # as the training table was read: `;` exports too
         for file in files:
@@ -550,10 +546,11 @@ def batch_predict(
         )
     except BaseException as exc:
         sink.abort()
-        if input_path is not None and _bad_number(exc):  # the CSV reader, past the sampled rows
+        bad = _bad_number(exc) if input_path is not None else None
+        if bad is not None:  # the CSV reader, past the rows that chose float64
             raise DataError(
-                f"input {input_path}: {_bad_number(exc)} where the model expects a number; fix "
-                "or blank that value"
+                f"input {input_path}: {bad} where the model expects a number; fix or blank "
+                "that value"
             ) from None
         raise
     finally:
