@@ -58,9 +58,9 @@ def not_a_database_error(url: str, message: str) -> ConfigError | None:
     """The one-line error naming the file when SQLite said the URL's file is not a database
     (``message``: the driver's words); ``None`` for any other error or URL."""
     path = _sqlite_path(url)
-    if path is None or not any(words in message for words in _NOT_A_DATABASE):
+    reason = next((words for words in _NOT_A_DATABASE if words in message), None)
+    if path is None or reason is None:
         return None
-    reason = next(words for words in _NOT_A_DATABASE if words in message)
     error = ConfigError(f"{path.resolve()}: is not an SQLite database ({reason})")
     error.hint = _SQLITE_HINT
     return error

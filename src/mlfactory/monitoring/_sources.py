@@ -20,7 +20,6 @@ from mlfactory.settings import Settings
 __all__ = ["PublishedReport", "Sample", "load_sample", "publish_report"]
 
 logger = get_logger(__name__)
-_READERS = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".csv": pd.read_csv}
 
 
 @dataclass
@@ -37,18 +36,10 @@ def load_sample(source: str, settings: Settings) -> Sample:
     A dataset's frame is its features plus its target (so label drift can be tested); its time
     column is kept in the frame for window tests but is not a feature.
     """
-    path = Path(source)
-    if path.suffix.lower() in _READERS or path.exists():
-        if not path.exists():
-            raise DataError(f"file {path} does not exist")
-        reader = _READERS.get(path.suffix.lower())
-        if reader is None:
-            raise DataError(
-                f"file {path}: unsupported format {path.suffix!r}; expected one of "
-                f"{', '.join(sorted(_READERS))}"
-            )
-        from mlfactory._tables import read_table_file
+    from mlfactory._tables import TABLE_SUFFIXES, read_table_file
 
+    path = Path(source)
+    if path.suffix.lower() in TABLE_SUFFIXES or path.exists():  # missing, a folder, ...: named
         return Sample(read_table_file(path), str(path))
     from mlfactory.datasets import DATASETS, load_dataset  # scikit-learn: only for a dataset
 
