@@ -22,8 +22,10 @@ wall time also measures the other jobs. ``--importtime`` adds the ten slowest im
 
 ``--compare OLD_SRC`` runs every command alternately with an older tree's ``src`` folder first on
 ``PYTHONPATH`` ("before") and with this one ("after"), so that both meet the same load; the table
-gives both medians. Both trees are byte-compiled first (with ``PYTHONDONTWRITEBYTECODE`` set, a
-copied tree without ``__pycache__`` would compile every module on every run). ``--line DIR``
+gives both medians. OLD_SRC may be a whole ``PYTHONPATH`` (``/tmp/old/src:/tmp/typer-0.29``: the
+older tree with the Typer it ran on). Both trees are byte-compiled first (with
+``PYTHONDONTWRITEBYTECODE`` set, a copied tree without ``__pycache__`` would compile every module
+on every run). ``--line DIR``
 adds ``mlfactory run`` with nothing to do (issue #18's no-op rerun) on a copy of the folder
 ``benchmarks/line.py`` left (``credit_line.toml`` and its home).
 
@@ -412,9 +414,10 @@ def _byte_compile(old_src: str | None) -> None:
     ``__pycache__`` would compile every module it imports on every run (tens of ms)."""
     import compileall
 
-    for folder in (Path(__file__).resolve().parents[1] / "src", old_src):
-        if folder is not None:
-            compileall.compile_dir(str(folder), quiet=1)
+    folders = [str(Path(__file__).resolve().parents[1] / "src")]
+    folders += old_src.split(os.pathsep) if old_src else []  # OLD_SRC may be a PYTHONPATH
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=1)
 
 
 def main() -> None:

@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({
     "pandas", "numpy", "sklearn", "scipy", "pyarrow", "dask", "distributed", "matplotlib",
     "mlflow", "skops", "onnxruntime", "shap", "fastapi", "starlette", "uvicorn", "jinja2",
-    "sqlalchemy", "psycopg", "alembic", "pydantic_settings", "polars",
+    "sqlalchemy", "psycopg", "alembic", "pydantic", "pydantic_settings", "polars",
 })  # fmt: skip
 
-SETTINGS = {"pydantic_settings"}  # every command that runs reads its settings
+# every command that runs reads its settings: with python-dotenv and tomllib, nothing heavy
+SETTINGS: frozenset[str] = frozenset()
 DATABASE = SETTINGS | {"sqlalchemy"}
 FRAMES = SETTINGS | {"numpy", "pandas", "pyarrow"}
 # MLflow's own imports (its tracking client loads pandas, scipy, polars, FastAPI's models...)
@@ -40,8 +41,10 @@ COMMANDS = [
     (["monitor", "windows", "--data", "a.parquet", "--column", "x", "--date-column", "date"],
      FRAMES | {"scipy"}),
     (["spec", "validate", str(ROOT / "examples" / "credit_matrix.toml")],
-     FRAMES | {"sklearn", "scipy"}),
+     FRAMES | {"sklearn", "scipy", "pydantic"}),
     (["data", "status"], FRAMES),
+    # nothing new to fetch (the fixture ingested the ticker): no pandas, no pydantic (#21)
+    (["data", "ingest", "--tickers", "tickers.csv"], SETTINGS),
     # the zoo and its grid files: Task without mlfactory.datasets' loaders, scikit-learn only
     # when a model is built
     (["spec", "models"], SETTINGS),
@@ -80,6 +83,14 @@ def workdir(tmp_path_factory) -> Path:
         }).to_parquet(folder / f"{name}.parquet")  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "mlfactory", "db", "upgrade"],
+        cwd=folder,
+        env=_env(folder / "home"),
+        check=True,
+        capture_output=True,
+    )
+    (folder / "tickers.csv").write_text("ticker,sector,subsector\nAAA,Energy,Oil\n")
+    subprocess.run(
+        [sys.executable, "-m", "mlfactory", "data", "ingest", "--tickers", "tickers.csv"],
         cwd=folder,
         env=_env(folder / "home"),
         check=True,

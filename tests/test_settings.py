@@ -109,3 +109,135 @@ def test_importing_reads_nothing(tmp_path: Path):
         text=True,
     )
     assert failing.returncode != 0 and "LOUD" in failing.stderr  # the same value, on first use
+
+
+# The settings are read without pydantic-settings (issue #21): each rule below is one it had,
+# or one a user would expect of it.
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "field", "expected"),
+    [
+        ("MLFACTORY_HEARTBEAT_INTERVAL", " 2.5 ", "heartbeat_interval", 2.5),
+        ("MLFACTORY_STALE_RUN_TIMEOUT", "1e3", "stale_run_timeout", 1000.0),
+        ("MLFACTORY_PREDICTION_LOG_MAX_ROWS", "500", "prediction_log_max_rows", 500),
+        ("MLFACTORY_PREDICTION_LOG_MAX_ROWS", "", "prediction_log_max_rows", None),
+        ("MLFACTORY_PREDICTION_LOG_MAX_AGE_DAYS", "", "prediction_log_max_age_days", None),
+        ("MLFACTORY_PREDICTION_LOG_MAX_AGE_DAYS", "0", "prediction_log_max_age_days", 0.0),
+        ("MLFACTORY_PREDICTION_LOG_PRUNE_BATCH_ROWS", "7", "prediction_log_prune_batch_rows", 7),
+        ("MLFACTORY_LOG_LEVEL", "warning", "log_level", "WARNING"),
+        ("MLFACTORY_STORE_URL", "  ", "store_url", None),
+        ("MLFACTORY_S3_ENDPOINT_URL", "http://minio:9000/", "s3_endpoint_url", "http://minio:9000"),
+        ("MLFACTORY_ARTIFACT_ROOT", "s3://bucket/runs", "artifact_root", "s3://bucket/runs"),
+        ("MLFACTORY_ARTIFACT_ROOT", "local-artifacts", "artifact_root", Path("local-artifacts")),
+        ("MLFACTORY_API_KEY", "   ", "api_key", None),
+        ("MLFACTORY_DASK_SCHEDULER_ADDRESS", "tcp://10.0.0.5:8786", "dask_scheduler_address",
+         "tcp://10.0.0.5:8786"),
+    ],
+)  # fmt: skip
+def test_a_variable_is_converted_to_its_settings_type(monkeypatch, variable, text, field, expected):
+    monkeypatch.setenv(variable, text)
+    value = getattr(load_settings(), field)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(word, True) for word in ("1", "true", "True", "YES", "y", "on", "t")]
+    + [(word, False) for word in ("0", "false", "FALSE", "no", "n", "off", "f")],
+)
+def test_a_flag_takes_every_usual_spelling(monkeypatch, text, expected):
+    monkeypatch.setenv("MLFACTORY_TELEMETRY", text)
+    assert load_settings().telemetry is expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MLFACTORY_HEARTBEAT_INTERVAL", "0", "INTERVAL='0': expected a number > 0"),
+        ("MLFACTORY_HEARTBEAT_INTERVAL", "soon", "='soon': expected a number"),
+        ("MLFACTORY_STALE_RUN_TIMEOUT", "nan", "='nan': expected a number"),
+        ("MLFACTORY_PREDICTION_LOG_MAX_ROWS", "2.5", "='2.5': expected a whole number"),
+        ("MLFACTORY_PREDICTION_LOG_MAX_ROWS", "-1", "expected a whole number >= 0"),
+        ("MLFACTORY_PREDICTION_LOG_PRUNE_BATCH_ROWS", "0", "expected a whole number >= 1"),
+        ("MLFACTORY_HOME", "", "MLFACTORY_HOME='': expected a folder path"),
+        ("MLFACTORY_STORE_URL", "ftp://x/y", "unsupported store 'ftp://x/y'"),
+        ("MLFACTORY_S3_ENDPOINT_URL", "minio:9000", "malformed endpoint 'minio:9000'"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_names_the_variable_and_what_is_expected(
+    monkeypatch, variable, value, expected
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=r"^invalid setting ") as info:
+        load_settings()
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_bad_value_in_a_file_names_the_file(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("MLFACTORY_HOME")
+    (tmp_path / "mlfactory.toml").write_text("heartbeat_interval = -3\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        f"invalid setting heartbeat_interval=-3 in {tmp_path / 'mlfactory.toml'}: "
+        "expected a number > 0"
+    )
+    (tmp_path / "mlfactory.toml").unlink()
+    (tmp_path / ".env").write_text("MLFACTORY_DB_URL=mysql://u:secretpw@h/db\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"invalid setting MLFACTORY_DB_URL in {tmp_path / '.env'}: ")
+    assert "unsupported database 'mysql'" in message and "secretpw" not in message
+
+
+def test_toml_values_keep_their_types_and_an_unknown_key_is_named(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("MLFACTORY_HOME")
+    (tmp_path / "mlfactory.toml").write_text(
+        'home = "h"\ntelemetry = true\nprediction_log_max_rows = 10\nheartbeat_interval = 5\n'
+        'hoem = "typo"\n[tool.other]\nx = 1\n'
+    )
+    with caplog.at_level("WARNING", logger="mlfactory.settings"):
+        settings = load_settings()
+    assert (settings.home, settings.telemetry) == (Path("h"), True)
+    assert (settings.prediction_log_max_rows, settings.heartbeat_interval) == (10, 5.0)
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "'hoem' is no setting and ignored" in warned and "tool" not in warned.split("(")[0]
+
+
+def test_dotenv_expands_variables_and_takes_any_case_and_a_bom(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("MLFACTORY_HOME")
+    monkeypatch.setenv("BASE", "/srv")
+    (tmp_path / ".env").write_bytes(
+        "\ufeffMLFACTORY_HOME=${BASE}/factory\nmlfactory_log_level=error\n".encode()
+    )
+    settings = load_settings()
+    assert settings.home == Path("/srv/factory")
+    assert settings.log_level == "ERROR"
+
+
+def test_the_dask_scheduler_has_two_names_and_mlfactorys_wins(monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://dask:8786")
+    assert load_settings().dask_scheduler_address == "tcp://dask:8786"
+    monkeypatch.setenv("MLFACTORY_DASK_SCHEDULER_ADDRESS", "tcp://ours:8786")
+    assert load_settings().dask_scheduler_address == "tcp://ours:8786"
+
+
+def test_an_unknown_argument_is_refused():
+    with pytest.raises(TypeError, match=r"unknown setting.*hmoe"):
+        load_settings(hmoe="x")
+
+
+def test_settings_are_frozen_picklable_and_never_show_a_secret(monkeypatch):
+    import dataclasses
+    import pickle
+
+    monkeypatch.setenv("MLFACTORY_API_KEY", "k" * 20)
+    settings = load_settings(db_url="postgresql+psycopg://u:hunter2@h/db")
+    assert pickle.loads(pickle.dumps(settings)) == settings  # sent to Dask workers
+    assert "hunter2" not in repr(settings) and "kkkk" not in repr(settings)
+    assert "hunter2" not in str(settings.db_url)
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "k" * 20
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.home = Path("elsewhere")  # type: ignore[misc]

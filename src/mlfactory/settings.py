@@ -4,24 +4,23 @@ Precedence, highest first: explicit arguments, environment variables, ``.env`` i
 directory, ``mlfactory.toml`` in the working directory, defaults. With no configuration at all the
 home folder ``./.mlfactory`` holds the data, artifacts, logs and the SQLite database.
 
-Nothing is read at import time: call :func:`get_settings` (cached) or build :class:`Settings`.
+Nothing is read at import time: call :func:`get_settings` (cached) or :func:`load_settings`.
+
+Every command reads its settings before any work, so they are read with python-dotenv and
+tomllib alone (what pydantic-settings reads them with): pydantic-settings and the pydantic it
+imports took ~0.1 s of every command's start-up, half a no-op ``data ingest`` (issue #21).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from mlfactory.exceptions import ConfigError
 
@@ -32,6 +31,7 @@ __all__ = [
     "LOG_LEVELS",
     "MIN_API_KEY_LENGTH",
     "PLACEHOLDER_SECRET",
+    "Secret",
     "Settings",
     "apply_telemetry_policy",
     "get_settings",
@@ -133,191 +133,315 @@ def mask_secrets(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
-    """Resolved configuration of mlfactory."""
+class Secret:
+    """A text value never shown: ``repr`` and ``str`` give ``'**********'``; read it with
+    :meth:`get_secret_value` where it is used (a database login, a key comparison)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
-        extra="ignore",
-        toml_file=TOML_FILE,
-        validate_default=True,
-    )
+    __slots__ = ("_value",)
 
-    home: Path = Field(
-        default=Path(".mlfactory"),
-        description="Folder holding data/, artifacts/, logs/ and the default SQLite database.",
-    )
-    db_url: SecretStr | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the tracking and results database "
-        "(default: SQLite file in the home; e.g. postgresql+psycopg://user:pass@host/db).",
-    )
-    artifact_root: Path | str | None = Field(
-        default=None,
-        description="Where MLflow stores artifacts (default: HOME/artifacts; s3://bucket/prefix "
-        "for an object store).",
-    )
-    store_url: str | None = Field(
-        default=None,
-        description="Root of the parquet data store, samples and reports (default: HOME/data; "
-        "s3://bucket/prefix for an object store, credentials from the standard AWS variables).",
-    )
-    s3_endpoint_url: str | None = Field(
-        default=None,
-        description="Endpoint of an S3-compatible object store (MinIO, Ceph: http://host:9000); "
-        "unset: AWS S3.",
-    )
-    log_level: LogLevel = Field(default="INFO", description="Console and file log level.")
-    dask_scheduler_address: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "MLFACTORY_DASK_SCHEDULER_ADDRESS", "DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"
-        ),
-        description="Address of a Dask scheduler (tcp://host:8786); local threads (or, for a "
-        "big featurize, local processes) when unset.",
-    )
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="API key the prediction service and the dashboard require when set "
-        f"(empty = unset; beyond loopback at least {MIN_API_KEY_LENGTH} characters).",
-    )
-    telemetry: bool = Field(
-        default=False,
-        description="Allow MLflow's usage telemetry (off by default: mlfactory never phones home).",
-    )
-    prediction_log_max_age_days: float | None = Field(
-        default=30.0,
-        ge=0,
-        description="Prediction log retention: the service deletes logged requests older than "
-        "this many days (0 or empty = keep them forever).",
-    )
-    prediction_log_max_rows: int | None = Field(
-        default=None,
-        ge=0,
-        description="Prediction log retention: the service keeps at most this many logged "
-        "requests (rows of prediction_requests), deleting the oldest (0 or empty = no limit).",
-    )
-    prediction_log_prune_interval_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds between two retention passes of the prediction log writer.",
-    )
-    prediction_log_prune_batch_rows: int = Field(
-        default=1000,
-        ge=1,
-        description="Rows deleted per transaction by a retention pass (small batches keep "
-        "the log's inserts flowing).",
-    )
-    heartbeat_interval: float = Field(
-        default=30.0,
-        gt=0,
-        description="Seconds between the heartbeats an open run records (see stale_run_timeout).",
-    )
-    stale_run_timeout: float = Field(
-        default=300.0,
-        gt=0,
-        description="A RUNNING run owned by another machine whose last heartbeat is older than "
-        "this many seconds is stale (shown so, then marked FAILED by the next writer).",
-    )
+    def __init__(self, value: str) -> None:
+        self._value = value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            TomlConfigSettingsSource(settings_cls),
-        )
+    def get_secret_value(self) -> str:
+        return self._value
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_log_level(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    def __repr__(self) -> str:
+        return "Secret('**********')"
 
-    @field_validator("prediction_log_max_age_days", "prediction_log_max_rows", mode="before")
-    @classmethod
-    def _empty_limit_is_unset(cls, value: Any) -> Any:
-        """``MLFACTORY_PREDICTION_LOG_MAX_ROWS=`` (empty) means no limit."""
-        return None if isinstance(value, str) and not value.strip() else value
+    def __str__(self) -> str:
+        return "**********"
 
-    @field_validator("artifact_root", mode="before")
-    @classmethod
-    def _artifact_root_path_or_url(cls, value: Any) -> Any:
-        """A local folder stays a :class:`Path`; ``s3://bucket/prefix`` stays a URL string."""
-        if value is None or isinstance(value, Path):
-            return value
-        text = str(value).strip()
-        if not text:
-            return None
-        return _check_store_url(text) if "://" in text else Path(text)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
 
-    @field_validator("store_url", "s3_endpoint_url", mode="before")
-    @classmethod
-    def _empty_url_is_unset(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        text = str(value).strip()
-        return text or None
+    def __hash__(self) -> int:
+        return hash(self._value)
 
-    @field_validator("store_url", mode="after")
-    @classmethod
-    def _check_store(cls, value: str | None) -> str | None:
-        return _check_store_url(value) if value and "://" in value else value
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return (Secret, (self._value,))
 
-    @field_validator("s3_endpoint_url", mode="after")
-    @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from urllib.parse import urlsplit
 
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"malformed endpoint {mask_urls_in_text(value)!r}; expected http://host:port "
-                "or https://host"
-            )
-        return value.rstrip("/")
+class _Invalid(ValueError):
+    """A setting's value that cannot be used: which field, the value, what was expected."""
 
-    @field_validator("api_key", mode="after")
-    @classmethod
-    def _empty_api_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        """``MLFACTORY_API_KEY=`` (empty or blanks) means no key, never an empty key."""
-        if value is None or not value.get_secret_value().strip():
-            return None
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.value, self.reason = field, value, reason
+
+
+# Value converters: each takes what a source gives (text from the environment or ``.env``, a
+# TOML value, a Python value from the caller) and returns the typed value or raises ValueError
+# with what is expected. An empty text means "unset" wherever a field can be unset.
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _folder(value: Any) -> Path:
+    if isinstance(value, Path):
         return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a folder path")
+    return Path(value)
 
-    @field_validator("db_url", mode="after")
-    @classmethod
-    def _check_db_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
+
+def _optional_text(value: Any) -> str | None:
+    if _blank(value):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    return value.strip()
+
+
+def _log_level(value: Any) -> str:
+    level = value.strip().upper() if isinstance(value, str) else value
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+
+
+def _number(value: Any, whole: bool) -> float | int:
+    """A finite number from a number or its text; an integer when ``whole``."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {kind}")
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise ValueError(f"expected {kind}") from None
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        raise ValueError(f"expected {kind}")
+    return int(number) if whole else number
+
+
+def _bounded(*, low: float, open_low: bool = False, whole: bool = False, unset: bool = False):
+    """A converter to a number above ``low`` (``> low`` when ``open_low``, else ``>= low``);
+    with ``unset``, an empty value is None."""
+    word = "> " if open_low else ">= "
+
+    def convert(value: Any) -> float | int | None:
+        if unset and _blank(value):
             return None
-        raw = value.get_secret_value().strip()
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        number = _number(value, whole)
+        if number < low or (open_low and number == low):
+            raise ValueError(f"expected {'a whole number' if whole else 'a number'} {word}{low:g}")
+        return number
 
-        try:
-            url = make_url(raw)
-        except ArgumentError:
-            raise ValueError(
-                f"malformed database URL {mask_urls_in_text(raw)!r}; expected "
-                "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/dbname"
-            ) from None
-        if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
-            raise ValueError(
-                f"unsupported database {url.get_backend_name()!r} in {mask_url(url)!r}; "
-                f"expected one of: {', '.join(SUPPORTED_DB_BACKENDS)}"
-            )
-        return SecretStr(raw)
+    return convert
+
+
+def _secret(value: Any) -> Secret | None:
+    """Empty or blanks is unset, never an empty secret."""
+    if isinstance(value, Secret):
+        value = value.get_secret_value()
+    if _blank(value):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    return Secret(value)
+
+
+def _database_url(value: Any) -> Secret | None:
+    secret = _secret(value)
+    if secret is None:
+        return None
+    raw = secret.get_secret_value().strip()
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError(
+            f"malformed database URL {mask_urls_in_text(raw)!r}; expected "
+            "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/dbname"
+        ) from None
+    if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
+        raise ValueError(
+            f"unsupported database {url.get_backend_name()!r} in {mask_url(url)!r}; "
+            f"expected one of: {', '.join(SUPPORTED_DB_BACKENDS)}"
+        )
+    return Secret(raw)
+
+
+def _artifact_root(value: Any) -> Path | str | None:
+    """A local folder stays a :class:`Path`; ``s3://bucket/prefix`` stays a URL string."""
+    if value is None or isinstance(value, Path):
+        return value
+    text = _optional_text(value)
+    if text is None:
+        return None
+    return _check_store_url(text) if "://" in text else Path(text)
+
+
+def _store_url(value: Any) -> str | None:
+    text = _optional_text(value)
+    return _check_store_url(text) if text and "://" in text else text
+
+
+def _endpoint_url(value: Any) -> str | None:
+    text = _optional_text(value)
+    if text is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"malformed endpoint {mask_urls_in_text(text)!r}; expected http://host:port "
+            "or https://host"
+        )
+    return text.rstrip("/")
+
+
+def _about(convert: Any, help: str, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A setting's converter, description and, beside ``MLFACTORY_<NAME>``, the other
+    variable names that set it (a field's metadata)."""
+    return {"convert": convert, "help": help, "aliases": aliases}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of mlfactory: build it with :func:`load_settings` (every source)
+    or directly (the values given, then the defaults); every value is converted and checked."""
+
+    home: Path = field(
+        default=Path(".mlfactory"),
+        metadata=_about(
+            _folder,
+            "Folder holding data/, artifacts/, logs/ and the default SQLite database.",
+        ),
+    )
+    db_url: Secret | None = field(
+        default=None,
+        metadata=_about(
+            _database_url,
+            "SQLAlchemy URL of the tracking and results database (default: SQLite file in the "
+            "home; e.g. postgresql+psycopg://user:pass@host/db).",
+        ),
+    )
+    artifact_root: Path | str | None = field(
+        default=None,
+        metadata=_about(
+            _artifact_root,
+            "Where MLflow stores artifacts (default: HOME/artifacts; s3://bucket/prefix for an "
+            "object store).",
+        ),
+    )
+    store_url: str | None = field(
+        default=None,
+        metadata=_about(
+            _store_url,
+            "Root of the parquet data store, samples and reports (default: HOME/data; "
+            "s3://bucket/prefix for an object store, credentials from the standard AWS variables).",
+        ),
+    )
+    s3_endpoint_url: str | None = field(
+        default=None,
+        metadata=_about(
+            _endpoint_url,
+            "Endpoint of an S3-compatible object store (MinIO, Ceph: http://host:9000); "
+            "unset: AWS S3.",
+        ),
+    )
+    log_level: LogLevel = field(
+        default="INFO", metadata=_about(_log_level, "Console and file log level.")
+    )
+    dask_scheduler_address: str | None = field(
+        default=None,
+        metadata=_about(
+            _optional_text,
+            "Address of a Dask scheduler (tcp://host:8786); local threads (or, for a big "
+            "featurize, local processes) when unset.",
+            aliases=("DASK_SCHEDULER_ADDRESS",),
+        ),
+    )
+    api_key: Secret | None = field(
+        default=None,
+        metadata=_about(
+            _secret,
+            "API key the prediction service and the dashboard require when set (empty = unset; "
+            f"beyond loopback at least {MIN_API_KEY_LENGTH} characters).",
+        ),
+    )
+    telemetry: bool = field(
+        default=False,
+        metadata=_about(
+            _flag,
+            "Allow MLflow's usage telemetry (off by default: mlfactory never phones home).",
+        ),
+    )
+    prediction_log_max_age_days: float | None = field(
+        default=30.0,
+        metadata=_about(
+            _bounded(low=0, unset=True),
+            "Prediction log retention: the service deletes logged requests older than this many "
+            "days (0 or empty = keep them forever).",
+        ),
+    )
+    prediction_log_max_rows: int | None = field(
+        default=None,
+        metadata=_about(
+            _bounded(low=0, whole=True, unset=True),
+            "Prediction log retention: the service keeps at most this many logged requests (rows "
+            "of prediction_requests), deleting the oldest (0 or empty = no limit).",
+        ),
+    )
+    prediction_log_prune_interval_s: float = field(
+        default=60.0,
+        metadata=_about(
+            _bounded(low=0, open_low=True),
+            "Seconds between two retention passes of the prediction log writer.",
+        ),
+    )
+    prediction_log_prune_batch_rows: int = field(
+        default=1000,
+        metadata=_about(
+            _bounded(low=1, whole=True),
+            "Rows deleted per transaction by a retention pass (small batches keep the log's "
+            "inserts flowing).",
+        ),
+    )
+    heartbeat_interval: float = field(
+        default=30.0,
+        metadata=_about(
+            _bounded(low=0, open_low=True),
+            "Seconds between the heartbeats an open run records (see stale_run_timeout).",
+        ),
+    )
+    stale_run_timeout: float = field(
+        default=300.0,
+        metadata=_about(
+            _bounded(low=0, open_low=True),
+            "A RUNNING run owned by another machine whose last heartbeat is older than this many "
+            "seconds is stale (shown so, then marked FAILED by the next writer).",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            try:
+                converted = spec.metadata["convert"](value)
+            except ValueError as exc:
+                raise _Invalid(spec.name, value, str(exc)) from None
+            object.__setattr__(self, spec.name, converted)
 
     # Derived locations -------------------------------------------------------------------
     @property
@@ -445,89 +569,150 @@ def _check_store_url(url: str) -> str:
     return url
 
 
-def _env_name(field: str) -> str:
-    return ENV_PREFIX + field.upper()
+# Reading the sources ---------------------------------------------------------------------
 
 
-def _describe_error(error: ValidationError) -> str:
-    """Turn pydantic's report into one line naming the variable and what was expected."""
-    first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
-    value = first.get("input")
-    if field == "log_level":
-        expected = f"one of {', '.join(LOG_LEVELS)}"
-        return f"invalid setting {_env_name(field)}={value!r}: expected {expected}"
-    message = first["msg"].removeprefix("Value error, ")
-    shown = mask_urls_in_text(str(value)) if isinstance(value, str) else value
-    if field == "db_url":
-        return f"invalid setting {_env_name(field)}: {message}"
-    return f"invalid setting {_env_name(field)}={shown!r}: {message}"
+@dataclass(frozen=True)
+class _Given:
+    """A value as a source gave it: the name it was given under and the file it came from."""
+
+    value: Any
+    name: str  # MLFACTORY_HOME (environment, .env), home (mlfactory.toml, an argument)
+    file: Path | None = None
 
 
-def _unparsed_env_lines(path: Path) -> list[int]:
-    """The lines of a ``.env`` file that python-dotenv cannot parse (and so skips)."""
-    from dotenv.parser import parse_stream
+def _variable_names(spec: Field[Any]) -> tuple[str, ...]:
+    return (ENV_PREFIX + spec.name.upper(), *spec.metadata["aliases"])
 
+
+def _from_variables(variables: Mapping[str, str | None], file: Path | None) -> dict[str, _Given]:
+    """The settings among ``NAME=value`` pairs (the environment, ``.env``); names in any case,
+    an exact ``MLFACTORY_…`` spelling first."""
+    by_name: dict[str, tuple[str, str]] = {}
+    for name, value in variables.items():
+        if value is not None and (name.upper() not in by_name or name.isupper()):
+            by_name[name.upper()] = (name, value)
+    found = {}
+    for spec in fields(Settings):
+        for wanted in _variable_names(spec):
+            if wanted in by_name:
+                name, value = by_name[wanted]
+                found[spec.name] = _Given(value, name, file)
+                break
+    return found
+
+
+def _read_text(path: Path) -> str:
+    """A configuration file's text; ConfigError naming it when it is not UTF-8 or unreadable."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            return [binding.original.line for binding in parse_stream(handle) if binding.error]
-    except (OSError, UnicodeDecodeError):  # reported by the settings' own read
-        return []
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as bad:
+        raise ConfigError(
+            f"{path.resolve()}: not a text file: byte {bad.start} is not UTF-8 "
+            "(configuration files are UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path.resolve()}: cannot read the configuration file: {exc.strerror}"
+        ) from None
 
 
-def _warn_unparsed_env_lines() -> None:
-    """One warning naming ``.env`` and the lines skipped, never their text (it may hold a
-    password), instead of python-dotenv's warning that names neither the file nor its folder."""
+def _from_dotenv(path: Path) -> dict[str, _Given]:
+    """The settings in a ``.env`` file, read by python-dotenv (``${VAR}`` expanded). Lines it
+    cannot parse are skipped and named in one warning, by number: their text may hold a
+    password."""
+    if not path.is_file():
+        return {}
+    import io
     import logging
 
-    path = Path(ENV_FILE)
-    lines = _unparsed_env_lines(path) if path.is_file() else []
-    if lines:
-        shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    text = _read_text(path)
+    skipped = [
+        binding.original.line for binding in parse_stream(io.StringIO(text)) if binding.error
+    ]
+    if skipped:
+        shown = ", ".join(map(str, skipped[:5])) + (" ..." if len(skipped) > 5 else "")
         logging.getLogger(__name__).warning(
             "%s: line(s) %s are not NAME=value and were skipped", path.resolve(), shown
         )
+    dotenv_logger = logging.getLogger("dotenv.main")  # its warning names no file: said above
+    was_disabled, dotenv_logger.disabled = dotenv_logger.disabled, True
+    try:
+        values = dotenv_values(stream=io.StringIO(text))
+    finally:
+        dotenv_logger.disabled = was_disabled
+    return _from_variables(values, path.resolve())
+
+
+def _from_toml(path: Path) -> dict[str, _Given]:
+    """The settings in ``mlfactory.toml`` (keys without the prefix: ``home = "/srv/ml"``);
+    a key that is no setting is named in a warning (a typo would otherwise pass unseen)."""
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        document = tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path.resolve()}: malformed TOML: {mask_urls_in_text(str(exc))}"
+        ) from None
+    known = {spec.name for spec in fields(Settings)}
+    found, unknown = {}, []
+    for key, value in document.items():
+        if key.lower() in known:
+            found[key.lower()] = _Given(value, key, path.resolve())
+        elif not isinstance(value, dict):  # a table may belong to another tool
+            unknown.append(key)
+    if unknown:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s: %s %s no setting and ignored (settings: %s)",
+            path.resolve(),
+            ", ".join(map(repr, unknown)),
+            "is" if len(unknown) == 1 else "are",
+            ", ".join(sorted(known)),
+        )
+    return found
+
+
+_SECRET_FIELDS = ("db_url", "api_key")
+
+
+def _describe(error: _Invalid, given: _Given | None) -> str:
+    """One line naming the variable (or key) as it was given, its file, and what is expected;
+    a secret's value is never shown."""
+    name = given.name if given else error.field
+    where = f" in {given.file}" if given and given.file else ""
+    if error.field in _SECRET_FIELDS:
+        return f"invalid setting {name}{where}: {error.reason}"
+    value = mask_urls_in_text(error.value) if isinstance(error.value, str) else error.value
+    return f"invalid setting {name}={value!r}{where}: {error.reason}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from all sources; raise :class:`ConfigError` with a one-line message."""
-    import logging
-
-    _warn_unparsed_env_lines()
-    dotenv_logger = logging.getLogger("dotenv.main")
-    was_disabled, dotenv_logger.disabled = dotenv_logger.disabled, True  # said above, with the file
+    """Build settings from all sources, highest first: ``overrides``, the environment,
+    ``.env``, ``mlfactory.toml``, the defaults. A bad value or file raises :class:`ConfigError`
+    with one line naming it."""
+    known = {spec.name for spec in fields(Settings)}
+    if unknown := sorted(set(overrides) - known):
+        raise TypeError(
+            f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    given = {
+        **_from_toml(Path(TOML_FILE)),
+        **_from_dotenv(Path(ENV_FILE)),
+        **_from_variables(os.environ, None),
+        **{name: _Given(value, name) for name, value in overrides.items()},
+    }
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(_describe_error(exc)) from None
-    except (ValueError, OSError) as exc:  # e.g. a malformed mlfactory.toml
-        raise ConfigError(_describe_file_error(exc)) from None
-    finally:
-        dotenv_logger.disabled = was_disabled
-
-
-def _describe_file_error(exc: Exception) -> str:
-    """One line naming the configuration file (``.env``, ``mlfactory.toml``) that could not be
-    read, and why."""
-    import tomllib
-
-    reason = mask_urls_in_text(str(exc))
-    if isinstance(exc, tomllib.TOMLDecodeError):
-        return f"{Path(TOML_FILE).resolve()}: malformed TOML: {reason}"
-    if isinstance(exc, UnicodeDecodeError):
-        for name in (ENV_FILE, TOML_FILE):
-            try:
-                Path(name).read_bytes().decode("utf-8")
-            except UnicodeDecodeError as bad:
-                return (
-                    f"{Path(name).resolve()}: not a text file: byte {bad.start} is not UTF-8 "
-                    "(configuration files are UTF-8)"
-                )
-            except OSError:
-                continue
-    if isinstance(exc, OSError) and exc.filename:
-        return f"{exc.filename}: cannot read the configuration file: {exc.strerror}"
-    return f"cannot read configuration (.env or {TOML_FILE}): {reason}"
+        return Settings(**{name: item.value for name, item in given.items()})
+    except _Invalid as exc:
+        raise ConfigError(_describe(exc, given.get(exc.field))) from None
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from mlfactory._gc import gc_paused
 from mlfactory.data import BronzeStore, SyntheticSource, featurize, ingest
-from mlfactory.data._gc import gc_paused
 from mlfactory.exceptions import ConfigError
 from mlfactory.settings import get_settings
 

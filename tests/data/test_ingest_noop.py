@@ -68,3 +68,20 @@ def test_an_earlier_end_leaves_later_rows_to_fetch(tmp_path):
     assert source.fetched == ["AAA", "AAA"] and store.last_dates()["AAA"] == date(2024, 6, 28)
     ingest(store, TICKERS[:1], source, date(2024, 1, 1), date.today())
     assert source.fetched == ["AAA", "AAA"]  # read up to today: not again
+
+
+def test_a_new_store_is_indexed_from_its_first_write(tmp_path, caplog):
+    """A new store lists what it writes in its manifest: the second ticker's write does not
+    take the first one's partitions for an older store's and read them all again."""
+    store = BronzeStore(tmp_path / "bronze", fsync=False)
+    assert store.indexed  # empty: nothing on disk that the manifest does not list
+    with caplog.at_level("INFO", logger="mlfactory.data._bronze"):
+        report = ingest(
+            store, TICKERS, SyntheticSource(seed=1), date(2023, 1, 1), date(2024, 6, 28)
+        )
+    assert report.counts["added"] == 2
+    assert not [r for r in caplog.records if "indexed" in r.getMessage()], caplog.text
+    assert BronzeStore(tmp_path / "bronze").indexed
+    assert set(BronzeStore(tmp_path / "bronze").index()) == {
+        f"ticker={t}/year={y}/part-0.parquet" for t in ("AAA", "BBB") for y in (2023, 2024)
+    }

@@ -93,22 +93,12 @@ def ingest_command(
     last_day = end.date() if end is not None else SOURCES[Name(source.value)].default_end()
     store = BronzeStore.from_settings(settings)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from mlfactory.cli._progress import DelayedProgress
 
-    progress = Progress(
-        TextColumn("[bold]ingest[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("", total=len(frame))
+    with DelayedProgress("ingest", len(frame), console) as progress:
 
         def advance(outcome: TickerOutcome) -> None:
-            progress.update(task, advance=1, description=f"{outcome.ticker} {outcome.status}")
+            progress.advance(f"{outcome.ticker} {outcome.status}")
 
         report = ingest(
             store, frame, price_source, start.date(), last_day, advance, source_name=source.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
@@ -84,10 +85,7 @@ def _root(
 ) -> None:
     """Resolve settings once and configure logging for the whole invocation."""
     if _asks_for_help(ctx):
-        return  # help needs no settings (nor pydantic): `mlfactory GROUP --help` stays quick
-    from mlfactory.cli._startup import import_settings
-
-    import_settings()  # without pydantic's plugin scan: ~30 ms
+        return  # help needs no settings: `mlfactory GROUP --help` stays quick
     from mlfactory.logs import configure_logging
     from mlfactory.settings import apply_telemetry_policy, load_settings
 
@@ -117,6 +115,12 @@ def _root(
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     ctx.obj = settings
+    if _resume_collection:  # the command's own work runs with garbage collection, as always
+        gc.enable()
+
+
+# whether ``main`` turned garbage collection off for the start-up (and so turns it back on)
+_resume_collection = False
 
 
 def _asks_for_help(ctx: typer.Context) -> bool:
@@ -215,6 +219,9 @@ def _schema_line(url: str) -> str:
 
 def main() -> None:
     """Console-script entry point."""
+    global _resume_collection
+    _resume_collection = gc.isenabled()
+    gc.disable()  # until the root callback has read the settings (see mlfactory.cli)
     from mlfactory.cli._help import load_light_rich_utils
 
     load_light_rich_utils()  # help and usage errors: ~60 ms less (the same panels)

@@ -204,6 +204,7 @@ class BronzeStore:
         self._manifest: dict[str, Any] | None = None
         self._index: dict[str, dict[str, Any]] | None = None
         self._years: dict[str, set[int]] | None = None  # ticker -> years, from the index
+        self._unlisted = False  # partitions found on disk that the manifest does not list
         self._deferred: _Deferred | None = None
 
     @classmethod
@@ -255,6 +256,7 @@ class BronzeStore:
             self._index = {k: v for k, v in partitions.items() if _PARTITION.match(k)}
         else:  # a store written before manifests listed partitions: list it once
             self._index = {name: {} for name in self._list_partitions()}
+        self._unlisted = not isinstance(partitions, dict) and bool(self._index)
 
     def index(self) -> dict[str, dict[str, Any]]:
         """Every visible partition: relative name -> manifest entry (``{}`` when not indexed)."""
@@ -265,9 +267,10 @@ class BronzeStore:
 
     @property
     def indexed(self) -> bool:
-        """True when the manifest lists the partitions (False: an older store, listed)."""
+        """True when the manifest lists the partitions (False: an older store, listed). A new,
+        empty store is indexed: what it writes enters its manifest."""
         self.index()
-        return bool(self._manifest) and isinstance(self._manifest.get("partitions"), dict)
+        return not self._unlisted
 
     def _list_partitions(self) -> list[str]:
         fs, base = self.location.fs, self.location.path.rstrip("/")
@@ -555,6 +558,7 @@ class BronzeStore:
         if names:
             logger.info("indexed %d partition(s) of %s in its manifest", len(names), self)
             self._save_manifest()
+        self._unlisted = False
         return len(names)
 
     # Housekeeping -----------------------------------------------------------------------

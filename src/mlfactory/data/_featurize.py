@@ -50,6 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlfactory._gc import gc_paused
 from mlfactory.data._arrow import (
     date_days,
     flag_array,
@@ -61,7 +62,6 @@ from mlfactory.data._arrow import (
 from mlfactory.data._bronze import BronzeStore
 from mlfactory.data._delta import SilverDelta, delta_from_manifest, rows_digest
 from mlfactory.data._features import DEFAULT_WINDOWS, feature_arrays, validate_feature_params
-from mlfactory.data._gc import gc_paused
 from mlfactory.data._layout import (
     BRONZE_SCHEMA,
     SILVER_LEGACY_FILE,

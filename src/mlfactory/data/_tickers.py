@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -27,8 +26,9 @@ _ALIASES = {
 
 
 def default_tickers_path() -> Path:
-    """The shipped sample of ~50 S&P 500 tickers across all 11 GICS sectors."""
-    return Path(str(resources.files("mlfactory") / "resources" / "tickers_sp500_sample.csv"))
+    """The shipped sample of ~50 S&P 500 tickers across all 11 GICS sectors (a file of the
+    installed package, found without importlib.resources: ~3 ms of a no-op ingest)."""
+    return Path(__file__).parents[1] / "resources" / "tickers_sp500_sample.csv"
 
 
 class TickerRow(NamedTuple):

@@ -1,4 +1,5 @@
-"""Pause Python's cyclic garbage collector while a bulk step allocates many objects."""
+"""Pause Python's cyclic garbage collector while a step allocates many long-lived objects
+(featurize's manifests, the command line's start-up)."""
 
 from __future__ import annotations
 
