@@ -243,3 +243,32 @@ def test_garbage_collection_is_off_for_the_start_up_only(tmp_path) -> None:
     )
     assert "after import True" in done.stdout, done.stdout + done.stderr
     assert "in the command True" in done.stdout, done.stdout + done.stderr
+
+
+def test_typer_help_module_loads_only_for_help_or_an_error(tmp_path) -> None:
+    """A command that prints no help nor error never imports ``typer.rich_utils`` (~10 ms);
+    imported later, it is the module its own loader executed, stand-ins in place."""
+    code = """
+import sys
+sys.argv = ["mlfactory", "data", "status"]
+from mlfactory.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("after the command", "typer.rich_utils" in sys.modules)
+import typer.rich_utils as ru
+spec = ru.__spec__
+print("spec", spec.name, type(spec.loader).__name__, spec.origin.endswith("rich_utils.py"))
+print("markdown", "rich.markdown" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MLFACTORY_HOME": str(tmp_path / "home")},
+    )
+    assert "after the command False" in done.stdout, done.stdout + done.stderr
+    assert "spec typer.rich_utils SourceFileLoader True" in done.stdout, done.stdout + done.stderr
+    assert "markdown False" in done.stdout, done.stdout + done.stderr

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec
+from importlib.util import spec_from_loader
 from types import ModuleType
 from typing import Any
 
-__all__ = ["import_deferring"]
+__all__ = ["import_deferring", "import_deferring_when_imported"]
 
 
 class _Deferred(type):
@@ -54,3 +57,37 @@ def import_deferring(target: str, deferred: dict[str, str]) -> ModuleType:
         for module, stand_in in placed.items():  # later imports load the real modules
             if sys.modules.get(module) is stand_in:
                 del sys.modules[module]
+
+
+class _FirstImport(MetaPathFinder, Loader):
+    """Imports ``target`` with :func:`import_deferring` when something first imports it."""
+
+    def __init__(self, target: str, deferred: dict[str, str]) -> None:
+        self.target, self.deferred = target, deferred
+        self._spec: ModuleSpec | None = None
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != self.target:
+            return None
+        sys.meta_path.remove(self)  # once: the import below finds the module's own loader
+        return spec_from_loader(name, self)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        module = import_deferring(self.target, self.deferred)
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__ = self._spec  # executed already, by its own loader: keep its spec
+        module.__loader__ = self._spec.loader if self._spec is not None else None
+
+
+def import_deferring_when_imported(target: str, deferred: dict[str, str]) -> None:
+    """Arrange for ``target`` to be imported by :func:`import_deferring` whenever something
+    first imports it: a process that never needs it pays nothing (Typer imports its help
+    module only to print help or an error)."""
+    if target in sys.modules or any(
+        isinstance(finder, _FirstImport) and finder.target == target for finder in sys.meta_path
+    ):
+        return
+    sys.meta_path.insert(0, _FirstImport(target, deferred))

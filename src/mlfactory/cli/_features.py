@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from mlfactory.cli._choices import LOCAL_SCHEDULERS, SAMPLE_FORMATS
 from mlfactory.cli._common import console, current_settings
@@ -136,6 +135,8 @@ def featurize_command(
             compact=compact,
             progress=advance,
         )
+
+    from rich.table import Table
 
     summary = Table(title="silver features")
     summary.add_column("")

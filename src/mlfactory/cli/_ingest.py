@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from mlfactory.cli._choices import SOURCE_DESCRIPTIONS, SYNTHETIC_DEFAULT_END, SourceName
 from mlfactory.cli._common import console, current_settings, fail
@@ -104,6 +103,17 @@ def ingest_command(
             store, frame, price_source, start.date(), last_day, advance, source_name=source.value
         )
 
+    if report.outcomes and report.count("unchanged") == len(report.outcomes):
+        # nothing new: one line, as `make` or `git pull` say it, not a table of zeros
+        console.print(
+            f"bronze store up to date: {len(report.outcomes)} tickers unchanged, stored "
+            f"{report.first or '-'} .. {report.last or '-'}, nothing to fetch up to "
+            f"{report.end} ({source.value}; {escape(str(store.root))})",
+            highlight=False,
+        )
+        return
+    from rich.table import Table
+
     summary = Table(title=f"bronze ingest ({source.value}, {report.start} .. {report.end})")
     summary.add_column("")
     summary.add_column("value", justify="right")
@@ -157,6 +167,8 @@ def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         return
     last = status.last_ingest or {}
+    from rich.table import Table
+
     table = Table(
         title="bronze store",
         caption=f"{escape(str(store.root))}\nlast ingest: {last.get('last_ingest', 'unknown')}"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 import mlfactory
 from mlfactory.cli._choices import LOG_LEVELS
@@ -156,6 +155,8 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         _exit_for(status.reachable, stores)
         return
+    from rich.table import Table
+
     table = Table(title=f"mlfactory {mlfactory.__version__}", show_header=True)
     table.add_column("setting")
     table.add_column("value", overflow="fold")

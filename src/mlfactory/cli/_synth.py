@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from mlfactory.cli._choices import SyntheticName
 from mlfactory.cli._common import console, current_settings
@@ -50,6 +49,8 @@ def synth_command(
     settings = current_settings(ctx)
     target = out if out is not None else SYNTHETIC[Name(name.value)].default_out(settings)
     written = write_synthetic(name.value, rows, target, seed, settings=settings)
+    from rich.table import Table
+
     table = Table(title=f"synthetic {name.value}: {rows} rows, seed {seed}")
     table.add_column("file", overflow="fold")
     table.add_column("size", justify="right")
