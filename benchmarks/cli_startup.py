@@ -71,7 +71,7 @@ GOAL_S = 0.5
 HEAVY = (
     "pandas", "numpy", "sklearn", "scipy", "pyarrow", "dask", "distributed", "matplotlib",
     "mlflow", "skops", "onnxruntime", "shap", "fastapi", "starlette", "uvicorn", "jinja2",
-    "sqlalchemy", "psycopg", "alembic", "pydantic_settings", "polars",
+    "sqlalchemy", "psycopg", "alembic", "pydantic", "pydantic_settings", "polars",
 )  # fmt: skip
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "credit_matrix.toml"
 WORK_COMMANDS = (

@@ -231,18 +231,23 @@ mlfactory.cli.main()
 """
 
 
+def _python(code: str, folder) -> str:
+    """What ``code`` prints (and its errors), run in a fresh interpreter in ``folder``."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "MLFACTORY_HOME": str(folder / "home")},
+    )
+    return done.stdout + done.stderr
+
+
 def test_garbage_collection_is_off_for_the_start_up_only(tmp_path) -> None:
     """The start-up's imports run without garbage collection (~7% of a no-op command); the
     command's own work, and a program that imports the CLI, collect as always."""
-    done = subprocess.run(
-        [sys.executable, "-c", _GC_PROBE],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "MLFACTORY_HOME": str(tmp_path / "home")},
-    )
-    assert "after import True" in done.stdout, done.stdout + done.stderr
-    assert "in the command True" in done.stdout, done.stdout + done.stderr
+    output = _python(_GC_PROBE, tmp_path)
+    assert "after import True" in output and "in the command True" in output, output
 
 
 def test_typer_help_module_loads_only_for_help_or_an_error(tmp_path) -> None:
@@ -262,13 +267,7 @@ spec = ru.__spec__
 print("spec", spec.name, type(spec.loader).__name__, spec.origin.endswith("rich_utils.py"))
 print("markdown", "rich.markdown" in sys.modules)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "MLFACTORY_HOME": str(tmp_path / "home")},
-    )
-    assert "after the command False" in done.stdout, done.stdout + done.stderr
-    assert "spec typer.rich_utils SourceFileLoader True" in done.stdout, done.stdout + done.stderr
-    assert "markdown False" in done.stdout, done.stdout + done.stderr
+    output = _python(code, tmp_path)
+    assert "after the command False" in output, output
+    assert "spec typer.rich_utils SourceFileLoader True" in output, output
+    assert "markdown False" in output, output
