@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
@@ -114,12 +113,9 @@ def _root(
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     ctx.obj = settings
-    if _resume_collection:  # the command's own work runs with garbage collection, as always
-        gc.enable()
+    from mlfactory._gc import end_start_up
 
-
-# whether ``main`` turned garbage collection off for the start-up (and so turns it back on)
-_resume_collection = False
+    end_start_up()  # the command's own work runs with garbage collection, as always
 
 
 def _asks_for_help(ctx: typer.Context) -> bool:
@@ -220,9 +216,6 @@ def _schema_line(url: str) -> str:
 
 def main() -> None:
     """Console-script entry point."""
-    global _resume_collection
-    _resume_collection = gc.isenabled()
-    gc.disable()  # until the root callback has read the settings (see mlfactory.cli)
     from mlfactory.cli._help import load_light_rich_utils
 
     load_light_rich_utils()  # help and usage errors: ~60 ms less (the same panels)
