@@ -241,3 +241,17 @@ def test_settings_are_frozen_picklable_and_never_show_a_secret(monkeypatch):
     assert settings.api_key is not None and settings.api_key.get_secret_value() == "k" * 20
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.home = Path("elsewhere")  # type: ignore[misc]
+
+
+def test_a_tilde_is_the_users_home_in_every_local_path(tmp_path: Path, monkeypatch):
+    """``home = "~/mlfactory"`` means the user's home, never a folder named ``~`` here."""
+    monkeypatch.delenv("MLFACTORY_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    (tmp_path / "mlfactory.toml").write_text('home = "~/factory"\n')
+    monkeypatch.setenv("MLFACTORY_ARTIFACT_ROOT", "~/artifacts")
+    monkeypatch.setenv("MLFACTORY_STORE_URL", "~/store")
+    settings = load_settings()
+    assert settings.home == tmp_path / "me" / "factory"
+    assert settings.artifacts_dir == tmp_path / "me" / "artifacts"
+    assert settings.store_root == str(tmp_path / "me" / "store")
+    assert not (tmp_path / "~").exists()

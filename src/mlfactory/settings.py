@@ -178,12 +178,21 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _local_path(value: str | Path) -> Path:
+    """A local path, ``~`` expanded as a shell would (``home = "~/mlfactory"`` is never a
+    folder named ``~`` in the working directory)."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # no home directory to expand ~ to
+        raise ValueError("cannot expand '~': the user's home directory is unknown") from None
+
+
 def _folder(value: Any) -> Path:
     if isinstance(value, Path):
-        return value
+        return _local_path(value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a folder path")
-    return Path(value)
+    return _local_path(value)
 
 
 def _optional_text(value: Any) -> str | None:
@@ -283,16 +292,18 @@ def _database_url(value: Any) -> Secret | None:
 def _artifact_root(value: Any) -> Path | str | None:
     """A local folder stays a :class:`Path`; ``s3://bucket/prefix`` stays a URL string."""
     if value is None or isinstance(value, Path):
-        return value
+        return value if value is None else _local_path(value)
     text = _optional_text(value)
     if text is None:
         return None
-    return _check_store_url(text) if "://" in text else Path(text)
+    return _check_store_url(text) if "://" in text else _local_path(text)
 
 
 def _store_url(value: Any) -> str | None:
     text = _optional_text(value)
-    return _check_store_url(text) if text and "://" in text else text
+    if text is None:
+        return None
+    return _check_store_url(text) if "://" in text else str(_local_path(text))
 
 
 def _endpoint_url(value: Any) -> str | None:
