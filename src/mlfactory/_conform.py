@@ -17,7 +17,7 @@ import pandas as pd
 from mlfactory.exceptions import DataError
 from mlfactory.schema import InputColumn
 
-__all__ = ["NUMERIC_TYPES", "conform_inputs"]
+__all__ = ["NUMERIC_TYPES", "conform_inputs", "reads_as_plain_numbers"]
 
 NUMERIC_TYPES = frozenset({"double", "float", "long", "integer"})
 
@@ -34,16 +34,26 @@ def _first_bad(series: pd.Series, ok: pd.Series) -> object:
     return bad.iloc[0] if len(bad) else None
 
 
-def _numbers(series: pd.Series, name: str, where: str) -> pd.Series:
+def reads_as_plain_numbers(number_format: str | None) -> bool:
+    """Whether text of plain numbers (``"1.234"``) means what a CSV reader makes of it in a
+    column training read this way: not with a decimal comma (there ``"1.234"`` is 1234) nor a
+    unit removed (:attr:`InputColumn.number_format`)."""
+    return number_format is None or not (
+        number_format.startswith("decimal comma") or "removed" in number_format
+    )
+
+
+def _numbers(series: pd.Series, column: InputColumn, where: str) -> pd.Series:
     from mlfactory.datasets._roles import _clean_text, parse_numbers
 
+    name = column.name
     fast = pd.to_numeric(series, errors="coerce")
-    if fast.notna().sum() == series.notna().sum():  # plain numbers as text: the common case
-        return fast.astype("float64")
+    if reads_as_plain_numbers(column.number_format) and fast.notna().sum() == series.notna().sum():
+        return fast.astype("float64")  # plain numbers as text: the common case
     text = _clean_text(series)
     if text.notna().sum() == 0:
         return pd.Series(float("nan"), index=series.index, dtype="float64")
-    parsed = parse_numbers(series)
+    parsed = parse_numbers(series, prefer=column.number_format)
     if parsed is not None:
         return parsed[0]
     bad = _first_bad(series, fast.notna() | text.map(_is_number))
@@ -90,7 +100,8 @@ def conform_inputs(frame: pd.DataFrame, inputs: Sequence[InputColumn], where: st
     """``frame`` with each model input column of text converted to its training type.
 
     Numeric columns of text are read as :func:`~mlfactory.datasets._roles.parse_numbers` reads
-    them (decimal point or comma, thousands separators, the usual null spellings); boolean
+    them (decimal point or comma, thousands separators, the usual null spellings; values that
+    read either way, as training read the column); boolean
     columns of text ``true``/``false`` (any case) or 0/1 become booleans; text with ``pd.NA``
     for missing gets NaN, as training saw. Other columns are left as they are.
     """
@@ -103,7 +114,7 @@ def conform_inputs(frame: pd.DataFrame, inputs: Sequence[InputColumn], where: st
         if column.type in NUMERIC_TYPES and not _is_number_dtype(dtype):
             if pd.api.types.is_bool_dtype(dtype):
                 continue
-            changed[column.name] = _numbers(series, column.name, where)
+            changed[column.name] = _numbers(series, column, where)
         elif column.type == "boolean" and not pd.api.types.is_bool_dtype(dtype):
             changed[column.name] = _booleans(series, column.name, where)
         elif column.type == "string" and _na_text(series):

@@ -99,11 +99,15 @@ def sniff_delimiter(path: Path, sample_bytes: int = 1 << 16) -> str:
     return best
 
 
-def read_table_file(path: Path, what: str = "file", *, sep: str | None = None) -> pd.DataFrame:
+def read_table_file(
+    path: Path, what: str = "file", *, sep: str | None = None, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """The frame in a ``.csv``/``.parquet``/``.pq`` file; :class:`DataError` of one line
     otherwise (missing, a folder, unsupported type, empty, unreadable, repeated column names).
 
     ``sep``: the CSV delimiter (default: :func:`sniff_delimiter`'s, as a user table is read).
+    ``text_columns``: CSV columns kept as text, not guessed as numbers (``"1.234"`` in a
+    decimal-comma column is 1234, which the caller reads).
     """
     import pandas as pd
 
@@ -120,8 +124,10 @@ def read_table_file(path: Path, what: str = "file", *, sep: str | None = None) -
     try:
         if suffix == ".csv":
             sep = sep or sniff_delimiter(path)
-            check_unique_columns(csv_header(path, sep), f"{what} {path}")
-            return pd.read_csv(path, sep=sep)
+            header = csv_header(path, sep)
+            check_unique_columns(header, f"{what} {path}")
+            text = {name: "object" for name in text_columns if name in header}
+            return pd.read_csv(path, sep=sep, dtype=text or None)
         import pyarrow.parquet as pq
 
         check_unique_columns(pq.read_schema(path).names, f"{what} {path}")

@@ -89,6 +89,7 @@ def _read_dtypes(inputs: Sequence[InputColumn], file: Path, sep: str) -> dict[st
     are read as text and converted as training read them
     (:func:`mlfactory._conform.conform_inputs`).
     """
+    from mlfactory._conform import reads_as_plain_numbers
     from mlfactory._tables import csv_header
 
     numeric = {"double", "float", "long", "integer"}
@@ -110,7 +111,9 @@ def _read_dtypes(inputs: Sequence[InputColumn], file: Path, sep: str) -> dict[st
         if column.type in numeric:
             values = sample[column.name]
             plain = pd.to_numeric(values, errors="coerce").notna().sum() == values.notna().sum()
-            dtypes[column.name] = "float64" if plain else "object"
+            # "1.234" is 1234 in a column training read with a decimal comma: read as text
+            fast = plain and reads_as_plain_numbers(column.number_format)
+            dtypes[column.name] = "float64" if fast else "object"
         elif column.type == "boolean":
             dtypes[column.name] = "object"
     return dtypes

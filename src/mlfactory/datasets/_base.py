@@ -47,6 +47,9 @@ class Dataset:
     metadata: dict[str, str] = field(default_factory=dict)
     # one {"column", "role", "reason"} per column of a user table (see decide_roles)
     role_decisions: list[dict[str, str]] = field(default_factory=list)
+    # text columns read as numbers, and how ("decimal comma"...): recorded with the model, so
+    # that scoring reads a batch the same way when its values read either way
+    number_formats: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_time_ordered(self) -> bool:

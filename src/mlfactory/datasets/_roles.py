@@ -169,6 +169,8 @@ class RoleInference:
     X: pd.DataFrame
     roles: ColumnRoles
     decisions: list[RoleDecision] = field(default_factory=list)
+    # text columns read as numbers: how (decimal comma or point, a unit removed)
+    number_formats: dict[str, str] = field(default_factory=dict)
 
     def table(self) -> list[dict[str, str]]:
         return [{"column": d.column, "role": d.role, "reason": d.reason} for d in self.decisions]
@@ -189,11 +191,13 @@ def _clean_text(series: pd.Series) -> pd.Series:
     return text.mask(text.str.lower().isin(NULL_TOKENS))
 
 
-def parse_numbers(series: pd.Series) -> tuple[pd.Series, str] | None:
+def parse_numbers(series: pd.Series, prefer: str | None = None) -> tuple[pd.Series, str] | None:
     """Text that is numbers -> (float64 series, how it was read), else ``None``.
 
-    Accepts surrounding spaces, a decimal point or a decimal comma, and thousands separators. A
-    column where a comma is only ever followed by exactly three digits reads as thousands.
+    Accepts surrounding spaces, a decimal point or a decimal comma, and thousands separators.
+    Values that read either way (``"1,234"``, ``"2.500"``) read the way ``prefer`` says (how
+    the model's training read the column: ``"decimal comma"``...); without it a column where a
+    comma is only ever followed by exactly three digits reads as thousands.
     """
     text = _clean_text(series)
     values = text.dropna()
@@ -210,10 +214,14 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, str] | None:
         for name, (pattern, _, _) in _SEPARATORS.items()
     }
     if fits["decimal point"] and fits["decimal comma"]:
-        # both read it: "1,234" is thousands unless some comma has other than 3 digits after it
-        after_comma = values.str.extract(r",(\d*)$")[0].dropna()
-        fits["decimal comma"] = bool((after_comma.str.len() != 3).any())
-        fits["decimal point"] = not fits["decimal comma"]
+        if prefer is not None and prefer.startswith("decimal comma"):
+            fits["decimal point"] = False
+        elif prefer is not None and not prefer.startswith("decimal comma"):
+            fits["decimal comma"] = False
+        else:  # "1,234" is thousands unless some comma has other than 3 digits after it
+            after_comma = values.str.extract(r",(\d*)$")[0].dropna()
+            fits["decimal comma"] = bool((after_comma.str.len() != 3).any())
+            fits["decimal point"] = not fits["decimal comma"]
     for name, (_, decimal, thousands) in _SEPARATORS.items():
         if not fits[name]:
             continue
@@ -226,7 +234,9 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, str] | None:
         if numbers.notna().sum() == values.size:
             has_separator = bool(values.str.contains(r"[,'_ ]|\.\d{3}(?:\D|$)").any())
             how = name if (decimal == "," or has_separator or series.dtype != object) else "text"
-            return numbers, how if unit is None else f"{how}, {unit} removed"
+            how = how if unit is None else f"{how}, {unit} removed"
+            numbers.attrs["number_format"] = how  # recorded with a model trained on it
+            return numbers, how
     return None
 
 
@@ -396,6 +406,7 @@ def decide_roles(
             listed[name] = role
     decisions: list[RoleDecision] = []
     columns: dict[str, pd.Series] = {}
+    formats: dict[str, str] = {}
     buckets: dict[str, list[str]] = {role: [] for role in FEATURE_ROLES}
     for column in frame.columns:
         if listed.get(column) == "drop":
@@ -406,6 +417,8 @@ def decide_roles(
         if role in FEATURE_ROLES:
             buckets[role].append(column)
             columns[column] = converted
+        if role == "numeric" and "number_format" in converted.attrs:  # text read as numbers
+            formats[str(column)] = converted.attrs["number_format"]
     skewed = tuple(skewed)
     not_numeric = [c for c in skewed if c not in buckets["numeric"]]
     if not_numeric:
@@ -423,4 +436,6 @@ def decide_roles(
         boolean=tuple(buckets["boolean"]),
         skewed=skewed,
     )
-    return RoleInference(X=X[list(roles.all)], roles=roles, decisions=decisions)
+    return RoleInference(
+        X=X[list(roles.all)], roles=roles, decisions=decisions, number_formats=formats
+    )

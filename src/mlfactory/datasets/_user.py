@@ -240,4 +240,5 @@ def load_user_table(spec: Mapping[str, Any], *, settings: Settings | None = None
         source=where,
         metadata={"rows_dropped_missing_target": str(dropped)},
         role_decisions=decisions,
+        number_formats=inference.number_formats,
     )

@@ -106,7 +106,11 @@ def prepare_frame(
         from mlfactory._conform import conform_inputs
         from mlfactory.schema import InputColumn
 
-        inputs = [InputColumn(name, kind) for name, kind in model.input_types.items()]
+        formats = model.number_formats
+        inputs = [
+            InputColumn(name, kind, number_format=formats.get(name))
+            for name, kind in model.input_types.items()
+        ]
         X = conform_inputs(X, inputs, where)
     if len(X) == 0:
         raise DataError(f"{where} has no rows")
@@ -154,12 +158,15 @@ def _heldout(settings: Settings, model: ExplainModel) -> ExplainData | None:
     return None
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, model: ExplainModel) -> pd.DataFrame:
+    from mlfactory._conform import reads_as_plain_numbers
     from mlfactory._tables import read_table_file
 
     if path.suffix.lower() == ".txt":  # CSV text under another name
         return read_csv_checked(path)
-    return read_table_file(path, "data file")
+    formats = model.number_formats  # "1.234" is 1234 in a decimal-comma column: read as text
+    text = [name for name, recorded in formats.items() if not reads_as_plain_numbers(recorded)]
+    return read_table_file(path, "data file", text_columns=text)
 
 
 def load_explain_data(settings: Settings, model: ExplainModel, data: str | None) -> ExplainData:
@@ -183,7 +190,7 @@ def load_explain_data(settings: Settings, model: ExplainModel, data: str | None)
         )
     path = Path(data)
     if path.suffix.lower() in (".csv", ".parquet", ".txt") or path.exists():
-        frame = _read_table(path)
+        frame = _read_table(path, model)
         X, y = prepare_frame(frame, model, target_name(settings, model), f"data file {path}")
         return ExplainData(X, y, f"file {path}")
     from mlfactory.datasets import load_dataset

@@ -18,8 +18,14 @@ from sklearn.pipeline import Pipeline
 from mlfactory.exceptions import DataError, ModelNotFound
 from mlfactory.logs import get_logger
 from mlfactory.registry import LoadedModel, load_model
-from mlfactory.registry._load import _temporary_folder, download_model_dir, load_model_dir
+from mlfactory.registry._load import (
+    _temporary_folder,
+    download_model_dir,
+    input_columns,
+    load_model_dir,
+)
 from mlfactory.registry._registry import _model_run
+from mlfactory.schema import InputColumn
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking
 
@@ -41,6 +47,7 @@ class ExplainModel:
     params: dict[str, str] = field(default_factory=dict)  # the run's parameters
     tags: dict[str, str] = field(default_factory=dict)  # the run's tags
     input_types: dict[str, str] = field(default_factory=dict)  # MLflow type by input column
+    number_formats: dict[str, str] = field(default_factory=dict)  # how training read text numbers
 
     @property
     def is_classifier(self) -> bool:
@@ -68,6 +75,7 @@ class ExplainModel:
             params=params,
             tags=tags,
             input_types={column.name: column.type for column in loaded.inputs},
+            number_formats=_number_formats(loaded.inputs),
         )
 
 
@@ -106,8 +114,8 @@ def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = Non
         model, meta = load_model_dir(
             model_dir, tags["mlfactory.model_sha256"], where=f"model of run {run.info.run_id}"
         )
-    schema = meta.get_input_schema()
-    columns = [spec.name for spec in schema.inputs] if schema is not None else []
+    inputs = input_columns(meta)
+    columns = [column.name for column in inputs]
     logger.info("loaded the model of run %s from %s", run.info.run_id, model_dir)
     return ExplainModel(
         pipeline=_check_pipeline(model, f"of run {run.info.run_id}"),
@@ -117,8 +125,13 @@ def load_run_model(settings: Settings, run_id: str, cache_dir: Path | None = Non
         classes=list(getattr(model, "classes_", [])),
         params=dict(run.data.params),
         tags=tags,
-        input_types={spec.name: str(spec.type.name) for spec in schema.inputs} if schema else {},
+        input_types={column.name: column.type for column in inputs},
+        number_formats=_number_formats(inputs),
     )
+
+
+def _number_formats(inputs: list[InputColumn]) -> dict[str, str]:
+    return {column.name: column.number_format for column in inputs if column.number_format}
 
 
 def open_model(

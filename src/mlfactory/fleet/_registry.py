@@ -192,11 +192,7 @@ def _loaded(name: str, version: str, model: Any, manifest: dict[str, Any]) -> An
 
     info = VersionInfo(name, version, "", "", [], {})
     features = set(manifest["features"])  # a segment column that is no feature is not scored
-    inputs = [
-        InputColumn(c["name"], c["type"], bool(c.get("required", True)))
-        for c in manifest["inputs"]
-        if c["name"] in features
-    ]
+    inputs = [InputColumn.from_dict(c) for c in manifest["inputs"] if c["name"] in features]
     classes = list(getattr(model, "classes_", []))
     return LoadedModel(ModelRef(name, version=version), info, model, inputs, Path("."), classes)
 

@@ -118,9 +118,7 @@ def load_fleet(
 
     manifest = load_version_manifest(settings, info, work / "manifest")
     model = FleetModel(settings, manifest, work / "files", cache_size)
-    inputs = [
-        InputColumn(c["name"], c["type"], bool(c.get("required", True))) for c in manifest["inputs"]
-    ]
+    inputs = [InputColumn.from_dict(c) for c in manifest["inputs"]]
     ref = ModelRef(info.name, version=info.version)
     return LoadedModel(ref, info, model, inputs, work, list(model.classes_))
 

@@ -383,8 +383,10 @@ def _inputs(resolved: Any, by: list[str]) -> list[dict[str, Any]]:
         warnings.simplefilter("ignore", category=UserWarning)
         signature = infer_signature(X_test.head(50))
     nullable = {str(c) for frame in (X_train, X_test) for c in frame.columns[frame.isna().any()]}
+    formats = resolved.dataset.number_formats  # how training read text numbers
     inputs = [
         {"name": spec.name, "type": str(spec.type.name), "required": spec.name not in nullable}
+        | ({"number_format": formats[spec.name]} if spec.name in formats else {})
         for spec in signature.inputs.inputs
     ]
     names = {item["name"] for item in inputs}

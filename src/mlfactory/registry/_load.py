@@ -21,7 +21,7 @@ from typing import Any
 
 from mlfactory.logs import get_logger
 from mlfactory.registry._registry import ModelRef, VersionInfo, parse_model_ref, resolve_version
-from mlfactory.schema import InputColumn
+from mlfactory.schema import NUMBER_FORMATS, InputColumn
 from mlfactory.serialization import (
     UnsafeModelError,
     UnverifiedModelError,
@@ -31,7 +31,14 @@ from mlfactory.serialization import (
 from mlfactory.settings import Settings
 from mlfactory.tracking import open_tracking, tracking_uri
 
-__all__ = ["InputColumn", "LoadedModel", "load_model", "load_model_dir", "verify_model"]
+__all__ = [
+    "InputColumn",
+    "LoadedModel",
+    "input_columns",
+    "load_model",
+    "load_model_dir",
+    "verify_model",
+]
 
 logger = get_logger(__name__)
 
@@ -54,12 +61,20 @@ class LoadedModel:
         return [column.name for column in self.inputs]
 
 
-def _input_columns(meta: Any) -> list[InputColumn]:
+def input_columns(meta: Any) -> list[InputColumn]:
+    """The input columns of an MLmodel: its signature, and how training read text numbers."""
     schema = meta.get_input_schema()
     if schema is None:
         return []
+    recorded = (getattr(meta, "metadata", None) or {}).get(NUMBER_FORMATS)
+    formats = recorded if isinstance(recorded, dict) else {}
     return [
-        InputColumn(spec.name, str(spec.type.name), bool(getattr(spec, "required", True)))
+        InputColumn(
+            spec.name,
+            str(spec.type.name),
+            bool(getattr(spec, "required", True)),
+            number_format=str(formats[spec.name]) if spec.name in formats else None,
+        )
         for spec in schema.inputs
     ]
 
@@ -200,7 +215,7 @@ def load_model(
         )
     classes = list(getattr(model, "classes_", []))
     logger.info("loaded %s (version %s) from %s", ref, info.version, model_dir)
-    return LoadedModel(ref, info, model, _input_columns(meta), model_dir, classes)
+    return LoadedModel(ref, info, model, input_columns(meta), model_dir, classes)
 
 
 def verify_model(

@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator
 from mlfactory.datasets._base import Dataset
 from mlfactory.db import get_engine
 from mlfactory.logs import get_logger
+from mlfactory.schema import NUMBER_FORMATS
 from mlfactory.serialization import file_sha256, skops_trusted_types
 from mlfactory.settings import Settings, mask_secrets, mask_urls_in_text
 from mlfactory.spec import masked_spec_text
@@ -299,7 +300,7 @@ def _record_cell(
     with warnings.catch_warnings():
         # MLflow warns about its own pyfunc type hints, which says nothing about this model
         warnings.simplefilter("ignore", category=UserWarning)
-        info = _log_sklearn_model(best, X_train, X_test, predictions)
+        info = _log_sklearn_model(best, X_train, X_test, predictions, plan.dataset.number_formats)
     # After the model, and linked to it: MLflow's log_model copies the run's metrics logged so
     # far onto the model by logging them again, a duplicate key that PostgreSQL rejects (MLflow
     # then recovers, but psycopg prints "error ignored terminating <psycopg.Pipeline ...>").
@@ -316,9 +317,15 @@ def _record_cell(
 
 
 def _log_sklearn_model(
-    model: BaseEstimator, X_train: pd.DataFrame, X_test: pd.DataFrame, predictions: np.ndarray
+    model: BaseEstimator,
+    X_train: pd.DataFrame,
+    X_test: pd.DataFrame,
+    predictions: np.ndarray,
+    number_formats: dict[str, str] | None = None,
 ) -> Any:
-    """Log ``model`` with skops, our checked allow-list, a signature and an input example."""
+    """Log ``model`` with skops, our checked allow-list, a signature and an input example; how
+    text columns were read as numbers goes into MLmodel's ``metadata`` (``NUMBER_FORMATS``)."""
+    formats = {c: f for c, f in (number_formats or {}).items() if c in X_train.columns}
     return mlflow.sklearn.log_model(
         model,
         name="model",
@@ -327,6 +334,7 @@ def _log_sklearn_model(
         signature=_signature(X_train, X_test, predictions),
         input_example=X_train.head(3),
         pip_requirements=model_requirements(model),  # complete: no mlfactory needed
+        metadata={NUMBER_FORMATS: formats} if formats else None,
     )
 
 
