@@ -214,10 +214,9 @@ def parse_numbers(series: pd.Series, prefer: str | None = None) -> tuple[pd.Seri
         for name, (pattern, _, _) in _SEPARATORS.items()
     }
     if fits["decimal point"] and fits["decimal comma"]:
-        if prefer is not None and prefer.startswith("decimal comma"):
-            fits["decimal point"] = False
-        elif prefer is not None and not prefer.startswith("decimal comma"):
-            fits["decimal comma"] = False
+        if prefer is not None:  # as the model's training read the column
+            comma = prefer.startswith("decimal comma")
+            fits["decimal comma"], fits["decimal point"] = comma, not comma
         else:  # "1,234" is thousands unless some comma has other than 3 digits after it
             after_comma = values.str.extract(r",(\d*)$")[0].dropna()
             fits["decimal comma"] = bool((after_comma.str.len() != 3).any())
