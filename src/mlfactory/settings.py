@@ -188,11 +188,9 @@ def _local_path(value: str | Path) -> Path:
 
 
 def _folder(value: Any) -> Path:
-    if isinstance(value, Path):
+    if isinstance(value, Path) or (isinstance(value, str) and value.strip()):
         return _local_path(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a folder path")
-    return _local_path(value)
+    raise ValueError("expected a folder path")
 
 
 def _optional_text(value: Any) -> str | None:
@@ -291,8 +289,8 @@ def _database_url(value: Any) -> Secret | None:
 
 def _artifact_root(value: Any) -> Path | str | None:
     """A local folder stays a :class:`Path`; ``s3://bucket/prefix`` stays a URL string."""
-    if value is None or isinstance(value, Path):
-        return value if value is None else _local_path(value)
+    if isinstance(value, Path):
+        return _local_path(value)
     text = _optional_text(value)
     if text is None:
         return None
@@ -580,6 +578,9 @@ def _check_store_url(url: str) -> str:
     return url
 
 
+_SETTING_NAMES = frozenset(spec.name for spec in fields(Settings))
+
+
 # Reading the sources ---------------------------------------------------------------------
 
 
@@ -671,7 +672,7 @@ def _from_toml(path: Path) -> dict[str, _Given]:
         raise ConfigError(
             f"{path.resolve()}: malformed TOML: {mask_urls_in_text(str(exc))}"
         ) from None
-    known = {spec.name for spec in fields(Settings)}
+    known = _SETTING_NAMES
     found, unknown = {}, []
     for key, value in document.items():
         if key.lower() in known:
@@ -709,7 +710,7 @@ def load_settings(**overrides: Any) -> Settings:
     """Build settings from all sources, highest first: ``overrides``, the environment,
     ``.env``, ``mlfactory.toml``, the defaults. A bad value or file raises :class:`ConfigError`
     with one line naming it."""
-    known = {spec.name for spec in fields(Settings)}
+    known = _SETTING_NAMES
     if unknown := sorted(set(overrides) - known):
         raise TypeError(
             f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"

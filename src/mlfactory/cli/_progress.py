@@ -29,7 +29,6 @@ class DelayedProgress:
         self._started = time.perf_counter()
 
     def __enter__(self) -> DelayedProgress:
-        self._started = time.perf_counter()
         return self
 
     def __exit__(
@@ -40,11 +39,6 @@ class DelayedProgress:
     ) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-    @property
-    def shown(self) -> bool:
-        """Whether the bar has been drawn (the work outlasted the delay)."""
-        return self._bar is not None
 
     def advance(self, description: str = "", steps: int = 1) -> None:
         """Count ``steps`` more done; draw or update the bar once the delay has passed."""
